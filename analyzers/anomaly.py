@@ -1,0 +1,405 @@
+"""Streaming anomaly detection: one score in [0, 1] per point, alarms de-duplicated.
+
+The detector looks at every new point through four *views* of the series:
+
+* **value** - distance of the value from a robust (winsorised) exponentially weighted baseline,
+  in units of a robust scale (1.2533 x mean absolute deviation, which equals sigma for a
+  Gaussian);
+* **level** - distance of a fast moving average from that baseline (catches level shifts and
+  slow drifts that no single point reveals);
+* **seasonal** - residual against a per time-of-day profile (catches a value that is normal for
+  the series but not for the hour, e.g. a flat middle of a day);
+* **difference** - size of the step from the previous value against the typical step.
+
+Each view's raw distance is smoothed and then turned into a *surprise*: how unlikely the recent
+smoothed distance is under that view's own long-run distribution (the "anomaly likelihood" idea
+of Ahmad et al. 2017), expressed as ``-log10`` of a Gaussian tail probability. Surprise is made
+comparable across series this way, so one threshold fits all of them. A surprise that does not
+exceed the largest one the view has recently seen is damped (a repeated daily spike stops being
+news). The point's surprise is the largest over the views.
+
+**De-duplication.** An incident raises the surprise for many consecutive points; only the first
+point of an incident gets a score, later points get 0 unless their surprise is several times
+larger than the one that opened the incident (the incident lasts ``refractory_points``; no
+second alarm comes within ``realarm_gap_points`` of the first). So at any threshold a
+flagged point means "a new incident starts here", which is what alarm consumers (and the NAB
+score, which charges every flagged point outside a labelled window) want.
+
+**Level shifts.** The baseline is winsorised so outliers do not drag it, and it jumps to the new
+level once the series has stayed on one side of it for ``shift_points`` consecutive points.
+
+Guarantees: ``update`` is O(1) time (no loops over history) and O(1) memory (at most 288
+seasonal bins plus a fixed number of floats); each score depends only on the points up to and
+including its own; :func:`score_series` gives exactly the scores of repeated ``update`` calls.
+Scores are 0 during the first ``warmup_points`` points, while the detector learns.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from analyzers._validation import as_float_array, check_same_length, check_timestamps
+from analyzers.errors import InvalidInputError
+
+__all__ = [
+    "Anomaly",
+    "AnomalyDetector",
+    "AnomalyReport",
+    "DetectorSettings",
+    "Sensitivity",
+    "detect_anomalies",
+    "score_series",
+]
+
+_LN10 = math.log(10.0)
+_SQRT2 = math.sqrt(2.0)
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+_MAD_TO_SIGMA = 1.2533  # sqrt(pi/2): mean absolute deviation -> sigma for a Gaussian
+_MAX_ABS_VALUE = 1e150  # larger magnitudes are ignored like NaN (their squares overflow)
+_DAY_S = 86400.0
+_MAX_SEASONAL_BINS = 288
+_N_VIEWS = 4
+_SEASONAL = 2  # index of the seasonal view in the distance tuple
+_VIEW_WARMUP = 20  # points a view must see before its surprise counts
+
+
+class Sensitivity(enum.Enum):
+    """How readily the detector raises an alarm.
+
+    The value is the score threshold: a point is an alarm when ``score >= value``. ``MEDIUM`` is
+    the threshold that maximises the NAB standard score on its development corpus, ``LOW`` the
+    one that maximises the "reward low false positives" profile (about half the alarms), and
+    ``HIGH`` raises more alarms still. On Gaussian noise ``MEDIUM`` raises about one false alarm
+    per 2,000 points.
+    """
+
+    LOW = 0.33
+    MEDIUM = 0.26
+    HIGH = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorSettings:
+    """Tuning constants of :class:`AnomalyDetector` (defaults are the tested configuration).
+
+    Rates are per point (an exponential moving average with rate ``a`` remembers about ``1/a``
+    points). Change them only with a benchmark at hand (``benchmarks/nab.py``).
+    """
+
+    warmup_points: int = 150
+    baseline_rate: float = 0.0067
+    winsor_k: float = 2.0
+    fast_rate: float = 0.1
+    diff_rate: float = 0.0133
+    smooth_rate: float = 0.02
+    longrun_rate: float = 0.002
+    season_bin_rate: float = 0.375
+    season_level_rate: float = 0.05
+    refractory_points: int = 119
+    realarm_factor: float = 3.0
+    realarm_gap_points: int = 3
+    shift_points: int = 102
+    distance_cap: float = 50.0
+    record_decay: float = 0.99925
+    record_power: float = 4.0
+    record_ratio: float = 0.4444
+    incident_min_surprise: float = 0.75
+    score_half: float = 5.0
+
+    def __post_init__(self) -> None:
+        rates = (
+            self.baseline_rate,
+            self.fast_rate,
+            self.diff_rate,
+            self.smooth_rate,
+            self.longrun_rate,
+            self.season_bin_rate,
+            self.season_level_rate,
+        )
+        if not all(0.0 < r <= 1.0 for r in rates):
+            raise InvalidInputError("every *_rate must be in (0, 1]")
+        if self.warmup_points < 2 or self.refractory_points < 0 or self.shift_points < 1:
+            raise InvalidInputError("warmup_points >= 2, refractory_points >= 0, shift_points >= 1")
+        if not 0.0 < self.record_decay <= 1.0:
+            raise InvalidInputError("record_decay must be in (0, 1]")
+        if min(self.winsor_k, self.distance_cap, self.score_half, self.realarm_factor) <= 0:
+            raise InvalidInputError(
+                "winsor_k, distance_cap, score_half, realarm_factor must be > 0"
+            )
+
+
+def _surprise(z: float) -> float:
+    """-log10 of the upper Gaussian tail probability Q(z) (no underflow for large z)."""
+    if z < 5.0:
+        return -math.log10(0.5 * math.erfc(z / _SQRT2))
+    # Asymptotic expansion Q(z) ~ phi(z)/z * (1 - 1/z^2); relative error < 1e-3 for z >= 5.
+    return (0.5 * z * z + _LOG_SQRT_2PI + math.log(z) - math.log1p(-1.0 / (z * z))) / _LN10
+
+
+class AnomalyDetector:
+    """Streaming detector for one series: ``update(timestamp_s, value) -> score in [0, 1]``.
+
+    Example::
+
+        det = AnomalyDetector(Sensitivity.MEDIUM)
+        for ts, v in points:
+            score = det.update(ts, v)
+            if det.is_alarm(score):
+                page_someone(ts, v, score)
+
+    ``timestamp_s`` is seconds (any epoch); timestamps must not decrease. A non-finite value (or
+    one beyond +-1e150) scores 0 and leaves the state untouched.
+    """
+
+    __slots__ = (
+        "_base",
+        "_binw",
+        "_dscale",
+        "_fast",
+        "_last_open",
+        "_last_open_n",
+        "_last_t",
+        "_level",
+        "_longmean",
+        "_longvar",
+        "_n",
+        "_prev",
+        "_profile",
+        "_record",
+        "_run",
+        "_scale",
+        "_smooth",
+        "_view_n",
+        "_sscale",
+        "_t0",
+        "sensitivity",
+        "settings",
+    )
+
+    def __init__(
+        self,
+        sensitivity: Sensitivity = Sensitivity.MEDIUM,
+        settings: DetectorSettings | None = None,
+    ) -> None:
+        self.sensitivity = sensitivity
+        self.settings = settings if settings is not None else DetectorSettings()
+        self._n = 0
+        self._t0 = 0.0
+        self._last_t = -math.inf
+        self._binw = 300.0
+        self._base = 0.0
+        self._scale = 0.0
+        self._fast = 0.0
+        self._prev = 0.0
+        self._dscale = 0.0
+        self._level = 0.0
+        self._sscale = 0.0
+        self._profile: dict[int, float] = {}
+        self._smooth = [0.0] * _N_VIEWS
+        self._longmean = [0.0] * _N_VIEWS
+        self._longvar = [0.0] * _N_VIEWS
+        self._record = [0.0] * _N_VIEWS
+        self._view_n = [0] * _N_VIEWS
+        self._run = 0
+        self._last_open = 0.0
+        self._last_open_n = -(10**12)
+
+    @property
+    def points_seen(self) -> int:
+        """Number of finite points processed so far."""
+        return self._n
+
+    def is_alarm(self, score: float) -> bool:
+        """True when ``score`` reaches this detector's sensitivity threshold."""
+        return score >= self.sensitivity.value
+
+    def update(self, timestamp_s: float, value: float) -> float:
+        """Score one point (seconds, value) using it and the points before it; O(1)."""
+        t = float(timestamp_s)
+        if not math.isfinite(t):
+            raise InvalidInputError(f"timestamp must be finite, got {timestamp_s!r}")
+        if t < self._last_t:
+            raise InvalidInputError(
+                f"timestamps must not decrease: {timestamp_s!r} after {self._last_t!r}"
+            )
+        x = float(value)
+        if not (-_MAX_ABS_VALUE <= x <= _MAX_ABS_VALUE):  # NaN fails both comparisons
+            return 0.0
+        self._last_t = t
+        p = self.settings
+        n = self._n
+        self._n = n + 1
+        if n == 0:
+            self._base = self._fast = self._prev = x
+            self._t0 = t
+            return 0.0
+        if n == 1:
+            step = t - self._t0
+            self._binw = max(_DAY_S / _MAX_SEASONAL_BINS, step)
+        base = self._base
+        floor = 1e-3 * abs(base)
+        if floor < 1e-9:
+            floor = 1e-9
+        scale = self._scale if self._scale > floor else floor
+        dev = x - base
+        fast = self._fast + p.fast_rate * (x - self._fast)
+        self._fast = fast
+        d = abs(x - self._prev)
+        dscale = self._dscale if self._dscale > floor else floor
+        # seasonal residual against the per time-of-day profile
+        b = int((t % _DAY_S) // self._binw)
+        profile = self._profile
+        pv = profile.get(b)
+        if pv is None:
+            resid = 0.0
+            z_season = 0.0
+        else:
+            resid = x - pv - self._level
+            sscale = self._sscale if self._sscale > floor else floor
+            z_season = abs(resid) / sscale
+        cap = p.distance_cap
+        dists = (
+            min(abs(dev) / scale, cap),
+            min(abs(fast - base) / scale, cap),
+            min(z_season, cap),
+            min(d / dscale, cap),
+        )
+        # per view: smooth, surprise against the long-run distribution, record damping
+        surprise = 0.0
+        a_s = p.smooth_rate
+        smooth, lmean, lvar, record = self._smooth, self._longmean, self._longvar, self._record
+        view_n = self._view_n
+        decay, power, ratio = p.record_decay, p.record_power, p.record_ratio
+        for k in range(_N_VIEWS):
+            if k == _SEASONAL and pv is None:
+                continue  # the seasonal view starts once a time-of-day bin repeats
+            vn = view_n[k] + 1
+            view_n[k] = vn
+            a_l = p.longrun_rate if p.longrun_rate * vn > 1.0 else 1.0 / vn
+            sh = smooth[k] + a_s * (dists[k] - smooth[k])
+            smooth[k] = sh
+            mu = lmean[k]
+            if vn > _VIEW_WARMUP:
+                sk = _surprise((sh - mu) / (math.sqrt(lvar[k]) + 1e-3))
+                rec = ratio * (record[k] + 1e-12)
+                if sh < rec:
+                    sk *= (sh / rec) ** power
+                if sk > surprise:
+                    surprise = sk
+            rk = record[k] * decay
+            record[k] = sh if sh > rk else rk
+            dd = sh - mu
+            lmean[k] = mu + a_l * dd
+            lvar[k] = (1.0 - a_l) * (lvar[k] + a_l * dd * dd)
+        # learn: winsorised baseline and scale, level-shift acceptance, step scale, profile
+        a = p.baseline_rate if p.baseline_rate * n > 1.0 else 1.0 / n
+        lim = p.winsor_k * scale if n >= 10 else math.inf
+        dc = dev if -lim <= dev <= lim else (lim if dev > 0 else -lim)
+        self._base = base + a * dc
+        self._scale += a * (_MAD_TO_SIGMA * abs(dc) - self._scale)
+        if abs(dev) > p.winsor_k * scale and dev * (fast - base) > 0:
+            self._run += 1
+            if self._run >= p.shift_points:
+                self._base = fast
+                self._run = 0
+        else:
+            self._run = 0
+        ad = p.diff_rate if p.diff_rate * n > 1.0 else 1.0 / n
+        dcl = d if n <= 10 or d < 3.0 * dscale else 3.0 * dscale
+        self._dscale += ad * (_MAD_TO_SIGMA * dcl - self._dscale)
+        self._prev = x
+        if pv is None:
+            profile[b] = x - self._level
+        else:
+            sl = 3.0 * self._sscale
+            rc = resid if sl <= 0.0 or -sl <= resid <= sl else (sl if resid > 0 else -sl)
+            profile[b] = pv + p.season_bin_rate * rc
+            self._level += p.season_level_rate * rc
+            self._sscale += a * (_MAD_TO_SIGMA * abs(rc) - self._sscale)
+        if n < p.warmup_points:
+            return 0.0
+        # de-duplication: only the opening point of an incident scores
+        since = n - self._last_open_n
+        if since < p.refractory_points and (
+            since < p.realarm_gap_points or surprise <= self._last_open * p.realarm_factor
+        ):
+            return 0.0
+        if surprise > p.incident_min_surprise:
+            self._last_open = surprise
+            self._last_open_n = n
+        return surprise / (surprise + p.score_half)
+
+
+@dataclass(frozen=True, slots=True)
+class Anomaly:
+    """One alarm: the opening point of an incident (index into the input, its time and value)."""
+
+    index: int
+    timestamp_s: float
+    value: float
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class AnomalyReport:
+    """Scores of a whole series plus the alarms at the chosen sensitivity.
+
+    ``scores`` has one entry in [0, 1] per input point (a read-only array); ``anomalies`` lists
+    the points with ``score >= threshold`` in time order.
+    """
+
+    scores: npt.NDArray[np.float64]
+    anomalies: tuple[Anomaly, ...]
+    sensitivity: Sensitivity
+    threshold: float
+    points: int
+
+
+def score_series(
+    timestamps_s: Sequence[float] | npt.ArrayLike,
+    values: Sequence[float] | npt.ArrayLike,
+    settings: DetectorSettings | None = None,
+) -> npt.NDArray[np.float64]:
+    """Scores of a whole series, identical to feeding it point by point to a fresh detector.
+
+    ``timestamps_s`` must be finite and non-decreasing (seconds); ``values`` may hold NaN (those
+    points score 0). Returns a float64 array of the same length with values in [0, 1]. Causal:
+    the scores of a prefix equal the first scores of the whole series.
+    """
+    ts = as_float_array(timestamps_s, "timestamps_s")
+    vs = as_float_array(values, "values", allow_nan=True)
+    check_same_length(ts, vs, "timestamps_s", "values")
+    check_timestamps(ts, "timestamps_s")
+    det = AnomalyDetector(settings=settings)
+    update = det.update
+    out = np.fromiter(
+        (update(t, v) for t, v in zip(ts.tolist(), vs.tolist(), strict=True)),
+        dtype=np.float64,
+        count=len(ts),
+    )
+    return out
+
+
+def detect_anomalies(
+    timestamps_s: Sequence[float] | npt.ArrayLike,
+    values: Sequence[float] | npt.ArrayLike,
+    sensitivity: Sensitivity = Sensitivity.MEDIUM,
+    settings: DetectorSettings | None = None,
+) -> AnomalyReport:
+    """Score a series (see :func:`score_series`) and list its alarms at ``sensitivity``."""
+    scores = score_series(timestamps_s, values, settings)
+    ts = np.asarray(timestamps_s, dtype=np.float64)
+    vs = np.asarray(values, dtype=np.float64)
+    thr = float(sensitivity.value)
+    idx = np.flatnonzero(scores >= thr)
+    alarms = tuple(
+        Anomaly(int(i), float(ts[i]), float(vs[i]), float(scores[i])) for i in idx.tolist()
+    )
+    scores.setflags(write=False)
+    return AnomalyReport(scores, alarms, sensitivity, thr, len(scores))

@@ -1,0 +1,322 @@
+"""``otel-monitoring analyze``: run the analyzers on CSV files of ``timestamp,value``.
+
+Importing this module is cheap: numpy, rich and :mod:`analyzers` load inside the commands.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import os
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["analyze_app"]
+
+analyze_app = typer.Typer(
+    help="Analyze CSV files of timestamp,value rows (anomaly scores, trends).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@analyze_app.callback()
+def _group() -> None:
+    """Analyze CSV files of timestamp,value rows (anomaly scores, trends)."""
+
+
+_EPOCH = datetime(1970, 1, 1)
+_PROGRESS_MIN_ROWS = 200_000  # below this the work takes well under a second
+
+
+class SensitivityChoice(enum.StrEnum):
+    """Alarm sensitivity names accepted on the command line."""
+
+    low = "low"
+    medium = "medium"
+    high = "high"
+
+
+class InputError(Exception):
+    """A CSV file cannot be analysed; ``str()`` is the one-line message for the user."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    header: list[str]
+    rows: list[list[str]]
+    timestamps_s: list[float]
+    values: list[float]
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    source: Path
+    target: Path
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    source: Path
+    rows: int
+    alarms: int
+    error: str | None
+
+
+def _timestamp_parser(text: str) -> Callable[[str], float]:
+    """Pick a parser from the first timestamp: epoch seconds or ISO 8601 (naive = UTC)."""
+    try:
+        float(text)
+    except ValueError:
+        pass
+    else:
+        return float
+
+    def parse_iso(s: str) -> float:
+        dt = datetime.fromisoformat(s.strip())
+        if dt.tzinfo is None:
+            return (dt - _EPOCH).total_seconds()
+        return dt.timestamp()
+
+    return parse_iso
+
+
+def read_series(path: Path) -> _Table:
+    """Read and validate a ``timestamp,value`` CSV; raises :class:`InputError` on bad input."""
+    try:
+        fh = path.open(newline="", encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot open: {exc.strerror or exc}") from None
+    with fh:
+        reader = csv.reader(fh)
+        try:
+            header = next(reader, None)
+            if header is None:
+                raise InputError(f"{path}: empty file (expected a header with timestamp,value)")
+            names = [h.strip() for h in header]
+            missing = [c for c in ("timestamp", "value") if c not in names]
+            if missing:
+                raise InputError(
+                    f"{path}:1: missing column(s) {', '.join(missing)} "
+                    f"(header is {','.join(names) or '<empty>'})"
+                )
+            i_ts, i_val = names.index("timestamp"), names.index("value")
+            width = max(i_ts, i_val) + 1
+            rows: list[list[str]] = []
+            ts_out: list[float] = []
+            vals: list[float] = []
+            parse_ts: Callable[[str], float] | None = None
+            prev = -float("inf")
+            for row in reader:
+                if not row:
+                    continue
+                line = reader.line_num
+                if len(row) < width:
+                    raise InputError(
+                        f"{path}:{line}: expected {len(names)} columns, got {len(row)}"
+                    )
+                ts_text, val_text = row[i_ts], row[i_val]
+                if parse_ts is None:
+                    parse_ts = _timestamp_parser(ts_text)
+                try:
+                    t = parse_ts(ts_text)
+                except (ValueError, OverflowError):
+                    raise InputError(
+                        f"{path}:{line}: cannot parse timestamp {ts_text!r} "
+                        "(expected ISO 8601 or epoch seconds)"
+                    ) from None
+                if t != t or t in (float("inf"), -float("inf")):
+                    raise InputError(f"{path}:{line}: timestamp {ts_text!r} is not finite")
+                if t < prev:
+                    raise InputError(
+                        f"{path}:{line}: timestamp {ts_text!r} is earlier than the row before it "
+                        "(rows must be in time order)"
+                    )
+                prev = t
+                try:
+                    v = float(val_text)
+                except ValueError:
+                    raise InputError(f"{path}:{line}: value {val_text!r} is not a number") from None
+                if v != v or v in (float("inf"), -float("inf")):
+                    raise InputError(f"{path}:{line}: value {val_text!r} is not a finite number")
+                rows.append(row)
+                ts_out.append(t)
+                vals.append(v)
+        except UnicodeDecodeError:
+            raise InputError(f"{path}: not a UTF-8 text file") from None
+        except csv.Error as exc:
+            raise InputError(f"{path}:{reader.line_num}: malformed CSV: {exc}") from None
+    if not rows:
+        raise InputError(f"{path}: no data rows after the header")
+    return _Table(names, rows, ts_out, vals)
+
+
+def _score_one(job: _Job, sensitivity: str) -> _Outcome:
+    """Read, score and write one file (runs in a worker process for several files)."""
+    from analyzers import AnomalyDetector, Sensitivity
+
+    try:
+        table = read_series(job.source)
+    except InputError as exc:
+        return _Outcome(job.source, 0, 0, str(exc))
+    det = AnomalyDetector(Sensitivity[sensitivity.upper()])
+    update = det.update
+    threshold = det.sensitivity.value
+    alarms = 0
+    lines: list[str] = []
+    header = [*table.header, "anomaly_score"]
+    append = lines.append
+    for row, t, v in zip(table.rows, table.timestamps_s, table.values, strict=True):
+        s = update(t, v)
+        if s >= threshold:
+            alarms += 1
+        row.append(f"{s:.6g}")
+        append(row)  # type: ignore[arg-type]
+    try:
+        job.target.parent.mkdir(parents=True, exist_ok=True)
+        with job.target.open("w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(header)
+            writer.writerows(lines)
+    except OSError as exc:
+        return _Outcome(job.source, 0, 0, f"{job.target}: cannot write: {exc.strerror or exc}")
+    return _Outcome(job.source, len(table.rows), alarms, None)
+
+
+def _plan(inputs: list[Path], output: Path) -> list[_Job]:
+    """Map inputs (files or folders of *.csv) to output files, mirroring relative paths."""
+    if len(inputs) == 1 and not inputs[0].is_dir():
+        src = inputs[0]
+        target = output / src.name if output.is_dir() else output
+        return [_Job(src, target)]
+    if output.exists() and not output.is_dir():
+        raise InputError(f"{output}: must be a folder when several files or a folder are given")
+    jobs: list[_Job] = []
+    seen: dict[Path, Path] = {}
+    for src in inputs:
+        if src.is_dir():
+            pairs = [(f, f.relative_to(src)) for f in sorted(src.rglob("*.csv")) if f.is_file()]
+            if not pairs:
+                raise InputError(f"{src}: folder holds no .csv files")
+        else:
+            pairs = [(src, Path(src.name))]
+        for f, rel in pairs:
+            target = output / rel
+            if target in seen:
+                raise InputError(f"{f}: would overwrite the output of {seen[target]} ({target})")
+            seen[target] = f
+            jobs.append(_Job(f, target))
+    return jobs
+
+
+def _run_jobs(jobs: list[_Job], sensitivity: str, workers: int, progress: bool) -> list[_Outcome]:
+    if workers <= 1 or len(jobs) == 1:
+        results_iter = (_score_one(j, sensitivity) for j in jobs)
+        return _with_progress(results_iter, jobs, progress)
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        # largest files first keeps both workers busy until the end
+        order = sorted(jobs, key=lambda j: -_size(j.source))
+        futures = [pool.submit(_score_one, j, sensitivity) for j in order]
+        return _with_progress((f.result() for f in futures), order, progress)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _with_progress(results: object, jobs: list[_Job], progress: bool) -> list[_Outcome]:
+    from collections.abc import Iterator
+
+    assert isinstance(results, Iterator)
+    if not progress:
+        return list(results)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    out: list[_Outcome] = []
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("scoring", total=len(jobs))
+        for res in results:
+            out.append(res)
+            bar.advance(task)
+    return out
+
+
+@analyze_app.command()
+def anomalies(
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(help="CSV files with timestamp,value columns, or folders of them."),
+    ],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Output CSV (one input file) or folder (several files or a folder).",
+        ),
+    ],
+    sensitivity: Annotated[
+        SensitivityChoice,
+        typer.Option(help="Alarm threshold used for the summary line: low, medium or high."),
+    ] = SensitivityChoice.medium,
+    jobs: Annotated[
+        int, typer.Option(help="Worker processes for several files (0 = one per CPU).")
+    ] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary line.")] = False,
+) -> None:
+    """Write each row plus an anomaly_score column in [0, 1] (streaming: each score uses only
+    the rows up to and including its own; see docs/analyzers.md)."""
+    start = time.perf_counter()
+    try:
+        plan = _plan(inputs, output)
+    except InputError as exc:
+        _fail(str(exc))
+    missing = [j.source for j in plan if not j.source.exists()]
+    if missing:
+        _fail(f"{missing[0]}: no such file")
+    workers = jobs if jobs > 0 else min(len(plan), os.cpu_count() or 1)
+    total_bytes = sum(_size(j.source) for j in plan)
+    show = sys.stderr.isatty() and total_bytes > _PROGRESS_MIN_ROWS * 25
+    results = _run_jobs(plan, sensitivity.value, workers, show)
+    errors = [r.error for r in results if r.error]
+    for err in errors:
+        typer.echo(f"error: {err}", err=True)
+    if errors:
+        raise typer.Exit(code=1)
+    rows = sum(r.rows for r in results)
+    alarms = sum(r.alarms for r in results)
+    elapsed = time.perf_counter() - start
+    if not quiet:
+        rate = rows / elapsed if elapsed > 0 else float("inf")
+        typer.echo(
+            f"scored {rows} rows in {len(results)} file(s), {alarms} alarm(s) at "
+            f"{sensitivity.value} sensitivity, {elapsed:.2f}s ({rate:,.0f} rows/s) -> {output}",
+            err=True,
+        )
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=1)

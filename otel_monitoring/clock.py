@@ -1,0 +1,34 @@
+"""Clocks: the one seam through which time enters the package.
+
+Logic that depends on time takes a :class:`Clock`; tests pass
+:class:`otel_monitoring.testing.FakeClock` and never sleep.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+__all__ = ["Clock", "SystemClock"]
+
+
+class Clock(Protocol):
+    """Source of wall-clock and monotonic time, both in seconds."""
+
+    def now_s(self) -> float:
+        """Wall-clock time (Unix epoch), seconds. May step backwards or forwards."""
+        ...
+
+    def monotonic_s(self) -> float:
+        """Monotonic time, seconds. Never steps; only differences are meaningful."""
+        ...
+
+
+class SystemClock:
+    """The real clock: :func:`time.time` and :func:`time.monotonic`."""
+
+    def now_s(self) -> float:
+        return time.time()
+
+    def monotonic_s(self) -> float:
+        return time.monotonic()

@@ -1,0 +1,68 @@
+"""Exporters named by the standard ``OTEL_*`` variables, resolved through entry points.
+
+``OTEL_TRACES_EXPORTER`` / ``OTEL_METRICS_EXPORTER`` keep their meaning (comma-separated
+names, ``none`` for none). ``otlp`` picks HTTP/protobuf or gRPC from
+``OTEL_EXPORTER_OTLP_[SIGNAL_]PROTOCOL`` (default ``http/protobuf``). When the exporter
+variable is unset, OTLP is used only if an OTLP endpoint variable is set: the package works
+with no backend, and does not retry a collector that nobody runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib.metadata import entry_points
+from typing import Any, Literal
+
+from otel_monitoring.errors import ConfigError
+
+__all__ = ["exporters_from_env"]
+
+Signal = Literal["traces", "metrics"]
+
+_PROTOCOL_TO_ENTRY = {"http/protobuf": "otlp_proto_http", "grpc": "otlp_proto_grpc"}
+
+
+def _exporter_names(signal: Signal, env: Mapping[str, str]) -> list[str]:
+    variable = f"OTEL_{signal.upper()}_EXPORTER"
+    raw = env.get(variable)
+    if raw is None or not raw.strip():
+        endpoints = ("OTEL_EXPORTER_OTLP_ENDPOINT", f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT")
+        return ["otlp"] if any(env.get(name) for name in endpoints) else []
+    names = [name.strip() for name in raw.split(",") if name.strip()]
+    return [] if names == ["none"] else names
+
+
+def _entry_name(name: str, signal: Signal, env: Mapping[str, str]) -> str:
+    if name != "otlp":
+        return name
+    protocol = (
+        env.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL")
+        or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "http/protobuf"
+    ).strip()
+    if protocol not in _PROTOCOL_TO_ENTRY:
+        raise ConfigError(
+            f"invalid OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r}: use http/protobuf or grpc"
+        )
+    return _PROTOCOL_TO_ENTRY[protocol]
+
+
+def exporters_from_env(signal: Signal, env: Mapping[str, str]) -> list[Any]:
+    """Instantiate the exporters (or pull readers) that ``OTEL_<SIGNAL>_EXPORTER`` names.
+
+    Raises:
+        ConfigError: a name has no installed exporter; the message names the variable.
+    """
+    group = f"opentelemetry_{signal}_exporter"
+    found = []
+    for name in _exporter_names(signal, env):
+        entry = _entry_name(name, signal, env)
+        matches = entry_points(group=group, name=entry)
+        if not matches:
+            raise ConfigError(
+                f"invalid OTEL_{signal.upper()}_EXPORTER: no exporter named {name!r} is installed"
+                f" (entry point {entry!r} in group {group!r})"
+            )
+        exporter_class = next(iter(matches)).load()
+        found.append(exporter_class())
+    return found

@@ -1,0 +1,175 @@
+"""``instrument_app(app, engine=engine)``: the one line a team adds to its service."""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import gc
+import os
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any
+
+from fastapi import FastAPI
+from opentelemetry.sdk.metrics.export import MetricExporter
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter
+from sqlalchemy.engine import Engine
+
+from otel_monitoring.clock import Clock
+from otel_monitoring.config import Settings
+from otel_monitoring.middleware import MonitoringMiddleware
+from otel_monitoring.monitor import Monitor
+
+__all__ = ["instrument_app", "stable_semconv"]
+
+_STATE_KEY = "otel_monitoring"
+
+
+def stable_semconv() -> None:
+    """Ask OTel instrumentations for the stable HTTP conventions unless the user chose."""
+    os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
+
+
+def instrument_app(
+    app: FastAPI,
+    *,
+    engine: Engine | None = None,
+    engines: Iterable[Engine] = (),
+    settings: Settings | None = None,
+    tracer_provider: TracerProvider | None = None,
+    span_exporters: Sequence[SpanExporter] | None = None,
+    metric_exporters: Sequence[MetricExporter] | None = None,
+    clock: Clock | None = None,
+    mount: bool = True,
+    **overrides: Any,
+) -> Monitor:
+    """Monitor a FastAPI app: capture, statistics, export, and the ``/monitoring`` API.
+
+    Joins OTel providers that already exist or creates them; follows the stable HTTP semantic
+    conventions; records ``db.client.operation.duration`` for ``engine``; excludes health and
+    probe URLs (``excluded_urls``) and the monitoring API itself from traces and metrics.
+    Idempotent: a second call returns the same monitor (instrumenting any new engine).
+    Settings come from ``overrides`` (any :class:`Settings` field) > ``OTEL_MONITORING_*`` >
+    defaults.
+
+    Example::
+
+        monitor = otel_monitoring.instrument_app(app, engine=engine)
+        monitor.stats.endpoints("5m")
+
+    Raises:
+        ConfigError: a setting is invalid (the message names the variable).
+    """
+    existing: Monitor | None = getattr(app.state, _STATE_KEY, None)
+    if existing is not None and not existing._shutdown_done:
+        for extra in (engine, *engines):
+            if extra is not None:
+                existing.instrument_engine(extra)
+        return existing
+    stable_semconv()
+    settings = settings or Settings.from_env(**overrides)
+    monitor = Monitor(
+        settings,
+        tracer_provider=tracer_provider,
+        span_exporters=span_exporters,
+        metric_exporters=metric_exporters,
+        clock=clock,
+    )
+    for extra in (engine, *engines):
+        if extra is not None:
+            monitor.instrument_engine(extra)
+            _instrument_sqlalchemy_spans(extra, monitor)
+    _instrument_outbound(monitor)
+    if settings.enabled and not getattr(app, "_is_instrumented_by_opentelemetry", False):
+        _disable_native_telemetry(app)
+        app.add_middleware(
+            MonitoringMiddleware,  # type: ignore[arg-type]
+            tracer=monitor.tracer,
+            instruments=monitor.instruments,
+            guard=monitor.guard,
+            excluded_paths=frozenset(settings.excluded_urls),
+            excluded_prefixes=(settings.prefix + "/", settings.prefix),
+            server_timing=settings.server_timing,
+        )
+    if mount:
+        from otel_monitoring.router import make_router
+
+        app.include_router(make_router(monitor), prefix=settings.prefix)
+    _wrap_lifespan(app, monitor)
+    atexit.register(monitor.shutdown)
+    setattr(app.state, _STATE_KEY, monitor)
+    monitor.apps.append(app)
+    return monitor
+
+
+def _disable_native_telemetry(app: FastAPI) -> None:
+    """Turn off FastAPI's built-in OTel spans and metrics (FastAPI >= 0.16x) for this app.
+
+    It switches itself on whenever global providers exist, which would record every request
+    twice (its own middleware and ours) and double ``http.server.request.duration``. Its
+    configuration dict is only reachable as a private attribute; on FastAPI versions
+    without it there is nothing to turn off.
+    """
+    config = getattr(app, "_telemetry", None)
+    if isinstance(config, dict):
+        config["tracing"] = False
+        config["metrics"] = False
+        config["operation_spans"] = False
+
+
+def _wrap_lifespan(app: FastAPI, monitor: Monitor) -> None:
+    """Shut the monitor down when the app stops, whatever lifespan the app uses."""
+    original = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(asgi_app: Any) -> AsyncIterator[Any]:
+        async with original(asgi_app) as state:
+            if monitor.settings.gc_freeze:
+                _freeze_gc()
+            yield state
+        await asyncio.to_thread(monitor.shutdown)
+
+    app.router.lifespan_context = lifespan
+
+
+def _freeze_gc() -> None:
+    # Objects alive after start-up (modules, routes, providers) move to a permanent
+    # generation, so full collections under load scan far less.
+    gc.collect()
+    gc.freeze()
+
+
+def _instrument_outbound(monitor: Monitor) -> None:
+    """Outbound HTTP (httpx, requests) through the contrib instrumentations, when installed."""
+    from importlib import import_module
+
+    for module, name in (
+        ("opentelemetry.instrumentation.httpx", "HTTPXClientInstrumentor"),
+        ("opentelemetry.instrumentation.requests", "RequestsInstrumentor"),
+    ):
+        try:
+            instrumentor = getattr(import_module(module), name)()
+            if not instrumentor.is_instrumented_by_opentelemetry:
+                instrumentor.instrument(
+                    tracer_provider=monitor.tracer_provider,
+                    meter_provider=monitor.meter_provider,
+                )
+        except ImportError:
+            continue  # the library or its instrumentation is not installed
+        except Exception as exc:  # instrumentation boundary
+            monitor.guard.error(f"{name} instrumentation", exc)
+
+
+def _instrument_sqlalchemy_spans(engine: Engine, monitor: Monitor) -> None:
+    """DB spans for export via the contrib instrumentation (statistics do not rely on it)."""
+    try:
+        from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+        # instrument() is once per process (a singleton flag); _instrument(engine=...) is the
+        # per-engine hook behind it, so each monitored engine gets its spans.
+        SQLAlchemyInstrumentor()._instrument(
+            engine=engine, tracer_provider=monitor.tracer_provider, enable_commenter=False
+        )
+    except Exception as exc:  # instrumentation boundary: spans are optional
+        monitor.guard.error("sqlalchemy span instrumentation", exc)

@@ -1,0 +1,198 @@
+"""A lean ASGI middleware: one server span and two measurements per request.
+
+Why not the contrib ``opentelemetry-instrumentation-fastapi`` on this path: it creates two
+extra internal spans per request (``http send``/``http receive``), matches the route a second
+time to name the span and builds many attributes, which measured about 300 us per request on
+a 2-core machine against about 54 us for the bare app (see docs/benchmarks.md). This
+middleware reads the route Starlette already matched (``scope["route"]``), follows the stable
+HTTP semantic conventions (``http.server.request.duration`` in seconds, ``http.route``,
+``http.request.method``, ``http.response.status_code``, ``error.type``) and adds a
+``Server-Timing`` header. The contrib instrumentation stays the capture path in zero-code mode.
+
+Guarantees: bookkeeping errors are counted by the guard and never reach the app; the app's
+own exceptions propagate unchanged; excluded paths (health probes, the monitoring API) skip
+everything.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.context import Context
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+
+from otel_monitoring.guard import Guard
+from otel_monitoring.instruments import Instruments
+
+__all__ = ["MonitoringMiddleware", "route_of"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_METHODS = frozenset(
+    ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY")
+)
+
+
+def route_of(scope: Scope) -> str | None:
+    """Route template matched by Starlette, including the root path; ``None`` if unmatched."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if not isinstance(path, str):
+        return None
+    return str(scope.get("root_path", "")) + path
+
+
+class _Headers:
+    """Getter for the propagator over raw ASGI headers (lower-case byte names)."""
+
+    @staticmethod
+    def get(carrier: dict[str, str], key: str) -> list[str] | None:
+        value = carrier.get(key)
+        return None if value is None else [value]
+
+    @staticmethod
+    def keys(carrier: dict[str, str]) -> list[str]:
+        return list(carrier)
+
+
+class MonitoringMiddleware:
+    """Pure ASGI middleware; see the module docstring."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        tracer: Tracer,
+        instruments: Instruments,
+        guard: Guard,
+        excluded_paths: frozenset[str],
+        excluded_prefixes: tuple[str, ...] = (),
+        server_timing: bool = True,
+    ) -> None:
+        self.app = app
+        self.tracer = tracer
+        self.duration = instruments.http_duration
+        self.size = instruments.http_response_size
+        self.guard = guard
+        self.excluded_paths = excluded_paths
+        self.excluded_prefixes = excluded_prefixes
+        self.server_timing = server_timing
+        self._fields = frozenset(f.lower().encode("latin-1") for f in propagate.get_global_textmap().fields)
+
+    def _excluded(self, path: str) -> bool:
+        if path in self.excluded_paths:
+            return True
+        return any(path.startswith(prefix) for prefix in self.excluded_prefixes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self._excluded(scope.get("path", "")):
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        try:
+            method = scope.get("method", "GET")
+            if method not in _METHODS:
+                method = "_OTHER"
+            parent = self._parent_context(scope)
+            span = self.tracer.start_span(method, context=parent, kind=SpanKind.SERVER)
+            token = otel_context.attach(trace.set_span_in_context(span, parent))
+        except Exception as exc:  # instrumentation boundary
+            self.guard.error("middleware start", exc)
+            await self.app(scope, receive, send)
+            return
+
+        state = _ResponseState()
+        server_timing = self.server_timing
+
+        async def send_wrapper(message: Message) -> None:
+            try:
+                kind = message["type"]
+                if kind == "http.response.start":
+                    state.status = message["status"]
+                    if server_timing:
+                        elapsed_ms = (time.perf_counter() - start) * 1000.0
+                        headers = list(message.get("headers", ()))
+                        headers.append((b"server-timing", b"app;dur=%.3f" % elapsed_ms))
+                        message["headers"] = headers
+                elif kind == "http.response.body":
+                    state.size += len(message.get("body", b""))
+            except Exception as exc:  # instrumentation boundary
+                self.guard.error("middleware send", exc)
+            await send(message)
+
+        error_type: str | None = None
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except BaseException as exc:
+            error_type = type(exc).__qualname__
+            try:
+                span.record_exception(exc)
+            except Exception as inner:  # instrumentation boundary
+                self.guard.error("middleware exception", inner)
+            raise
+        finally:
+            try:
+                self._finish(scope, span, method, state, error_type, time.perf_counter() - start)
+            except Exception as exc:  # instrumentation boundary
+                self.guard.error("middleware finish", exc)
+            finally:
+                otel_context.detach(token)
+
+    def _parent_context(self, scope: Scope) -> Context | None:
+        fields = self._fields
+        carrier = {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in scope.get("headers", ())
+            if name in fields
+        }
+        if not carrier:
+            return None
+        return propagate.extract(carrier, getter=_Headers())  # type: ignore[arg-type]
+
+    def _finish(
+        self,
+        scope: Scope,
+        span: trace.Span,
+        method: str,
+        state: _ResponseState,
+        error_type: str | None,
+        duration_s: float,
+    ) -> None:
+        status = state.status
+        if status is None and error_type is not None:
+            status = 500  # the exception becomes a 500 further out (ServerErrorMiddleware)
+        route = route_of(scope)
+        attributes: dict[str, str | int] = {"http.request.method": method}
+        if route is not None:
+            attributes["http.route"] = route
+            span.update_name(f"{method} {route}")
+        if status is not None:
+            attributes["http.response.status_code"] = status
+            if status >= 500 and error_type is None:
+                error_type = str(status)
+        if error_type is not None:
+            attributes["error.type"] = error_type
+            span.set_status(Status(StatusCode.ERROR))
+        span.set_attributes(attributes)
+        span.set_attribute("url.path", scope.get("path", ""))
+        span.set_attribute("url.scheme", scope.get("scheme", "http"))
+        span.end()
+        self.duration.record(duration_s, attributes)
+        if status is not None:
+            self.size.record(state.size, attributes)
+
+
+class _ResponseState:
+    __slots__ = ("size", "status")
+
+    def __init__(self) -> None:
+        self.status: int | None = None
+        self.size = 0

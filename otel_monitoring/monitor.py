@@ -1,0 +1,224 @@
+"""The Monitor: one object holding the store, the reader, the processor and the providers.
+
+Created by :func:`otel_monitoring.instrument_app` (or the zero-code configurator). It joins
+OTel providers that already exist or creates them, and owns only what it created.
+``shutdown()`` is bounded in time (``shutdown_timeout_s``, default 5 s) even when an
+exporter hangs, and is safe to call twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.trace import Tracer
+from sqlalchemy.engine import Engine
+
+from otel_monitoring.clock import Clock, SystemClock
+from otel_monitoring.config import Settings
+from otel_monitoring.db import DbListener
+from otel_monitoring.exporters import exporters_from_env
+from otel_monitoring.guard import Guard
+from otel_monitoring.ingest import Ingestor
+from otel_monitoring.instruments import Instruments
+from otel_monitoring.processor import MonitoringSpanProcessor, TraceFindings
+from otel_monitoring.reader import MonitoringMetricReader
+from otel_monitoring.stats import Stats
+from otel_monitoring.store import MetricStore
+
+__all__ = ["Monitor"]
+
+_logger = logging.getLogger("otel_monitoring")
+_SCOPE = "otel_monitoring"
+
+_active_lock = threading.Lock()
+_active: list[Monitor] = []
+
+
+def active_monitor() -> Monitor | None:
+    """The most recently created monitor that is not shut down, if any."""
+    with _active_lock:
+        return _active[-1] if _active else None
+
+
+class Monitor:
+    """Everything the package runs for one service. See the module docstring."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        tracer_provider: TracerProvider | None = None,
+        span_exporters: Sequence[SpanExporter] | None = None,
+        metric_exporters: Sequence[MetricExporter] | None = None,
+        clock: Clock | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        env = os.environ if env is None else env
+        self.settings = settings or Settings.from_env(env)
+        self.clock: Clock = clock or SystemClock()
+        self.guard = Guard()
+        s = self.settings
+        self.store = MetricStore(retention_s=s.retention_s, max_series=s.max_series)
+        self.findings = TraceFindings(
+            guard=self.guard,
+            interval_s=s.interval_s,
+            slow_traces_per_route=s.slow_traces_per_route,
+            error_samples=s.error_samples,
+            n_plus_one_threshold=s.n_plus_one_threshold,
+            max_routes=s.max_series,
+        )
+        if span_exporters is None:
+            span_exporters = exporters_from_env("traces", env)
+        if metric_exporters is None:
+            found = exporters_from_env("metrics", env)
+            pull_readers: list[MetricReader] = [r for r in found if isinstance(r, MetricReader)]
+            metric_exporters = [e for e in found if not isinstance(e, MetricReader)]
+        else:
+            pull_readers = []
+        self.reader = MonitoringMetricReader(
+            sink=Ingestor(self.store, self.guard, self.clock.now_s) if s.stats_enabled else None,
+            exporters=metric_exporters,
+            interval_s=s.interval_s,
+            guard=self.guard,
+        )
+        self.processor = MonitoringSpanProcessor(self.findings, self.guard)
+        self._owned_processors: list[SpanProcessor] = []
+        self.tracer_provider, self._owns_tracer_provider = self._tracer_provider(
+            tracer_provider, span_exporters
+        )
+        self.meter_provider = self._meter_provider(pull_readers)
+        self.tracer: Tracer = self.tracer_provider.get_tracer(_SCOPE)
+        self.instruments = Instruments.create(self.meter_provider.get_meter(_SCOPE))
+        self.db = DbListener(self.instruments, self.findings, self.guard)
+        self.stats = Stats(
+            store=self.store,
+            findings=self.findings,
+            clock=self.clock,
+            guard=self.guard,
+            refresh=self.reader.collect_now,
+            collections=lambda: self.reader.collections,
+            db_examples=self.db.examples,
+            latency_threshold_ms=s.latency_threshold_ms,
+            interval_s=s.interval_s,
+        )
+        self.apps: list[Any] = []
+        self._shutdown_done = False
+        self._shutdown_lock = threading.Lock()
+        self.reader.start()
+        with _active_lock:
+            _active.append(self)
+
+    # -- providers ---------------------------------------------------------------------------
+    def _tracer_provider(
+        self, given: TracerProvider | None, exporters: Sequence[SpanExporter]
+    ) -> tuple[TracerProvider, bool]:
+        processors: list[SpanProcessor] = []
+        if self.settings.stats_enabled:
+            processors.append(self.processor)
+        if given is None:
+            current = trace.get_tracer_provider()
+            if isinstance(current, TracerProvider) and not _is_shut_down(current):
+                given = current
+        if given is not None:
+            for processor in processors:
+                given.add_span_processor(processor)
+            for exporter in exporters:
+                batch = BatchSpanProcessor(exporter)
+                given.add_span_processor(batch)
+                self._owned_processors.append(batch)
+            return given, False
+        provider = TracerProvider(resource=Resource.create())
+        for processor in processors:
+            provider.add_span_processor(processor)
+        for exporter in exporters:
+            provider.add_span_processor(BatchSpanProcessor(exporter))
+        if not isinstance(trace.get_tracer_provider(), TracerProvider):
+            trace.set_tracer_provider(provider)
+        return provider, True
+
+    def _meter_provider(self, pull_readers: Sequence[MetricReader]) -> MeterProvider:
+        # An SDK MeterProvider takes its readers at construction only, so when the app already
+        # set one, our instruments live on a provider of our own (its other metrics are not
+        # seen; documented in docs/configuration.md).
+        provider = MeterProvider(
+            resource=self.tracer_provider.resource,
+            metric_readers=[self.reader, *pull_readers],
+            shutdown_on_exit=False,
+        )
+        if not isinstance(metrics.get_meter_provider(), MeterProvider):
+            metrics.set_meter_provider(provider)
+        return provider
+
+    # -- capture ------------------------------------------------------------------------------
+    def instrument_engine(self, engine: Engine | type[Engine]) -> None:
+        """Record ``db.client.operation.duration`` for an engine (or every engine)."""
+        self.db.attach(engine)
+
+    def record_cache(self, hit: bool, cache: str = "default") -> None:
+        """Count one cache look-up (a hit or a miss) of the named cache. Never raises."""
+        try:
+            self.instruments.cache_requests.add(
+                1, {"cache.name": cache, "cache.result": "hit" if hit else "miss"}
+            )
+        except Exception as exc:  # instrumentation boundary
+            self.guard.error("record_cache", exc)
+
+    def flush(self) -> None:
+        """Collect now, so the statistics include every request finished so far."""
+        self.reader.collect_now()
+
+    # -- shutdown ----------------------------------------------------------------------------
+    def shutdown(self, timeout_s: float | None = None) -> bool:
+        """Stop collecting and flush exports, within ``timeout_s`` (default from settings).
+
+        Returns ``True`` when everything finished in time; ``False`` if an exporter was still
+        busy (it is abandoned on a daemon thread). Safe to call more than once.
+        """
+        with self._shutdown_lock:
+            if self._shutdown_done:
+                return True
+            self._shutdown_done = True
+        with _active_lock:
+            if self in _active:
+                _active.remove(self)
+        timeout = self.settings.shutdown_timeout_s if timeout_s is None else timeout_s
+        self.processor.enabled = False
+        self.db.detach()
+        done = threading.Event()
+
+        def work() -> None:
+            try:
+                self.meter_provider.shutdown(timeout_millis=timeout * 1000)
+                if self._owns_tracer_provider:
+                    self.tracer_provider._otel_monitoring_shut_down = True  # type: ignore[attr-defined]
+                    self.tracer_provider.shutdown()
+                for processor in self._owned_processors:
+                    processor.shutdown()
+            except Exception as exc:  # instrumentation boundary
+                self.guard.error("shutdown", exc)
+            finally:
+                done.set()
+
+        threading.Thread(target=work, name="otel-monitoring-shutdown", daemon=True).start()
+        finished = done.wait(timeout)
+        if not finished:
+            _logger.warning(
+                "otel-monitoring: shutdown did not finish within %.1f s (an exporter is"
+                " not answering); continuing without it",
+                timeout,
+            )
+        return finished
+
+
+def _is_shut_down(provider: TracerProvider) -> bool:
+    return bool(getattr(provider, "_otel_monitoring_shut_down", False))

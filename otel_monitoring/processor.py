@@ -1,0 +1,265 @@
+"""What only spans know: slow-trace exemplars, error samples and N+1 query patterns.
+
+:class:`MonitoringSpanProcessor` looks at server spans as they end. Per span it does O(1)
+work under one lock (a heap push bounded by ``slow_traces_per_route``), keeps every buffer
+bounded (old items drop and are counted) and never raises into the app: failures go to the
+:class:`~otel_monitoring.guard.Guard`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import threading
+from collections import OrderedDict, deque
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.trace import SpanKind, StatusCode
+
+from otel_monitoring.guard import Guard
+from otel_monitoring.sanitize import sanitize_message
+from otel_monitoring.types import ErrorSample, Exemplar, NPlusOnePattern
+
+__all__ = ["UNMATCHED_ROUTE", "MonitoringSpanProcessor", "TraceFindings"]
+
+UNMATCHED_ROUTE = "<unmatched>"
+_HISTORY_INTERVALS = 60  # past intervals of exemplars kept per route
+_OPEN_TRACES = 10_000  # traces with DB statements counted at once
+_N_PLUS_ONE_KEPT = 100
+
+# heap item: (duration_s, tie-breaker, exemplar)
+_HeapItem = tuple[float, int, Exemplar]
+
+
+class _RouteExemplars:
+    __slots__ = ("heap", "history", "index")
+
+    def __init__(self) -> None:
+        self.index = -1
+        self.heap: list[_HeapItem] = []
+        self.history: deque[tuple[int, tuple[Exemplar, ...]]] = deque(maxlen=_HISTORY_INTERVALS)
+
+
+class TraceFindings:
+    """Bounded, thread-safe buffers of exemplars, error samples and N+1 patterns."""
+
+    def __init__(
+        self,
+        *,
+        guard: Guard,
+        interval_s: float = 10.0,
+        slow_traces_per_route: int = 5,
+        error_samples: int = 100,
+        n_plus_one_threshold: int = 5,
+        max_routes: int = 2000,
+    ) -> None:
+        self.guard = guard
+        self.interval_s = interval_s
+        self.k = slow_traces_per_route
+        self.n_plus_one_threshold = n_plus_one_threshold
+        self.max_routes = max_routes
+        self._routes: dict[tuple[str, str], _RouteExemplars] = {}
+        self._errors: deque[ErrorSample] = deque(maxlen=max(1, error_samples))
+        self._n_plus_one: deque[NPlusOnePattern] = deque(maxlen=_N_PLUS_ONE_KEPT)
+        self._open: OrderedDict[int, dict[str, int]] = OrderedDict()
+        self._seq = 0
+        self._lock = threading.Lock()
+
+    # -- writers (request path) ----------------------------------------------------------
+    def note_statement(self, trace_id: int, statement: str) -> None:
+        """Count one execution of a normalised statement within a trace."""
+        with self._lock:
+            counts = self._open.get(trace_id)
+            if counts is None:
+                if len(self._open) >= _OPEN_TRACES:
+                    self._open.popitem(last=False)
+                    self.guard.drop()
+                counts = self._open[trace_id] = {}
+            if statement in counts or len(counts) < 200:
+                counts[statement] = counts.get(statement, 0) + 1
+
+    def on_server_span(
+        self,
+        *,
+        route: str,
+        method: str,
+        status_code: int | None,
+        duration_s: float,
+        end_s: float,
+        trace_id: int,
+        span_id: int,
+        error: tuple[str, str] | None,
+    ) -> None:
+        """Record what a finished server span tells (exemplar, error, N+1)."""
+        with self._lock:
+            statements = self._open.pop(trace_id, None)
+            key = (route, method)
+            entry = self._routes.get(key)
+            if entry is None:
+                if len(self._routes) >= self.max_routes:
+                    key = (UNMATCHED_ROUTE, method)
+                    entry = self._routes.get(key)
+                if entry is None:
+                    entry = self._routes[key] = _RouteExemplars()
+            index = int(end_s // self.interval_s)
+            if index != entry.index:
+                if entry.heap:
+                    best = tuple(item[2] for item in sorted(entry.heap, reverse=True))
+                    entry.history.append((entry.index, best))
+                entry.heap = []
+                entry.index = index
+            if self.k and (len(entry.heap) < self.k or duration_s > entry.heap[0][0]):
+                self._seq += 1
+                exemplar = Exemplar(
+                    trace_id=f"{trace_id:032x}",
+                    span_id=f"{span_id:016x}",
+                    route=route,
+                    method=method,
+                    status_code=status_code,
+                    duration_ms=duration_s * 1000.0,
+                    timestamp_s=end_s,
+                )
+                item = (duration_s, self._seq, exemplar)
+                if len(entry.heap) < self.k:
+                    heapq.heappush(entry.heap, item)
+                else:
+                    heapq.heapreplace(entry.heap, item)
+            if error is not None:
+                self._errors.append(
+                    ErrorSample(
+                        timestamp_s=end_s,
+                        route=route,
+                        method=method,
+                        status_code=status_code,
+                        exception_type=error[0],
+                        message=sanitize_message(error[1]),
+                        trace_id=f"{trace_id:032x}",
+                    )
+                )
+            if statements:
+                for statement, count in statements.items():
+                    if count >= self.n_plus_one_threshold:
+                        self._n_plus_one.append(
+                            NPlusOnePattern(
+                                statement=statement,
+                                route=route,
+                                method=method,
+                                count=count,
+                                trace_id=f"{trace_id:032x}",
+                                timestamp_s=end_s,
+                            )
+                        )
+
+    # -- readers -------------------------------------------------------------------------
+    def exemplars(
+        self,
+        *,
+        route: str | None = None,
+        method: str | None = None,
+        since_s: float | None = None,
+        limit: int = 10,
+    ) -> list[Exemplar]:
+        """The slowest traces (optionally of one route/method, since a wall time), slowest first."""
+        found: list[Exemplar] = []
+        with self._lock:
+            for (r, m), entry in self._routes.items():
+                if (route is not None and r != route) or (method is not None and m != method):
+                    continue
+                found.extend(item[2] for item in entry.heap)
+                for _, best in entry.history:
+                    found.extend(best)
+        if since_s is not None:
+            found = [e for e in found if e.timestamp_s >= since_s]
+        found.sort(key=lambda e: e.duration_ms, reverse=True)
+        return found[:limit]
+
+    def errors(self, limit: int = 100) -> list[ErrorSample]:
+        """Recent error samples, newest first."""
+        with self._lock:
+            items = list(self._errors)
+        return items[::-1][:limit]
+
+    def n_plus_one(self, limit: int = 100) -> list[NPlusOnePattern]:
+        """Recent N+1 patterns, newest first."""
+        with self._lock:
+            items = list(self._n_plus_one)
+        return items[::-1][:limit]
+
+    def clear_before(self, t_s: float) -> int:
+        """Drop findings older than wall time ``t_s``; returns how many went."""
+        removed = 0
+        with self._lock:
+            for entry in self._routes.values():
+                keep = [(i, b) for i, b in entry.history if b and b[0].timestamp_s >= t_s]
+                removed += len(entry.history) - len(keep)
+                entry.history.clear()
+                entry.history.extend(keep)
+            for buffer in (self._errors, self._n_plus_one):
+                kept = [item for item in buffer if item.timestamp_s >= t_s]
+                removed += len(buffer) - len(kept)
+                buffer.clear()
+                buffer.extend(kept)  # type: ignore[arg-type]
+        return removed
+
+
+def _exception_of(span: ReadableSpan) -> tuple[str, str] | None:
+    for event in span.events:
+        if event.name == "exception" and event.attributes:
+            return (
+                str(event.attributes.get("exception.type", "Exception")),
+                str(event.attributes.get("exception.message", "")),
+            )
+    return None
+
+
+class MonitoringSpanProcessor(SpanProcessor):
+    """Feeds :class:`TraceFindings` from ending server spans. O(1) per span; never raises."""
+
+    def __init__(self, findings: TraceFindings, guard: Guard) -> None:
+        self.findings = findings
+        self.guard = guard
+        self.enabled = True
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        return None
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if span.kind is not SpanKind.SERVER or not self.enabled:
+            return
+        try:
+            start, end = span.start_time, span.end_time
+            if start is None or end is None:
+                return
+            duration_s = (end - start) / 1e9
+            if duration_s < 0:
+                self.guard.clock_step()
+                return
+            attributes = span.attributes or {}
+            status = attributes.get("http.response.status_code")
+            status_code = status if isinstance(status, int) else None
+            error: tuple[str, str] | None = None
+            if span.status.status_code is StatusCode.ERROR or (status_code or 0) >= 500:
+                error = _exception_of(span) or (
+                    str(attributes.get("error.type", status_code or "error")),
+                    span.status.description or "",
+                )
+            context = span.context
+            self.findings.on_server_span(
+                route=str(attributes.get("http.route") or UNMATCHED_ROUTE),
+                method=str(attributes.get("http.request.method", "_OTHER")),
+                status_code=status_code,
+                duration_s=duration_s,
+                end_s=end / 1e9,
+                trace_id=context.trace_id if context else 0,
+                span_id=context.span_id if context else 0,
+                error=error,
+            )
+        except Exception as exc:  # instrumentation boundary
+            self.guard.error("span processor", exc)
+
+    def shutdown(self) -> None:
+        self.enabled = False
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+

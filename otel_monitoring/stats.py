@@ -1,0 +1,447 @@
+"""Read statistics from the store and the trace findings as frozen dataclasses.
+
+``monitor.stats`` is a :class:`Stats`. Every query first refreshes the store when its data is
+older than one second (a collection, never an export), so numbers are current without
+waiting for the next interval. Windows are the last 1 min, 5 min, 1 h, 24 h or since start.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from enum import StrEnum
+
+from otel_monitoring.clock import Clock
+from otel_monitoring.guard import Guard
+from otel_monitoring.histogram import ExpHistogram
+from otel_monitoring.instruments import (
+    CACHE_METRIC,
+    DB_DURATION_METRIC,
+    HTTP_CLIENT_DURATION_METRIC,
+    HTTP_DURATION_METRIC,
+    HTTP_RESPONSE_SIZE_METRIC,
+)
+from otel_monitoring.processor import TraceFindings
+from otel_monitoring.store import Agg, MetricStore, SeriesKey
+from otel_monitoring.types import (
+    CacheStats,
+    DbStatementStats,
+    EndpointStats,
+    ErrorSample,
+    Exemplar,
+    ExternalStats,
+    HealthState,
+    HealthStatus,
+    LatencyStats,
+    MetricStats,
+    NPlusOnePattern,
+    SelfTelemetry,
+    ServiceStats,
+    Window,
+)
+
+__all__ = ["EndpointSort", "Stats"]
+
+_OWN_METRICS = frozenset(
+    (
+        HTTP_DURATION_METRIC,
+        HTTP_RESPONSE_SIZE_METRIC,
+        DB_DURATION_METRIC,
+        HTTP_CLIENT_DURATION_METRIC,
+        CACHE_METRIC,
+    )
+)
+_MIN_REQUESTS_FOR_HEALTH = 10
+
+
+class EndpointSort(StrEnum):
+    """Orders of :meth:`Stats.endpoints` (worst or busiest first)."""
+
+    REQUESTS = "requests"
+    ERROR_RATE = "error_rate"
+    P95 = "p95"
+    P99 = "p99"
+    THROUGHPUT = "throughput"
+
+
+def _ms(value: float) -> float | None:
+    return None if math.isnan(value) else round(value * 1000.0, 3)
+
+
+def latency_of(hist: ExpHistogram | None) -> LatencyStats:
+    """Latency summary (ms) of a histogram of seconds; ``None`` fields when empty."""
+    if hist is None or hist.count == 0:
+        return LatencyStats(None, None, None, None, None, None, None)
+    return LatencyStats(
+        min_ms=_ms(hist.min),
+        avg_ms=_ms(hist.mean),
+        max_ms=_ms(hist.max),
+        p50_ms=_ms(hist.quantile(0.50)),
+        p90_ms=_ms(hist.quantile(0.90)),
+        p95_ms=_ms(hist.quantile(0.95)),
+        p99_ms=_ms(hist.quantile(0.99)),
+    )
+
+
+def _pct(part: int, whole: int) -> float:
+    return round(100.0 * part / whole, 4) if whole else 0.0
+
+
+class Stats:
+    """Queries over the live statistics; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        store: MetricStore,
+        findings: TraceFindings,
+        clock: Clock,
+        guard: Guard,
+        refresh: Callable[[], None],
+        collections: Callable[[], int],
+        db_examples: Mapping[str, str],
+        latency_threshold_ms: float,
+        interval_s: float,
+    ) -> None:
+        self.store = store
+        self.findings = findings
+        self.clock = clock
+        self.guard = guard
+        self._refresh = refresh
+        self._collections = collections
+        self._db_examples = db_examples
+        self.latency_threshold_ms = latency_threshold_ms
+        self.interval_s = interval_s
+        self.started_mono_s = clock.monotonic_s()
+        self._last_refresh_mono_s = -math.inf
+
+    # -- helpers ---------------------------------------------------------------------------
+    def refresh(self, max_age_s: float = 1.0) -> None:
+        """Collect now if the last refresh is older than ``max_age_s`` seconds."""
+        now = self.clock.monotonic_s()
+        if now - self._last_refresh_mono_s >= max_age_s:
+            self._last_refresh_mono_s = now
+            self._refresh()
+
+    @property
+    def uptime_s(self) -> float:
+        """Seconds since monitoring started."""
+        return max(0.0, self.clock.monotonic_s() - self.started_mono_s)
+
+    def _fold(
+        self, metric: str, window: Window, group: Callable[[SeriesKey], tuple[str, ...] | None]
+    ) -> dict[tuple[str, ...], Agg]:
+        self.refresh()
+        return self.store.fold(metric, window.seconds, self.clock.now_s(), group)
+
+    def _minutes(self, window: Window) -> float:
+        span = self.uptime_s if window.seconds is None else min(window.seconds, self.uptime_s)
+        return max(span, 1.0) / 60.0
+
+    # -- HTTP server -----------------------------------------------------------------------
+    def endpoints(
+        self,
+        window: Window | str = Window.H1,
+        *,
+        sort: EndpointSort | str = EndpointSort.REQUESTS,
+        limit: int | None = None,
+        route: str | None = None,
+        method: str | None = None,
+    ) -> list[EndpointStats]:
+        """Statistics per route template and method, busiest or worst first."""
+        window, sort = Window(window), EndpointSort(sort)
+
+        def by_route(key: SeriesKey) -> tuple[str, ...] | None:
+            r, m = key.get("http.route"), key.get("http.request.method")
+            if (route is not None and r != route) or (method is not None and m != method):
+                return None
+            return (r, m, key.get("status_class"))
+
+        durations = self._fold(HTTP_DURATION_METRIC, window, by_route)
+        sizes = self.store.fold(
+            HTTP_RESPONSE_SIZE_METRIC,
+            window.seconds,
+            self.clock.now_s(),
+            lambda key: by_route(key)[:2] if by_route(key) else None,  # type: ignore[index]
+        )
+        grouped: dict[tuple[str, str], list[tuple[str, Agg]]] = {}
+        for (r, m, klass), agg in durations.items():
+            grouped.setdefault((r, m), []).append((klass, agg))
+        minutes = self._minutes(window)
+        since_s = None if window.seconds is None else self.clock.now_s() - window.seconds
+        result = []
+        for (r, m), parts in grouped.items():
+            total = Agg()
+            for _, agg in parts:
+                total.merge(agg, _HIST)
+            if total.count == 0:
+                continue
+            client = sum(agg.count for klass, agg in parts if klass == "4xx")
+            size = sizes.get((r, m))
+            size_hist = size.hist if size is not None else None
+            result.append(
+                EndpointStats(
+                    route=r,
+                    method=m,
+                    window=window,
+                    requests=total.count,
+                    errors=total.errors,
+                    error_rate=_pct(total.errors, total.count),
+                    client_errors=client,
+                    client_error_rate=_pct(client, total.count),
+                    latency=latency_of(total.hist),
+                    throughput_rpm=round(total.count / minutes, 3),
+                    response_size_avg_bytes=(
+                        round(size_hist.mean, 1) if size_hist and size_hist.count else None
+                    ),
+                    response_size_max_bytes=(
+                        size_hist.max if size_hist and size_hist.count else None
+                    ),
+                    status_classes=tuple(sorted((k, a.count) for k, a in parts)),
+                    exemplars=tuple(
+                        self.findings.exemplars(route=r, method=m, since_s=since_s, limit=5)
+                    ),
+                )
+            )
+        result.sort(key=_SORT_KEYS[sort], reverse=True)
+        return result[:limit] if limit is not None else result
+
+    def endpoint(
+        self, route: str, method: str | None = None, window: Window | str = Window.H1
+    ) -> list[EndpointStats]:
+        """Statistics of one route template (every method, or just ``method``)."""
+        return self.endpoints(window, route=route, method=method.upper() if method else None)
+
+    def top_endpoints(
+        self, window: Window | str = Window.H1, *, limit: int = 10
+    ) -> list[EndpointStats]:
+        """The worst endpoints: by error rate, then p95 latency."""
+        ranked = self.endpoints(window)
+        ranked.sort(
+            key=lambda e: (e.error_rate, e.latency.p95_ms or 0.0, e.requests), reverse=True
+        )
+        return ranked[:limit]
+
+    def service(self, window: Window | str = Window.H1) -> ServiceStats:
+        """Statistics over all routes."""
+        window = Window(window)
+        parts = self._fold(
+            HTTP_DURATION_METRIC,
+            window,
+            lambda key: (key.get("status_class"), key.get("http.route"), key.get("http.request.method")),
+        )
+        total = Agg()
+        client = 0
+        routes = set()
+        for (klass, r, m), agg in parts.items():
+            if agg.count == 0:
+                continue
+            total.merge(agg, _HIST)
+            routes.add((r, m))
+            if klass == "4xx":
+                client += agg.count
+        return ServiceStats(
+            window=window,
+            requests=total.count,
+            errors=total.errors,
+            error_rate=_pct(total.errors, total.count),
+            client_errors=client,
+            client_error_rate=_pct(client, total.count),
+            latency=latency_of(total.hist),
+            throughput_rpm=round(total.count / self._minutes(window), 3),
+            endpoints_count=len(routes),
+        )
+
+    # -- dependencies ----------------------------------------------------------------------
+    def db_statements(self, window: Window | str = Window.H1) -> list[DbStatementStats]:
+        """DB operations per statement summary, slowest (by p95) first."""
+        window = Window(window)
+        folded = self._fold(
+            DB_DURATION_METRIC,
+            window,
+            lambda key: (key.get("db.query.summary"), key.get("db.system.name")),
+        )
+        result = []
+        for (summary, system), agg in folded.items():
+            if agg.count == 0:
+                continue
+            latency = latency_of(agg.hist)
+            result.append(
+                DbStatementStats(
+                    summary=summary,
+                    system=system,
+                    count=agg.count,
+                    errors=agg.errors,
+                    avg_ms=latency.avg_ms,
+                    p95_ms=latency.p95_ms,
+                    max_ms=latency.max_ms,
+                    example=self._db_examples.get(summary, summary),
+                )
+            )
+        result.sort(key=lambda s: s.p95_ms or 0.0, reverse=True)
+        return result
+
+    def caches(self, window: Window | str = Window.H1) -> list[CacheStats]:
+        """Hit ratio per named cache."""
+        folded = self._fold(
+            CACHE_METRIC, Window(window), lambda key: (key.get("cache.name"), key.get("cache.result"))
+        )
+        names = sorted({name for name, _ in folded})
+        result = []
+        for name in names:
+            hits = int(folded[(name, "hit")].value) if (name, "hit") in folded else 0
+            misses = int(folded[(name, "miss")].value) if (name, "miss") in folded else 0
+            lookups = hits + misses
+            result.append(
+                CacheStats(
+                    cache=name,
+                    hits=hits,
+                    misses=misses,
+                    hit_ratio=_pct(hits, lookups) if lookups else None,
+                )
+            )
+        return result
+
+    def external(self, window: Window | str = Window.H1) -> list[ExternalStats]:
+        """Outbound HTTP calls per target host."""
+        folded = self._fold(
+            HTTP_CLIENT_DURATION_METRIC, Window(window), lambda key: (key.get("server.address"),)
+        )
+        result = []
+        for (host,), agg in folded.items():
+            if agg.count == 0:
+                continue
+            latency = latency_of(agg.hist)
+            result.append(
+                ExternalStats(
+                    host=host,
+                    count=agg.count,
+                    errors=agg.errors,
+                    avg_ms=latency.avg_ms,
+                    p95_ms=latency.p95_ms,
+                )
+            )
+        result.sort(key=lambda s: s.count, reverse=True)
+        return result
+
+    def metrics(self, window: Window | str = Window.H1) -> list[MetricStats]:
+        """Every other OTel metric the app defines, per attribute set."""
+        window = Window(window)
+        self.refresh()
+        result = []
+        for key, kind, unit in self.store.series():
+            if key.metric in _OWN_METRICS:
+                continue
+            folded = self.store.fold(
+                key.metric,
+                window.seconds,
+                self.clock.now_s(),
+                lambda k, target=key: ("x",) if k == target else None,  # type: ignore[misc]
+            )
+            agg = folded.get(("x",))
+            if agg is None or agg.count == 0:
+                continue
+            if agg.hist is not None:
+                value: float | None = agg.hist.mean
+            elif kind.value == "histogram":
+                value = agg.value / agg.count if agg.count else None
+            else:
+                value = agg.value
+            result.append(
+                MetricStats(
+                    name=key.metric,
+                    unit=unit,
+                    kind=kind.value,
+                    attributes=key.attributes,
+                    value=value,
+                    count=agg.count,
+                )
+            )
+        result.sort(key=lambda m: (m.name, m.attributes))
+        return result
+
+    # -- traces ----------------------------------------------------------------------------
+    def slow_traces(
+        self,
+        *,
+        route: str | None = None,
+        method: str | None = None,
+        window: Window | str = Window.H1,
+        limit: int = 10,
+    ) -> list[Exemplar]:
+        """The slowest traces with their ids, slowest first."""
+        seconds = Window(window).seconds
+        since = None if seconds is None else self.clock.now_s() - seconds
+        return self.findings.exemplars(route=route, method=method, since_s=since, limit=limit)
+
+    def errors(self, limit: int = 50) -> list[ErrorSample]:
+        """Recent error samples (exception type, sanitized message), newest first."""
+        return self.findings.errors(limit)
+
+    def n_plus_one(self, limit: int = 50) -> list[NPlusOnePattern]:
+        """Recent N+1 query patterns, newest first."""
+        return self.findings.n_plus_one(limit)
+
+    # -- health ----------------------------------------------------------------------------
+    def self_telemetry(self, last_collection_age_s: float | None = None) -> SelfTelemetry:
+        """Counters of the monitoring itself."""
+        return SelfTelemetry(
+            internal_errors=self.guard.internal_errors,
+            dropped=self.guard.dropped,
+            clock_steps=self.guard.clock_steps,
+            series=self.store.series_count(),
+            overflowed=self.store.overflowed,
+            collections=self._collections(),
+            last_collection_age_s=last_collection_age_s,
+        )
+
+    def health(self, active_alerts: int = 0) -> HealthStatus:
+        """Overall health: unhealthy at >= 10 % errors over 5 min, degraded at >= 1 %,
+        when a route's p95 exceeds the latency threshold, or with active alerts."""
+        recent = self.service(Window.M5)
+        total = self.service(Window.ALL)
+        reasons: list[str] = []
+        state = HealthState.HEALTHY
+        if recent.requests >= _MIN_REQUESTS_FOR_HEALTH and recent.error_rate >= 10.0:
+            state = HealthState.UNHEALTHY
+            reasons.append(f"error rate {recent.error_rate:.2f}% over the last 5 min (>= 10%)")
+        elif recent.requests >= _MIN_REQUESTS_FOR_HEALTH and recent.error_rate >= 1.0:
+            state = HealthState.DEGRADED
+            reasons.append(f"error rate {recent.error_rate:.2f}% over the last 5 min (>= 1%)")
+        for endpoint in self.endpoints(Window.M5):
+            p95 = endpoint.latency.p95_ms
+            if p95 is not None and p95 > self.latency_threshold_ms:
+                if state is HealthState.HEALTHY:
+                    state = HealthState.DEGRADED
+                reasons.append(
+                    f"{endpoint.method} {endpoint.route} p95 {p95:.0f} ms over the last 5 min"
+                    f" (> {self.latency_threshold_ms:.0f} ms)"
+                )
+        if active_alerts:
+            if state is HealthState.HEALTHY:
+                state = HealthState.DEGRADED
+            reasons.append(f"{active_alerts} active alert(s)")
+        return HealthStatus(
+            status=state,
+            reasons=tuple(reasons),
+            uptime_seconds=round(self.uptime_s, 3),
+            total_requests=total.requests,
+            total_errors=total.errors,
+            error_rate=total.error_rate,
+            endpoints_count=total.endpoints_count,
+            active_alerts=active_alerts,
+            self_telemetry=self.self_telemetry(),
+        )
+
+
+from otel_monitoring.store import Kind as _Kind  # noqa: E402
+
+_HIST = _Kind.HISTOGRAM
+
+_SORT_KEYS: dict[EndpointSort, Callable[[EndpointStats], float]] = {
+    EndpointSort.REQUESTS: lambda e: float(e.requests),
+    EndpointSort.ERROR_RATE: lambda e: e.error_rate,
+    EndpointSort.P95: lambda e: e.latency.p95_ms or 0.0,
+    EndpointSort.P99: lambda e: e.latency.p99_ms or 0.0,
+    EndpointSort.THROUGHPUT: lambda e: e.throughput_rpm,
+}

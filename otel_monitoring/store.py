@@ -1,0 +1,266 @@
+"""The in-memory store: time-bucketed series with tiers and a cardinality cap.
+
+Each series (a metric name plus normalised attributes) keeps ring buffers of buckets:
+10 s buckets for the last hour, 1 min buckets for the last day and 1 h buckets beyond, up to
+the retention, plus one running total since start. Memory is bounded by
+``series x buckets x histogram width`` and never grows with the number of requests. Past
+``max_series`` series of one metric, new attribute sets fold into a single overflow series
+(``otel.metric.overflow=true``), as the OpenTelemetry specification does for SDK limits.
+
+Thread-safety: every public method takes the store's lock; ingestion happens once per
+collection interval (not per request), so the lock is never held on the request path.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TypeVar
+
+from otel_monitoring.histogram import ExpHistogram
+
+__all__ = ["OVERFLOW_ATTRIBUTES", "Agg", "Kind", "MetricStore", "SeriesKey", "Tier"]
+
+K = TypeVar("K")
+Attributes = tuple[tuple[str, str], ...]
+
+OVERFLOW_ATTRIBUTES: Attributes = (("otel.metric.overflow", "true"),)
+
+
+class Kind(StrEnum):
+    """What a series accumulates."""
+
+    HISTOGRAM = "histogram"
+    SUM = "sum"
+    GAUGE = "gauge"
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesKey:
+    """Identity of a series: metric name and sorted, stringified attributes."""
+
+    metric: str
+    attributes: Attributes
+
+    def get(self, name: str, default: str = "") -> str:
+        """Value of one attribute, or ``default``."""
+        for key, value in self.attributes:
+            if key == name:
+                return value
+        return default
+
+
+class Agg:
+    """What one bucket (or a whole window) holds for a series.
+
+    ``hist`` for histograms; ``value`` is the sum (sums) or last value (gauges); ``count``
+    the number of measurements; ``errors`` the measurements flagged as errors.
+    """
+
+    __slots__ = ("count", "errors", "hist", "last_t", "value")
+
+    def __init__(self, hist: ExpHistogram | None = None) -> None:
+        self.hist = hist
+        self.value = 0.0
+        self.count = 0
+        self.errors = 0
+        self.last_t = -math.inf
+
+    def merge(self, other: Agg, kind: Kind) -> None:
+        """Fold ``other`` into this aggregate (gauges keep the most recent value)."""
+        if other.hist is not None:
+            if self.hist is None:
+                self.hist = ExpHistogram(other.hist.scale)
+            self.hist.merge(other.hist)
+        if kind is Kind.GAUGE:
+            if other.last_t >= self.last_t:
+                self.value = other.value
+                self.last_t = other.last_t
+        else:
+            self.value += other.value
+            self.last_t = max(self.last_t, other.last_t)
+        self.count += other.count
+        self.errors += other.errors
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    """A ring of ``slots`` buckets each ``width_s`` seconds wide."""
+
+    width_s: float
+    slots: int
+
+
+def default_tiers(retention_s: float) -> tuple[Tier, ...]:
+    """10 s for up to 1 h, 1 min for up to 24 h, 1 h beyond, each capped at the retention."""
+    tiers = [Tier(10.0, max(1, math.ceil(min(retention_s, 3600.0) / 10.0)))]
+    if retention_s > 3600.0:
+        tiers.append(Tier(60.0, math.ceil(min(retention_s, 86400.0) / 60.0)))
+    if retention_s > 86400.0:
+        tiers.append(Tier(3600.0, math.ceil(retention_s / 3600.0)))
+    return tuple(tiers)
+
+
+class _Ring:
+    __slots__ = ("slots", "tier")
+
+    def __init__(self, tier: Tier) -> None:
+        self.tier = tier
+        self.slots: list[tuple[int, Agg] | None] = [None] * tier.slots
+
+    def add(self, t_s: float, agg: Agg, kind: Kind) -> None:
+        index = math.floor(t_s / self.tier.width_s)
+        position = index % self.tier.slots
+        slot = self.slots[position]
+        if slot is None or slot[0] != index:
+            fresh = Agg()
+            self.slots[position] = (index, fresh)
+            fresh.merge(agg, kind)
+        else:
+            slot[1].merge(agg, kind)
+
+    def fold(self, since_s: float, until_s: float, into: Agg, kind: Kind) -> None:
+        first = math.floor(since_s / self.tier.width_s) + 1
+        last = math.floor(until_s / self.tier.width_s)
+        for slot in self.slots:
+            if slot is not None and first <= slot[0] <= last:
+                into.merge(slot[1], kind)
+
+    def drop_before(self, t_s: float) -> int:
+        cutoff = math.floor(t_s / self.tier.width_s)
+        removed = 0
+        for position, slot in enumerate(self.slots):
+            if slot is not None and slot[0] < cutoff:
+                self.slots[position] = None
+                removed += 1
+        return removed
+
+    def newest_index(self) -> int | None:
+        indices = [slot[0] for slot in self.slots if slot is not None]
+        return max(indices) if indices else None
+
+
+class _Series:
+    __slots__ = ("kind", "rings", "total", "unit")
+
+    def __init__(self, kind: Kind, unit: str, tiers: tuple[Tier, ...]) -> None:
+        self.kind = kind
+        self.unit = unit
+        self.rings = [_Ring(tier) for tier in tiers]
+        self.total = Agg()
+
+
+class MetricStore:
+    """Time-bucketed series, bounded by ``max_series`` per metric and by the retention."""
+
+    def __init__(self, *, retention_s: float = 86400.0, max_series: int = 2000) -> None:
+        self.retention_s = retention_s
+        self.max_series = max_series
+        self.tiers = default_tiers(retention_s)
+        self._series: dict[SeriesKey, _Series] = {}
+        self._per_metric: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self.overflowed = 0
+
+    # -- ingestion -------------------------------------------------------------------------
+    def add(self, key: SeriesKey, kind: Kind, unit: str, t_s: float, agg: Agg) -> None:
+        """Add one interval's aggregate of a series at wall time ``t_s`` (seconds)."""
+        agg.last_t = t_s
+        with self._lock:
+            series = self._series.get(key)
+            if series is None:
+                if self._per_metric.get(key.metric, 0) >= self.max_series:
+                    self.overflowed += agg.count or 1
+                    key = SeriesKey(key.metric, OVERFLOW_ATTRIBUTES)
+                    series = self._series.get(key)
+                if series is None:
+                    series = _Series(kind, unit, self.tiers)
+                    self._series[key] = series
+                    self._per_metric[key.metric] = self._per_metric.get(key.metric, 0) + 1
+            if series.kind is not kind:
+                return
+            for ring in series.rings:
+                ring.add(t_s, agg, kind)
+            series.total.merge(agg, kind)
+
+    # -- queries ---------------------------------------------------------------------------
+    def fold(
+        self,
+        metric: str,
+        window_s: float | None,
+        now_s: float,
+        group: Callable[[SeriesKey], K | None],
+    ) -> dict[K, Agg]:
+        """Aggregate the series of ``metric`` over the last ``window_s`` seconds by ``group``.
+
+        ``group`` maps a series key to a group (or ``None`` to skip it). ``window_s=None``
+        means since start.
+        """
+        out: dict[K, Agg] = {}
+        with self._lock:
+            for key, series in self._series.items():
+                if key.metric != metric:
+                    continue
+                bucket = group(key)
+                if bucket is None:
+                    continue
+                into = out.get(bucket)
+                if into is None:
+                    into = out[bucket] = Agg()
+                if window_s is None:
+                    into.merge(series.total, series.kind)
+                else:
+                    ring = self._ring_for(series, window_s)
+                    ring.fold(now_s - window_s, now_s, into, series.kind)
+        return out
+
+    def series(self, metric: str | None = None) -> list[tuple[SeriesKey, Kind, str]]:
+        """The series held (optionally of one metric): key, kind and unit."""
+        with self._lock:
+            return [
+                (key, series.kind, series.unit)
+                for key, series in self._series.items()
+                if metric is None or key.metric == metric
+            ]
+
+    def series_count(self, metric: str | None = None) -> int:
+        """Number of series held (optionally of one metric)."""
+        with self._lock:
+            if metric is None:
+                return len(self._series)
+            return self._per_metric.get(metric, 0)
+
+    def drop_before(self, t_s: float) -> int:
+        """Remove buckets older than wall time ``t_s``; returns how many buckets went.
+
+        Series left with no bucket in any tier are removed too (their since-start totals
+        go with them), so a route that stopped receiving traffic does not stay forever.
+        """
+        removed = 0
+        with self._lock:
+            for key in list(self._series):
+                series = self._series[key]
+                removed += sum(ring.drop_before(t_s) for ring in series.rings)
+                if all(ring.newest_index() is None for ring in series.rings):
+                    del self._series[key]
+                    self._per_metric[key.metric] -= 1
+        return removed
+
+    def clear(self) -> None:
+        """Forget everything."""
+        with self._lock:
+            self._series.clear()
+            self._per_metric.clear()
+
+    def __iter__(self) -> Iterator[SeriesKey]:
+        with self._lock:
+            return iter(list(self._series))
+
+    def _ring_for(self, series: _Series, window_s: float) -> _Ring:
+        for ring in series.rings:
+            if ring.tier.width_s * ring.tier.slots >= window_s:
+                return ring
+        return series.rings[-1]

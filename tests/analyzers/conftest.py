@@ -1,0 +1,29 @@
+"""Fixtures for the analyzers tests: seeded synthetic series (no external data needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+FIVE_MIN_S = 300.0
+
+
+def make_series(
+    seed: int, n: int = 3000, *, spike_at: int | None = None, shift_at: int | None = None
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Daily-seasonal noisy series sampled every 5 minutes, with an optional spike/level shift."""
+    rng = np.random.default_rng(seed)
+    ts = 1_400_000_000.0 + FIVE_MIN_S * np.arange(n)
+    day = np.sin(2 * np.pi * ts / 86400.0)
+    values = 50.0 + 10.0 * day + rng.normal(0.0, 1.0, n)
+    if spike_at is not None:
+        values[spike_at] += 25.0
+    if shift_at is not None:
+        values[shift_at:] += 15.0
+    return ts, values
+
+
+@pytest.fixture
+def seasonal_series() -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    return make_series(7)

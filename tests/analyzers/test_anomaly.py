@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from analyzers import (
+    AnomalyDetector,
+    DetectorSettings,
+    InvalidInputError,
+    Sensitivity,
+    detect_anomalies,
+    score_series,
+)
+from tests.analyzers.conftest import make_series
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_batch_equals_streaming(seed: int) -> None:
+    ts, vs = make_series(seed, 2500, spike_at=1800, shift_at=2200)
+    det = AnomalyDetector()
+    streamed = np.array([det.update(t, v) for t, v in zip(ts, vs, strict=True)])
+    np.testing.assert_array_equal(score_series(ts, vs), streamed)
+
+
+def test_prefix_scores_equal_full_scores_no_look_ahead() -> None:
+    ts, vs = make_series(11, 3000, spike_at=2000)
+    full = score_series(ts, vs)
+    for cut in (1, 150, 1999, 2000, 2001, 2600):
+        np.testing.assert_array_equal(score_series(ts[:cut], vs[:cut]), full[:cut])
+
+
+def test_scores_in_unit_interval_and_zero_during_warmup() -> None:
+    ts, vs = make_series(5, 2000, spike_at=1500)
+    scores = score_series(ts, vs)
+    assert ((scores >= 0.0) & (scores <= 1.0)).all()
+    assert (scores[: DetectorSettings().warmup_points] == 0.0).all()
+
+
+def test_spike_raises_one_alarm_at_the_spike() -> None:
+    ts, vs = make_series(3, 3000, spike_at=2500)
+    report = detect_anomalies(ts, vs)
+    near = [a for a in report.anomalies if 2500 <= a.index <= 2510]
+    assert near, "the spike must be flagged"
+    assert near[0].index == 2500
+    assert len(near) == 1  # de-duplicated: one alarm per incident
+
+
+def test_level_shift_is_flagged_once_and_then_adapted_to() -> None:
+    ts, vs = make_series(4, 4000, shift_at=2500)
+    report = detect_anomalies(ts, vs)
+    at_shift = [a for a in report.anomalies if 2500 <= a.index < 2600]
+    assert len(at_shift) == 1
+    late = [a for a in report.anomalies if a.index >= 3200]
+    assert len(late) <= 1  # the new level has become normal
+
+
+def test_clean_seasonal_series_raises_few_alarms() -> None:
+    alarms = [len(detect_anomalies(*make_series(seed, 4000)).anomalies) for seed in range(5)]
+    assert sum(alarms) <= 15  # about one per 2,000 points of pure noise at MEDIUM
+
+
+def test_sensitivity_orders_alarm_counts() -> None:
+    ts, vs = make_series(8, 4000, spike_at=3000)
+    counts = [len(detect_anomalies(ts, vs, s).anomalies) for s in Sensitivity]
+    low, medium, high = counts
+    assert low <= medium <= high
+    det = AnomalyDetector(Sensitivity.HIGH)
+    assert det.is_alarm(Sensitivity.HIGH.value)
+    assert not det.is_alarm(Sensitivity.HIGH.value - 1e-9)
+
+
+def test_nan_value_scores_zero_and_leaves_state_alone() -> None:
+    ts, vs = make_series(9, 600)
+    with_nan = vs.copy()
+    with_nan[400] = np.nan
+    a = score_series(ts, with_nan)
+    b = score_series(np.delete(ts, 400), np.delete(vs, 400))
+    assert a[400] == 0.0
+    np.testing.assert_array_equal(np.delete(a, 400), b)
+
+
+def test_decreasing_timestamp_is_rejected() -> None:
+    det = AnomalyDetector()
+    det.update(10.0, 1.0)
+    with pytest.raises(InvalidInputError, match="must not decrease"):
+        det.update(5.0, 1.0)
+    with pytest.raises(InvalidInputError):
+        score_series([2.0, 1.0], [1.0, 1.0])
+    with pytest.raises(InvalidInputError):
+        det.update(math.inf, 1.0)
+
+
+def test_bad_settings_are_rejected() -> None:
+    with pytest.raises(ValueError):
+        DetectorSettings(smooth_rate=0.0)
+    with pytest.raises(ValueError):
+        DetectorSettings(warmup_points=1)
+
+
+def test_empty_series_gives_empty_scores() -> None:
+    assert score_series([], []).shape == (0,)
+    with pytest.raises(InvalidInputError):
+        score_series([1.0, 2.0], [1.0])
+
+
+def test_update_is_fast_enough() -> None:
+    # a loose guard against accidental O(n) work; the benchmark measures the real figure
+    ts, vs = make_series(12, 20000)
+    det = AnomalyDetector()
+    start = time.perf_counter()
+    for t, v in zip(ts.tolist(), vs.tolist(), strict=True):
+        det.update(t, v)
+    per_point_us = (time.perf_counter() - start) / len(ts) * 1e6
+    assert per_point_us < 200
+
+
+finite_or_not = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0.0, 1e300, -1e300, 1e-300, 5.0]),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(finite_or_not, min_size=0, max_size=400), step=st.floats(0, 1e6))
+def test_hostile_values_never_crash(values: list[float], step: float) -> None:
+    ts = np.arange(len(values)) * step
+    scores = score_series(ts, values)
+    assert scores.shape == (len(values),)
+    assert np.isfinite(scores).all()
+    assert ((scores >= 0) & (scores <= 1)).all()
+
+
+@settings(max_examples=30, deadline=None)
+@given(value=st.floats(-1e12, 1e12), n=st.integers(0, 500))
+def test_constant_series_never_alarms(value: float, n: int) -> None:
+    scores = score_series(np.arange(n) * 60.0, np.full(n, value))
+    assert (scores == 0.0).all()

@@ -1,0 +1,86 @@
+"""Shared fixtures: free ports, real uvicorn subprocesses, a shop app in process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_http(url: str, timeout_s: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Poll ``url`` until it answers (a readiness wait, bounded by ``timeout_s``)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}: {url}")
+        try:
+            httpx.get(url, timeout=1.0)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer within {timeout_s} s")
+
+
+class Server:
+    """A subprocess serving on 127.0.0.1; ``url`` is its base URL."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
+        self.proc = proc
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = log
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """Start ``argv`` (a command) with ``env`` extras; stopped at teardown."""
+    started: list[Server] = []
+
+    def start(argv: list[str], env: dict[str, str], port: int, ready_path: str = "/healthz") -> Server:
+        log = tmp_path / f"server-{port}.log"
+        full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+        proc = subprocess.Popen(
+            argv, env=full_env, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=tmp_path
+        )
+        server = Server(proc, port, log)
+        started.append(server)
+        try:
+            wait_http(server.url + ready_path, proc=proc)
+        except Exception:
+            raise RuntimeError(f"server failed to start:\n{server.output()}") from None
+        return server
+
+    yield start
+    for server in started:
+        server.proc.terminate()
+        try:
+            server.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.proc.kill()
+            server.proc.wait()
+
+
+def uvicorn_argv(app: str, port: int, *prefix: str) -> list[str]:
+    """Command line running ``app`` under uvicorn on 127.0.0.1:``port``."""
+    bindir = Path(sys.executable).parent
+    uvicorn = [str(bindir / "uvicorn")]
+    return [*prefix, *uvicorn, app, "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
