@@ -9,23 +9,25 @@ import numpy.typing as npt
 
 from analyzers.errors import InsufficientDataError, InvalidInputError
 
+MAX_ABS = 1e150  # beyond this, squares and sums of values overflow float64
+
 
 def as_float_array(
     data: Any, name: str, *, allow_nan: bool = False, min_len: int = 0
 ) -> npt.NDArray[np.float64]:
-    """``data`` as a 1-D float64 array; rejects other shapes, non-numbers and (unless
-    ``allow_nan``) non-finite values, and arrays shorter than ``min_len``."""
+    """``data`` as a 1-D float64 array; rejects other shapes, non-numbers, arrays shorter than
+    ``min_len`` and (unless ``allow_nan``) non-finite values or magnitudes beyond ``MAX_ABS``."""
     try:
         arr = np.asarray(data, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(f"{name} must be numbers: {exc}") from None
     if arr.ndim != 1:
         raise InvalidInputError(f"{name} must be one-dimensional, got shape {arr.shape}")
-    if allow_nan:
-        if np.isinf(arr).any() and not allow_nan:
-            raise InvalidInputError(f"{name} holds infinite values")
-    elif not np.isfinite(arr).all():
-        raise InvalidInputError(f"{name} holds NaN or infinite values")
+    if not allow_nan:
+        if not np.isfinite(arr).all():
+            raise InvalidInputError(f"{name} holds NaN or infinite values")
+        if len(arr) and float(np.max(np.abs(arr))) > MAX_ABS:
+            raise InvalidInputError(f"{name} holds values beyond +-{MAX_ABS:g} (not supported)")
     if len(arr) < min_len:
         raise InsufficientDataError(f"{name} needs at least {min_len} points, got {len(arr)}")
     return arr

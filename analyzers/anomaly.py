@@ -175,9 +175,9 @@ class AnomalyDetector:
         "_run",
         "_scale",
         "_smooth",
-        "_view_n",
         "_sscale",
         "_t0",
+        "_view_n",
         "sensitivity",
         "settings",
     )

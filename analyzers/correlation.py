@@ -69,9 +69,13 @@ class PairCorrelation:
 
 
 def _pair(x: object, y: object) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    a = as_float_array(x, "x", min_len=_MIN_POINTS)
-    b = as_float_array(y, "y", min_len=_MIN_POINTS)
+    a = as_float_array(x, "x")
+    b = as_float_array(y, "y")
     check_same_length(a, b, "x", "y")
+    if len(a) < _MIN_POINTS:
+        raise InsufficientDataError(
+            f"correlation needs at least {_MIN_POINTS} points, got {len(a)}"
+        )
     return a, b
 
 

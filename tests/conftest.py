@@ -84,3 +84,25 @@ def uvicorn_argv(app: str, port: int, *prefix: str) -> list[str]:
     bindir = Path(sys.executable).parent
     uvicorn = [str(bindir / "uvicorn")]
     return [*prefix, *uvicorn, app, "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+
+
+@pytest.fixture
+def port() -> int:
+    """A free port on 127.0.0.1."""
+    return free_port()
+
+
+@pytest.fixture
+def shop_env(tmp_path: Path) -> dict[str, str]:
+    """Environment for a shop subprocess: its own SQLite file, fast collection."""
+    return {
+        "SHOP_DB": str(tmp_path / "shop.db"),
+        "OTEL_MONITORING_INTERVAL": "1s",
+        "OTEL_SERVICE_NAME": "shop",
+    }
+
+
+@pytest.fixture
+def uvicorn_cmd() -> Callable[..., list[str]]:
+    """Build a uvicorn command line (see :func:`uvicorn_argv`)."""
+    return uvicorn_argv

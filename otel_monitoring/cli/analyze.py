@@ -320,3 +320,37 @@ def anomalies(
 def _fail(message: str) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code=1)
+
+
+@analyze_app.command()
+def trend(
+    inputs: Annotated[list[Path], typer.Argument(help="CSV files with timestamp,value columns.")],
+    alpha: Annotated[float, typer.Option(help="Significance level of the trend test.")] = 0.05,
+) -> None:
+    """Print each file's trend: Mann-Kendall direction and p-value, Theil-Sen slope per hour
+    with its confidence interval, and the first-half/second-half % change."""
+    from analyzers import AnalysisError, analyze_trend
+
+    if not 0.0 < alpha < 1.0:
+        _fail(f"--alpha must be in (0, 1), got {alpha}")
+    failed = False
+    for path in inputs:
+        try:
+            table = read_series(path)
+            res = analyze_trend(table.timestamps_s, table.values, alpha)
+        except (InputError, AnalysisError) as exc:
+            typer.echo(
+                f"error: {exc}" if isinstance(exc, InputError) else f"error: {path}: {exc}",
+                err=True,
+            )
+            failed = True
+            continue
+        s = res.slope
+        pct = "n/a" if res.change.percent is None else f"{res.change.percent:+.1f} %"
+        typer.echo(
+            f"{path}: {res.direction.value} (Mann-Kendall p={res.mann_kendall.p_value:.3g}, "
+            f"tau={res.mann_kendall.tau:+.3f}, n={res.n}); slope {s.slope_per_hour:+.6g}/h "
+            f"[{s.low_per_hour:+.6g}, {s.high_per_hour:+.6g}]; change {pct}"
+        )
+    if failed:
+        raise typer.Exit(code=1)

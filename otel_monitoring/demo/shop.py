@@ -17,6 +17,7 @@ import random
 import tempfile
 from typing import Any
 
+import httpx
 from fastapi import FastAPI, HTTPException, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine, Integer, String, create_engine, select
@@ -129,6 +130,15 @@ def create_app(engine: Engine | None = None, *, instrument: bool = False, **sett
             if item is None:
                 raise HTTPException(status_code=404, detail="no such item")
             return {"item_id": item.id, "total_cents": item.price_cents * order.quantity}
+
+    @shop.get("/upstream")
+    def upstream() -> dict[str, Any]:
+        # An outbound call, measured through the OTel httpx instrumentation.
+        url = os.environ.get("SHOP_UPSTREAM")
+        if not url:
+            raise HTTPException(status_code=503, detail="SHOP_UPSTREAM is not set")
+        response = httpx.get(url, timeout=5.0)
+        return {"upstream_status": response.status_code}
 
     @shop.get("/boom")
     def boom() -> Response:
