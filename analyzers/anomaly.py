@@ -8,22 +8,29 @@ The detector looks at every new point through four *views* of the series:
 * **level** - distance of a fast moving average from that baseline (catches level shifts and
   slow drifts that no single point reveals);
 * **seasonal** - residual against a per time-of-day profile (catches a value that is normal for
-  the series but not for the hour, e.g. a flat middle of a day);
+  the series but not for the hour, e.g. a flat middle of a day); it starts once a time of day
+  repeats;
 * **difference** - size of the step from the previous value against the typical step.
 
 Each view's raw distance is smoothed and then turned into a *surprise*: how unlikely the recent
 smoothed distance is under that view's own long-run distribution (the "anomaly likelihood" idea
 of Ahmad et al. 2017), expressed as ``-log10`` of a Gaussian tail probability. Surprise is made
-comparable across series this way, so one threshold fits all of them. A surprise that does not
-exceed the largest one the view has recently seen is damped (a repeated daily spike stops being
-news). The point's surprise is the largest over the views.
+comparable across series this way, so one threshold fits all of them. A surprise whose smoothed
+distance stays well below the largest one the view has recently seen is damped (a repeated
+pattern stops being news).
+
+A fifth, **range** check needs no statistics: a value beyond the range the series has shown so
+far (by more than ``range_margin`` of its width) is news by itself, with a surprise of
+``range_weight`` x the excess. The range shrinks slowly towards the baseline
+(``range_decay`` per point), so old extremes are forgotten over ~10,000 points. The point's
+surprise ``S`` is the largest of all; its score is ``S / (S + score_half)``.
 
 **De-duplication.** An incident raises the surprise for many consecutive points; only the first
 point of an incident gets a score, later points get 0 unless their surprise is several times
 larger than the one that opened the incident (the incident lasts ``refractory_points``; no
-second alarm comes within ``realarm_gap_points`` of the first). So at any threshold a
-flagged point means "a new incident starts here", which is what alarm consumers (and the NAB
-score, which charges every flagged point outside a labelled window) want.
+second alarm comes within ``realarm_gap_points`` of the first). So at any threshold a flagged
+point means "a new incident starts here", which is what alarm consumers (and the NAB score,
+which charges every flagged point outside a labelled window) want.
 
 **Level shifts.** The baseline is winsorised so outliers do not drag it, and it jumps to the new
 level once the series has stayed on one side of it for ``shift_points`` consecutive points.
@@ -93,8 +100,8 @@ class DetectorSettings:
     """
 
     warmup_points: int = 150
-    baseline_rate: float = 0.0067
-    winsor_k: float = 2.0
+    baseline_rate: float = 0.01
+    winsor_k: float = 1.333
     fast_rate: float = 0.1
     diff_rate: float = 0.0133
     smooth_rate: float = 0.02
@@ -111,6 +118,10 @@ class DetectorSettings:
     record_ratio: float = 0.4444
     incident_min_surprise: float = 0.75
     score_half: float = 5.0
+    range_margin: float = 0.045
+    range_weight: float = 1000.0
+    range_decay: float = 1e-4
+    range_min_distance: float = 0.0
 
     def __post_init__(self) -> None:
         rates = (
@@ -126,6 +137,8 @@ class DetectorSettings:
             raise InvalidInputError("every *_rate must be in (0, 1]")
         if self.warmup_points < 2 or self.refractory_points < 0 or self.shift_points < 1:
             raise InvalidInputError("warmup_points >= 2, refractory_points >= 0, shift_points >= 1")
+        if self.range_margin < 0 or self.range_weight < 0 or not 0.0 <= self.range_decay < 1.0:
+            raise InvalidInputError("range_margin, range_weight >= 0 and 0 <= range_decay < 1")
         if not 0.0 < self.record_decay <= 1.0:
             raise InvalidInputError("record_decay must be in (0, 1]")
         if min(self.winsor_k, self.distance_cap, self.score_half, self.realarm_factor) <= 0:
@@ -162,10 +175,12 @@ class AnomalyDetector:
         "_binw",
         "_dscale",
         "_fast",
+        "_hi",
         "_last_open",
         "_last_open_n",
         "_last_t",
         "_level",
+        "_lo",
         "_longmean",
         "_longvar",
         "_n",
@@ -196,6 +211,8 @@ class AnomalyDetector:
         self._base = 0.0
         self._scale = 0.0
         self._fast = 0.0
+        self._hi = 0.0
+        self._lo = 0.0
         self._prev = 0.0
         self._dscale = 0.0
         self._level = 0.0
@@ -236,7 +253,7 @@ class AnomalyDetector:
         n = self._n
         self._n = n + 1
         if n == 0:
-            self._base = self._fast = self._prev = x
+            self._base = self._fast = self._prev = self._hi = self._lo = x
             self._t0 = t
             return 0.0
         if n == 1:
@@ -297,6 +314,23 @@ class AnomalyDetector:
             dd = sh - mu
             lmean[k] = mu + a_l * dd
             lvar[k] = (1.0 - a_l) * (lvar[k] + a_l * dd * dd)
+        # range view: a value beyond the (slowly shrinking) range seen so far is news by itself
+        hi, lo = self._hi, self._lo
+        width = hi - lo
+        if n > p.warmup_points and width > 0.0:
+            beyond = x - hi if x > hi else lo - x if x < lo else 0.0
+            excess = beyond / width
+            if (
+                excess > p.range_margin
+                and beyond > p.range_min_distance * scale
+                and p.range_weight * excess > surprise
+            ):
+                surprise = p.range_weight * excess
+        rd = p.range_decay
+        hi -= rd * (hi - base)
+        lo += rd * (base - lo)
+        self._hi = x if x > hi else hi
+        self._lo = x if x < lo else lo
         # learn: winsorised baseline and scale, level-shift acceptance, step scale, profile
         a = p.baseline_rate if p.baseline_rate * n > 1.0 else 1.0 / n
         lim = p.winsor_k * scale if n >= 10 else math.inf

@@ -181,9 +181,9 @@ class MonitoringMiddleware:
         if error_type is not None:
             attributes["error.type"] = error_type
             span.set_status(Status(StatusCode.ERROR))
-        span.set_attributes(attributes)
-        span.set_attribute("url.path", scope.get("path", ""))
-        span.set_attribute("url.scheme", scope.get("scheme", "http"))
+        span.set_attributes(
+            {**attributes, "url.path": scope.get("path", ""), "url.scheme": scope.get("scheme", "http")}
+        )
         span.end()
         self.duration.record(duration_s, attributes)
         if status is not None:

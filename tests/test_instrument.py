@@ -77,7 +77,7 @@ def test_statistics_per_route_and_method(shop: Shop) -> None:
     service = shop.monitor.stats.service(Window.ALL)
     assert service.requests == 24 and service.errors == 1
     errors = shop.monitor.stats.errors()
-    assert errors[0].exception_type == "RuntimeError"
+    assert errors[0].exception_type == "PaymentGatewayError"
     assert "4111111111111111" not in errors[0].message  # the card number was masked
 
 

@@ -25,7 +25,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 import otel_monitoring
 
-__all__ = ["app", "create_app", "create_engine_for"]
+__all__ = ["Incidents", "PaymentGatewayError", "app", "create_app", "create_engine_for"]
 
 
 class Base(DeclarativeBase):
@@ -44,6 +44,10 @@ class Category(Base):
     __tablename__ = "categories"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
+
+
+class PaymentGatewayError(RuntimeError):
+    """The failure ``/boom`` raises (unhandled on purpose: it becomes a 500)."""
 
 
 class OrderIn(BaseModel):
@@ -142,7 +146,7 @@ def create_app(engine: Engine | None = None, *, instrument: bool = False, **sett
 
     @shop.get("/boom")
     def boom() -> Response:
-        raise RuntimeError("payment gateway exploded for card 4111111111111111")
+        raise PaymentGatewayError("payment gateway exploded for card 4111111111111111")
 
     if instrument:
         otel_monitoring.instrument_app(shop, engine=engine, **settings)
