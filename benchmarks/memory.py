@@ -24,11 +24,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import overhead  # noqa: E402
-from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
+import overhead
+from opentelemetry.sdk.trace import TracerProvider
 
-import otel_monitoring  # noqa: E402
-from otel_monitoring.instruments import HTTP_DURATION_METRIC  # noqa: E402
+import otel_monitoring
+from otel_monitoring.instruments import HTTP_DURATION_METRIC
 
 
 def rss_mb() -> float:
@@ -74,7 +74,7 @@ def main() -> None:
                 if sent:
                     return {"type": "http.disconnect"}
                 sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
+                return {"type": "http.request", "body": body, "more_body": False}  # noqa: B023
 
             await app(dict(scope), receive, send)
             if (i + 1) % args.collect_every == 0:
@@ -91,12 +91,18 @@ def main() -> None:
     after = rss_mb()
 
     keys = [k for k in monitor.store if k.metric == HTTP_DURATION_METRIC]
-    routes = {(k.get("http.route"), k.get("http.request.method")) for k in keys if k.get("http.route") != "<unmatched>"}
+    routes = {
+        (k.get("http.route"), k.get("http.request.method"))
+        for k in keys
+        if k.get("http.route") != "<unmatched>"
+    }
     classes = {k.get("status_class") for k in keys}
     bound = len(routes) * len(classes) + 2
     served = monitor.stats.service("all").requests
     print(f"requests served and counted:  {served} (sent {total})")
-    print(f"HTTP duration series held:    {len(keys)} (bound routes x methods x classes + 2 = {bound})")
+    print(
+        f"HTTP duration series held:    {len(keys)} (bound: routes x classes + 2 = {bound})"
+    )
     print(f"RSS after warm-up:            {before:.1f} MB")
     print(f"RSS at end:                   {after:.1f} MB")
     print(f"RSS growth:                   {after - before:+.1f} MB (target < 10 MB)")

@@ -158,7 +158,10 @@ def _requests() -> list[tuple[Scope, bytes]]:
     def scope(method: str, path: str, body: bytes = b"") -> tuple[Scope, bytes]:
         headers = [(b"host", b"bench"), (b"user-agent", b"bench")]
         if body:
-            headers += [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+            headers += [
+                (b"content-type", b"application/json"),
+                (b"content-length", b"%d" % len(body)),
+            ]
         return (
             {
                 "type": "http",
@@ -197,7 +200,7 @@ async def _drive(app: FastAPI, stream: list[tuple[Scope, bytes]], count: int) ->
             if sent:
                 return {"type": "http.disconnect"}
             sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
+            return {"type": "http.request", "body": body, "more_body": False}  # noqa: B023
 
         await app(dict(scope), receive, send)
     return (time.perf_counter() - start) / count * 1e6
@@ -232,7 +235,9 @@ def main() -> None:
     if base and "otel-stock" in median and "otel-monitoring" in median:
         ours = median["otel-monitoring"] - base
         stock = median["otel-stock"] - base
-        print(f"\notel-monitoring overhead / otel-stock overhead: {ours / stock:.2f} (target <= 0.5)")
+        print(
+            f"\notel-monitoring overhead / otel-stock overhead: {ours / stock:.2f} (target <= 0.5)"
+        )
     if "otel-monitoring" in median and "otel-monitoring-no-stats" in median:
         cost = median["otel-monitoring"] - median["otel-monitoring-no-stats"]
         print(f"cost of our statistics: {cost:.1f} us per request (target <= 10)")

@@ -56,8 +56,18 @@ def _run_variant(variant: str, seconds: int, connections: int) -> float:
     env = {**os.environ, "BENCH_VARIANT": variant, "PYTHONPATH": str(HERE)}
     server = subprocess.Popen(
         [
-            sys.executable, "-m", "uvicorn", "throughput:app_for_variant", "--factory",
-            "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning",
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "throughput:app_for_variant",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
         ],
         env=env,
     )
@@ -72,10 +82,14 @@ def _run_variant(variant: str, seconds: int, connections: int) -> float:
                     raise RuntimeError(f"{variant}: server did not start") from None
                 time.sleep(0.1)
         url = f"http://127.0.0.1:{port}/items/1"
-        subprocess.run(["wrk", "-t1", "-c", str(connections), "-d2s", url], capture_output=True, check=True)
+        subprocess.run(
+            ["wrk", "-t1", "-c", str(connections), "-d2s", url], capture_output=True, check=True
+        )
         out = subprocess.run(
             ["wrk", "-t1", "-c", str(connections), f"-d{seconds}s", url],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
         match = re.search(r"Requests/sec:\s+([\d.]+)", out)
         if match is None:

@@ -18,7 +18,7 @@ import logging
 import os
 from typing import Any
 
-from opentelemetry.instrumentation.distro import BaseDistro
+from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
 from opentelemetry.sdk._configuration import _BaseConfigurator
 
 from otel_monitoring.config import Settings
@@ -40,7 +40,7 @@ class MonitoringDistro(BaseDistro):  # type: ignore[misc]
         os.environ.setdefault("OTEL_PYTHON_FASTAPI_EXCLUDED_URLS", excluded)
 
 
-class MonitoringConfigurator(_BaseConfigurator):  # type: ignore[misc]
+class MonitoringConfigurator(_BaseConfigurator):
     """Creates the SDK providers with the monitoring reader and processor."""
 
     def _configure(self, **kwargs: Any) -> None:

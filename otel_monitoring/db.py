@@ -78,11 +78,15 @@ class DbListener:
             if not starts:
                 return
             error_type = type(context.original_exception).__qualname__
-            self._record(conn, context.statement or "", time.perf_counter() - starts.pop(), error_type)
+            self._record(
+                conn, context.statement or "", time.perf_counter() - starts.pop(), error_type
+            )
         except Exception as exc:  # instrumentation boundary
             self.guard.error("db handle_error", exc)
 
-    def _record(self, conn: Connection, statement: str, duration_s: float, error: str | None) -> None:
+    def _record(
+        self, conn: Connection, statement: str, duration_s: float, error: str | None
+    ) -> None:
         summary, operation = summarize_statement(statement)
         normalized = normalize_statement(statement)
         if summary not in self.examples and len(self.examples) < 1000:

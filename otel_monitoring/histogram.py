@@ -160,7 +160,7 @@ class ExpHistogram:
         position = min(position, len(self.counts) - 1)
         index = self.offset + position
         base_log2 = 1.0 / (1 << self.scale)
-        midpoint = 2.0 ** ((index + 0.5) * base_log2)
+        midpoint = float(2.0 ** ((index + 0.5) * base_log2))
         return min(max(midpoint, self.min), self.max)
 
     @property

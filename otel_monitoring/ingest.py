@@ -60,7 +60,11 @@ def _http_server(attrs: _Attrs) -> tuple[Attributes, bool]:
     klass = status_class(status)
     if klass == "unknown" and "error.type" in attrs:
         klass = "5xx"
-    key = (("http.request.method", str(method)), ("http.route", str(route)), ("status_class", klass))
+    key = (
+        ("http.request.method", str(method)),
+        ("http.route", str(route)),
+        ("status_class", klass),
+    )
     return key, _is_error(attrs)
 
 
@@ -86,9 +90,7 @@ def _cache(attrs: _Attrs) -> tuple[Attributes, bool]:
 
 
 def _generic(attrs: _Attrs) -> tuple[Attributes, bool]:
-    key = tuple(
-        sorted((k, str(v)) for k, v in attrs.items() if not is_sensitive_attribute(k))
-    )
+    key = tuple(sorted((k, str(v)) for k, v in attrs.items() if not is_sensitive_attribute(k)))
     return key, "error.type" in attrs
 
 
@@ -117,7 +119,9 @@ class Ingestor:
                     normalise = _NORMALISERS.get(metric.name, _generic)
                     for point in metric.data.data_points:
                         try:
-                            self._point(metric.name, metric.unit or "", metric.data, point, normalise, t_s)
+                            self._point(
+                                metric.name, metric.unit or "", metric.data, point, normalise, t_s
+                            )
                         except Exception as exc:  # instrumentation boundary
                             self.guard.error(f"ingesting {metric.name}", exc)
 
@@ -169,7 +173,7 @@ class Ingestor:
 
 def _positive_sum(point: ExponentialHistogramDataPoint) -> float:
     """Estimate of the sum of the positive values only (bucket midpoints)."""
-    base = 2.0 ** (2.0 ** -point.scale)
+    base = 2.0 ** (2.0**-point.scale)
     total = 0.0
     for i, count in enumerate(point.positive.bucket_counts):
         if count:

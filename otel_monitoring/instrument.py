@@ -84,7 +84,7 @@ def instrument_app(
     if settings.enabled and not getattr(app, "_is_instrumented_by_opentelemetry", False):
         _disable_native_telemetry(app)
         app.add_middleware(
-            MonitoringMiddleware,  # type: ignore[arg-type]
+            MonitoringMiddleware,
             tracer=monitor.tracer,
             instruments=monitor.instruments,
             guard=monitor.guard,
@@ -168,7 +168,7 @@ def _instrument_sqlalchemy_spans(engine: Engine, monitor: Monitor) -> None:
 
         # instrument() is once per process (a singleton flag); _instrument(engine=...) is the
         # per-engine hook behind it, so each monitored engine gets its spans.
-        SQLAlchemyInstrumentor()._instrument(
+        SQLAlchemyInstrumentor()._instrument(  # type: ignore[no-untyped-call]
             engine=engine, tracer_provider=monitor.tracer_provider, enable_commenter=False
         )
     except Exception as exc:  # instrumentation boundary: spans are optional

@@ -85,7 +85,9 @@ class MonitoringMiddleware:
         self.excluded_paths = excluded_paths
         self.excluded_prefixes = excluded_prefixes
         self.server_timing = server_timing
-        self._fields = frozenset(f.lower().encode("latin-1") for f in propagate.get_global_textmap().fields)
+        self._fields = frozenset(
+            f.lower().encode("latin-1") for f in propagate.get_global_textmap().fields
+        )
 
     def _excluded(self, path: str) -> bool:
         if path in self.excluded_paths:
@@ -182,7 +184,11 @@ class MonitoringMiddleware:
             attributes["error.type"] = error_type
             span.set_status(Status(StatusCode.ERROR))
         span.set_attributes(
-            {**attributes, "url.path": scope.get("path", ""), "url.scheme": scope.get("scheme", "http")}
+            {
+                **attributes,
+                "url.path": scope.get("path", ""),
+                "url.scheme": scope.get("scheme", "http"),
+            }
         )
         span.end()
         self.duration.record(duration_s, attributes)

@@ -262,4 +262,3 @@ class MonitoringSpanProcessor(SpanProcessor):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
-

@@ -39,7 +39,7 @@ __all__ = ["HISTOGRAM_MAX_SIZE", "MonitoringMetricReader"]
 HISTOGRAM_MAX_SIZE = 2048
 _PENDING_BATCHES = 60
 
-_DELTA = {
+_DELTA: dict[type, AggregationTemporality] = {
     cls: AggregationTemporality.DELTA
     for cls in (
         Counter,

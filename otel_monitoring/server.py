@@ -29,8 +29,11 @@ class SideServer:
     def __init__(self, monitor: Monitor) -> None:
         self.monitor = monitor
         settings = monitor.settings
-        self.app = FastAPI(title="otel-monitoring", docs_url=settings.prefix + "/docs",
-                           openapi_url=settings.prefix + "/openapi.json")
+        self.app = FastAPI(
+            title="otel-monitoring",
+            docs_url=settings.prefix + "/docs",
+            openapi_url=settings.prefix + "/openapi.json",
+        )
         self.app.include_router(make_router(monitor), prefix=settings.prefix)
         config = uvicorn.Config(
             self.app,

@@ -217,9 +217,7 @@ class Stats:
     ) -> list[EndpointStats]:
         """The worst endpoints: by error rate, then p95 latency."""
         ranked = self.endpoints(window)
-        ranked.sort(
-            key=lambda e: (e.error_rate, e.latency.p95_ms or 0.0, e.requests), reverse=True
-        )
+        ranked.sort(key=lambda e: (e.error_rate, e.latency.p95_ms or 0.0, e.requests), reverse=True)
         return ranked[:limit]
 
     def service(self, window: Window | str = Window.H1) -> ServiceStats:
@@ -228,7 +226,11 @@ class Stats:
         parts = self._fold(
             HTTP_DURATION_METRIC,
             window,
-            lambda key: (key.get("status_class"), key.get("http.route"), key.get("http.request.method")),
+            lambda key: (
+                key.get("status_class"),
+                key.get("http.route"),
+                key.get("http.request.method"),
+            ),
         )
         total = Agg()
         client = 0
@@ -284,7 +286,9 @@ class Stats:
     def caches(self, window: Window | str = Window.H1) -> list[CacheStats]:
         """Hit ratio per named cache."""
         folded = self._fold(
-            CACHE_METRIC, Window(window), lambda key: (key.get("cache.name"), key.get("cache.result"))
+            CACHE_METRIC,
+            Window(window),
+            lambda key: (key.get("cache.name"), key.get("cache.result")),
         )
         names = sorted({name for name, _ in folded})
         result = []

@@ -23,7 +23,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_http(url: str, timeout_s: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_http(
+    url: str, timeout_s: float = 30.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
     """Poll ``url`` until it answers (a readiness wait, bounded by ``timeout_s``)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -55,7 +57,9 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     """Start ``argv`` (a command) with ``env`` extras; stopped at teardown."""
     started: list[Server] = []
 
-    def start(argv: list[str], env: dict[str, str], port: int, ready_path: str = "/healthz") -> Server:
+    def start(
+        argv: list[str], env: dict[str, str], port: int, ready_path: str = "/healthz"
+    ) -> Server:
         log = tmp_path / f"server-{port}.log"
         full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
         proc = subprocess.Popen(
@@ -106,3 +110,9 @@ def shop_env(tmp_path: Path) -> dict[str, str]:
 def uvicorn_cmd() -> Callable[..., list[str]]:
     """Build a uvicorn command line (see :func:`uvicorn_argv`)."""
     return uvicorn_argv
+
+
+@pytest.fixture
+def another_port() -> Callable[[], int]:
+    """Call to get one more free port."""
+    return free_port

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -77,7 +78,7 @@ def test_statistics_per_route_and_method(shop: Shop) -> None:
     service = shop.monitor.stats.service(Window.ALL)
     assert service.requests == 24 and service.errors == 1
     errors = shop.monitor.stats.errors()
-    assert errors[0].exception_type == "PaymentGatewayError"
+    assert errors[0].exception_type.endswith("PaymentGatewayError")
     assert "4111111111111111" not in errors[0].message  # the card number was masked
 
 
@@ -144,13 +145,17 @@ def test_unknown_urls_collapse_into_one_route(shop: Shop) -> None:
         assert shop.client.get(f"/no/such/path/{i}").status_code == 404
     shop.client.get("/items/1")
     shop.monitor.flush()
-    routes = {key.get("http.route") for key in shop.monitor.store if key.metric == HTTP_DURATION_METRIC}
+    routes = {
+        key.get("http.route") for key in shop.monitor.store if key.metric == HTTP_DURATION_METRIC
+    }
     assert routes == {"<unmatched>", "/items/{item_id}"}
     (unmatched,) = shop.monitor.stats.endpoint("<unmatched>")
     assert unmatched.requests == 300 and unmatched.client_errors == 300
 
 
-def test_failing_components_never_reach_the_app(shop: Shop, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failing_components_never_reach_the_app(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("injected failure")
 
@@ -208,32 +213,34 @@ class _SilentServer:
 
 
 def test_shutdown_is_bounded_when_the_endpoint_hangs(tmp_path: Path) -> None:
+    # The silent endpoint stays open until the process ends: closing it would turn the
+    # abandoned exporter's wait into connection-refused retries logged after the test.
     silent = _SilentServer()
-    try:
-        endpoint = f"http://127.0.0.1:{silent.port}"
-        app = FastAPI()
+    endpoint = f"http://127.0.0.1:{silent.port}"
+    app = FastAPI()
 
-        @app.get("/ping-me")
-        def ping() -> dict[str, bool]:
-            return {"ok": True}
+    @app.get("/ping-me")
+    def ping() -> dict[str, bool]:
+        return {"ok": True}
 
-        monitor = otel_monitoring.instrument_app(
-            app,
-            tracer_provider=TracerProvider(),
-            span_exporters=[OTLPSpanExporter(endpoint=endpoint + "/v1/traces", timeout=30)],
-            metric_exporters=[OTLPMetricExporter(endpoint=endpoint + "/v1/metrics", timeout=30)],
-            shutdown_timeout_s=2.0,
-        )
-        client = TestClient(app)
-        for _ in range(5):
-            client.get("/ping-me")
-        started = time.monotonic()
-        finished = monitor.shutdown()
-        elapsed = time.monotonic() - started
-        assert finished is False  # the exporter was still waiting on the silent endpoint
-        assert elapsed < 4.0, elapsed  # bound 2 s, generous margin for a loaded machine
-        again = time.monotonic()
-        assert monitor.shutdown() is True
-        assert time.monotonic() - again < 0.5
-    finally:
-        silent.close()
+    monitor = otel_monitoring.instrument_app(
+        app,
+        tracer_provider=TracerProvider(),
+        span_exporters=[OTLPSpanExporter(endpoint=endpoint + "/v1/traces", timeout=30)],
+        metric_exporters=[OTLPMetricExporter(endpoint=endpoint + "/v1/metrics", timeout=30)],
+        shutdown_timeout_s=2.0,
+    )
+    client = TestClient(app)
+    for _ in range(5):
+        client.get("/ping-me")
+    started = time.monotonic()
+    finished = monitor.shutdown()
+    elapsed = time.monotonic() - started
+    assert finished is False  # the exporter was still waiting on the silent endpoint
+    assert elapsed < 4.0, elapsed  # bound 2 s, generous margin for a loaded machine
+    again = time.monotonic()
+    assert monitor.shutdown() is True
+    assert time.monotonic() - again < 0.5
+    # The abandoned exporter reports its failed export when the process exits; that
+    # report is expected here and is not a test result.
+    logging.getLogger("opentelemetry.exporter.otlp").disabled = True

@@ -31,7 +31,9 @@ def test_cardinality_cap_folds_into_one_overflow_series() -> None:
     for i in range(100):
         store.add(SeriesKey("m", (("path", str(i)),)), Kind.SUM, "1", 0.0, _sum(1))
     assert store.series_count("m") == 11
-    overflow = store.fold("m", None, 0.0, lambda k: ("o",) if k.attributes == OVERFLOW_ATTRIBUTES else None)
+    overflow = store.fold(
+        "m", None, 0.0, lambda k: ("o",) if k.attributes == OVERFLOW_ATTRIBUTES else None
+    )
     assert overflow[("o",)].value == 90
     assert store.overflowed == 90
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
 __all__ = ["analyze_app"]
 
@@ -240,10 +240,7 @@ def _size(path: Path) -> int:
         return 0
 
 
-def _with_progress(results: object, jobs: list[_Job], progress: bool) -> list[_Outcome]:
-    from collections.abc import Iterator
-
-    assert isinstance(results, Iterator)
+def _with_progress(results: Iterable[_Outcome], jobs: list[_Job], progress: bool) -> list[_Outcome]:
     if not progress:
         return list(results)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn

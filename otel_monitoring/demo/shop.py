@@ -78,7 +78,9 @@ def create_engine_for(path: str | None = None) -> Engine:
     return engine
 
 
-def create_app(engine: Engine | None = None, *, instrument: bool = False, **settings: Any) -> FastAPI:
+def create_app(
+    engine: Engine | None = None, *, instrument: bool = False, **settings: Any
+) -> FastAPI:
     """Build the shop; with ``instrument=True`` also ``instrument_app`` it (settings passed on)."""
     engine = engine or create_engine_for()
     shop = FastAPI(title="shop")

@@ -71,11 +71,13 @@ def test_instrumented_in_code(
 
 
 def test_zero_code_side_port(
-    start_server: Callable[..., Any], port: int, shop_env: dict[str, str], uvicorn_cmd: Any
+    start_server: Callable[..., Any],
+    port: int,
+    shop_env: dict[str, str],
+    uvicorn_cmd: Any,
+    another_port: Callable[[], int],
 ) -> None:
-    from conftest import free_port
-
-    api_port = free_port()
+    api_port = another_port()
     instrument = str(Path(sys.executable).parent / "opentelemetry-instrument")
     env = {**shop_env, "OTEL_MONITORING_PORT": str(api_port)}
     server = start_server(uvicorn_cmd(SHOP, port, instrument), env, port)
@@ -87,13 +89,16 @@ def test_zero_code_side_port(
 
 
 def test_outbound_calls_per_host(
-    start_server: Callable[..., Any], shop_env: dict[str, str], uvicorn_cmd: Any
+    start_server: Callable[..., Any],
+    shop_env: dict[str, str],
+    uvicorn_cmd: Any,
+    another_port: Callable[[], int],
 ) -> None:
-    from conftest import free_port
-
-    upstream_port, port = free_port(), free_port()
+    upstream_port, port = another_port(), another_port()
     upstream = start_server(
-        uvicorn_cmd(SHOP, upstream_port), {**shop_env, "SHOP_DB": shop_env["SHOP_DB"] + "2"}, upstream_port
+        uvicorn_cmd(SHOP, upstream_port),
+        {**shop_env, "SHOP_DB": shop_env["SHOP_DB"] + "2"},
+        upstream_port,
     )
     env = {**shop_env, "SHOP_INSTRUMENT": "1", "SHOP_UPSTREAM": upstream.url + "/items/1"}
     server = start_server(uvicorn_cmd(SHOP, port), env, port)
@@ -112,8 +117,8 @@ def test_otlp_export(
     port: int,
     shop_env: dict[str, str],
     uvicorn_cmd: Any,
+    another_port: Callable[[], int],
 ) -> None:
-    from conftest import free_port
     from otlp_receiver import OtlpReceiver, attributes
 
     receiver = OtlpReceiver()
@@ -123,7 +128,7 @@ def test_otlp_export(
         if mode == "code":
             env["SHOP_INSTRUMENT"] = "1"
         else:
-            env["OTEL_MONITORING_PORT"] = str(free_port())
+            env["OTEL_MONITORING_PORT"] = str(another_port())
             prefix = (str(Path(sys.executable).parent / "opentelemetry-instrument"),)
         server = start_server(uvicorn_cmd(SHOP, port, *prefix), env, port)
         with httpx.Client(base_url=server.url, timeout=10) as client:
@@ -140,7 +145,9 @@ def test_otlp_export(
         assert len(item_spans) == 5
         assert all(a["http.request.method"] == "GET" for a in item_spans)
         assert all(a["http.response.status_code"] == 200 for a in item_spans)
-        assert any(a["http.route"] == "/boom" and a["http.response.status_code"] == 500 for a in routes)
+        assert any(
+            a["http.route"] == "/boom" and a["http.response.status_code"] == 500 for a in routes
+        )
 
         def duration_points() -> list[Any]:
             return [
