@@ -78,6 +78,28 @@ def _parse_str(text: str) -> str:
     return text.strip()
 
 
+def _parse_api_keys(text: str) -> tuple[tuple[str, str], ...]:
+    from otel_monitoring.auth import parse_api_keys
+
+    return parse_api_keys(text)
+
+
+def _parse_rate_limits(text: str) -> tuple[tuple[str, str], ...]:
+    from otel_monitoring.ratelimit import DEFAULT_LIMITS, parse_rate
+
+    pairs = []
+    for entry in _parse_list(text):
+        name, sep, rate = entry.partition("=")
+        name = name.strip()
+        if not sep or name not in DEFAULT_LIMITS:
+            raise ValueError(
+                f"{entry!r}: use NAME=RATE with NAME one of {', '.join(sorted(DEFAULT_LIMITS))}"
+            )
+        parse_rate(rate.strip())
+        pairs.append((name, rate.strip()))
+    return tuple(pairs)
+
+
 # field name -> (env suffix, parser)
 _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "enabled": ("ENABLED", _parse_bool),
@@ -98,7 +120,13 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "latency_threshold_ms": ("LATENCY_THRESHOLD_MS", _parse_float),
     "db_threshold_ms": ("DB_THRESHOLD_MS", _parse_float),
     "gc_freeze": ("GC_FREEZE", _parse_bool),
+    "api_keys": ("API_KEY", _parse_api_keys),
+    "trusted_proxies": ("TRUSTED_PROXIES", _parse_list),
+    "rate_limits": ("RATE_LIMITS", _parse_rate_limits),
+    "openapi": ("OPENAPI", _parse_bool),
 }
+
+_SECRET_FIELDS = frozenset({"api_keys"})
 
 ENV_VARS: tuple[str, ...] = tuple(ENV_PREFIX + suffix for suffix, _ in _ENV.values())
 
@@ -129,6 +157,10 @@ class Settings:
     latency_threshold_ms: float = 1000.0
     db_threshold_ms: float = 500.0
     gc_freeze: bool = False
+    api_keys: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    trusted_proxies: tuple[str, ...] = ()
+    rate_limits: tuple[tuple[str, str], ...] = ()
+    openapi: bool = True
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -169,6 +201,16 @@ class Settings:
             raise bad("latency_threshold_ms", "must be positive")
         if not self.db_threshold_ms > 0:
             raise bad("db_threshold_ms", "must be positive")
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise bad("trusted_proxies", f"{proxy!r} is not an address or network") from None
+        for name, rate in self.rate_limits:
+            try:
+                _parse_rate_limits(f"{name}={rate}")
+            except ValueError as exc:
+                raise bad("rate_limits", str(exc)) from None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -193,7 +235,8 @@ class Settings:
             try:
                 values[name] = parse(raw)
             except ValueError as exc:
-                raise ConfigError(f"invalid {ENV_PREFIX}{suffix}={raw!r}: {exc}") from None
+                shown = "<hidden>" if name in _SECRET_FIELDS else repr(raw)
+                raise ConfigError(f"invalid {ENV_PREFIX}{suffix}={shown}: {exc}") from None
         extra = {
             key: value
             for key, value in env.items()
@@ -213,13 +256,9 @@ class Settings:
 _FORWARD_COMPATIBLE = frozenset(
     ENV_PREFIX + name
     for name in (
-        "API_KEY",
-        "API_KEYS",
         "STORE",
         "RULES_FILE",
         "PROMETHEUS_URL",
-        "TRUSTED_PROXIES",
-        "RATE_LIMITS",
         "WEBHOOK_URLS",
         "WEBHOOK_ALLOW",
     )

@@ -23,6 +23,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.trace import Tracer
 from sqlalchemy.engine import Engine
 
+from otel_monitoring.alerts import AlertEngine
+from otel_monitoring.audit import AuditLog
 from otel_monitoring.clock import Clock, SystemClock
 from otel_monitoring.config import Settings
 from otel_monitoring.db import DbListener
@@ -105,12 +107,21 @@ class Monitor:
             findings=self.findings,
             clock=self.clock,
             guard=self.guard,
-            refresh=self.reader.collect_now,
+            refresh=self.collect,
             collections=lambda: self.reader.collections,
             db_examples=self.db.examples,
             latency_threshold_ms=s.latency_threshold_ms,
             interval_s=s.interval_s,
         )
+        self.alerts = AlertEngine(
+            self.stats,
+            self.clock,
+            latency_threshold_ms=s.latency_threshold_ms,
+            db_threshold_ms=s.db_threshold_ms,
+        )
+        self.audit = AuditLog(self.clock)
+        self._local = threading.local()
+        self.reader.tick = self.collect
         self.apps: list[Any] = []
         self._shutdown_done = False
         self._shutdown_lock = threading.Lock()
@@ -175,7 +186,21 @@ class Monitor:
 
     def flush(self) -> None:
         """Collect now, so the statistics include every request finished so far."""
+        self.collect()
+
+    def collect(self) -> None:
+        """Collect into the store, then evaluate alerts. Never raises."""
         self.reader.collect_now()
+        self.stats.mark_refreshed()
+        if getattr(self._local, "evaluating", False) or not self.settings.stats_enabled:
+            return
+        self._local.evaluating = True
+        try:
+            self.alerts.evaluate()
+        except Exception as exc:  # instrumentation boundary
+            self.guard.error("alert evaluation", exc)
+        finally:
+            self._local.evaluating = False
 
     # -- shutdown ----------------------------------------------------------------------------
     def shutdown(self, timeout_s: float | None = None) -> bool:

@@ -82,6 +82,9 @@ class MonitoringMetricReader(MetricReader):
         self._collect_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: Called by the reader thread each interval instead of :meth:`collect_now`, so the
+        #: owner can run follow-up work (alert evaluation) after each collection.
+        self.tick: Callable[[], None] | None = None
 
     def start(self) -> None:
         """Start the periodic collection thread (daemon; idempotent)."""
@@ -132,7 +135,13 @@ class MonitoringMetricReader(MetricReader):
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
-            self.collect_now()
+            if self.tick is not None:
+                try:
+                    self.tick()
+                except Exception as exc:  # instrumentation boundary
+                    self.guard.error("collection tick", exc)
+            else:
+                self.collect_now()
             self.export_pending()
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: object) -> None:

@@ -1,19 +1,51 @@
 """The monitoring HTTP API: a FastAPI ``APIRouter`` that translates; the core computes.
 
 Mounted by :func:`otel_monitoring.instrument_app` under the prefix (default
-``/monitoring``) or served on a side port in zero-code mode. Responses are the frozen
-dataclasses of :mod:`otel_monitoring.types`, serialised by FastAPI/pydantic; errors are JSON
-bodies with a ``detail`` that says what was wrong.
+``/monitoring``) or served on a side port in zero-code mode. Every route has a rate limit
+and, when keys are configured, needs one (``/health`` excepted); mutating routes need an
+admin key and leave an audit record. Errors are JSON bodies with a ``detail`` that says
+what was wrong; bad input is a 4xx, never a 500.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query
 
+from otel_monitoring.api_deps import Access, LimitedBodyRoute
+from otel_monitoring.api_models import (
+    AlertOut,
+    AnomalyOut,
+    AuditOut,
+    CleanupIn,
+    CleanupOut,
+    DashboardOut,
+    DetectIn,
+    DetectOut,
+    ErrorOut,
+    InsightOut,
+    ResolveIn,
+    iso,
+)
+from otel_monitoring.auth import Principal
+from otel_monitoring.config import parse_duration_s
+from otel_monitoring.insight_views import (
+    CorrelationOut,
+    TimeseriesOut,
+    TrendOut,
+    correlation_out,
+    insight_out,
+    timeseries_out,
+    trend_out,
+)
 from otel_monitoring.monitor import Monitor
+from otel_monitoring.ratelimit import DEFAULT_LIMITS
 from otel_monitoring.stats import EndpointSort
+from otel_monitoring.timeseries import TimeseriesMetric, http_series
 from otel_monitoring.types import (
     CacheStats,
     DbStatementStats,
@@ -30,43 +62,112 @@ from otel_monitoring.types import (
 __all__ = ["make_router"]
 
 MAX_LIMIT = 1000
+T = TypeVar("T")
 
 WindowParam = Annotated[Window, Query(description="Look-back window: 1m, 5m, 1h, 24h or all.")]
 LimitParam = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Maximum items returned.")]
+RouteParam = Annotated[
+    str | None, Query(max_length=512, description="Route template, e.g. /items/{item_id}.")
+]
+MethodParam = Annotated[str | None, Query(max_length=16, pattern=r"^[A-Za-z_]+$")]
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut, "description": text}
+    for code, text in (
+        (401, "An API key is required or the key is invalid."),
+        (403, "The key may not do this, or mutating endpoints are disabled."),
+        (404, "Not found."),
+        (413, "Request body larger than 64 KiB."),
+        (422, "Invalid parameters."),
+        (429, "Rate limit exceeded; see Retry-After."),
+    )
+}
+
+
+def _window_s(window: Window, default_s: float = 3600.0) -> float:
+    return window.seconds or default_s
 
 
 def make_router(monitor: Monitor) -> APIRouter:
     """Build the monitoring API for ``monitor`` (mount it with a prefix)."""
-    router = APIRouter(tags=["monitoring"])
+    settings = monitor.settings
+    router = APIRouter(
+        tags=["monitoring"],
+        route_class=LimitedBodyRoute,
+        responses=_ERRORS,
+        include_in_schema=settings.openapi,
+    )
+    access = Access(settings, monitor.clock)
+    # One dependency per rate-limit name; mutating routes also need an admin key.
+    deps: dict[str, Any] = {name: Depends(access.require(name)) for name in DEFAULT_LIMITS}
+    admin: dict[str, Any] = {
+        name: Depends(access.require(name, mutating=True))
+        for name in ("resolve", "detect", "cleanup")
+    }
     stats = monitor.stats
 
-    @router.get("/health", response_model=HealthStatus)
-    def health() -> HealthStatus:
-        """System health, uptime, totals, error rate (percent) and self-telemetry."""
-        return stats.health()
+    async def run(fn: Callable[[], T]) -> T:
+        # Statistics queries take the store lock and may collect: keep them off the loop.
+        return await asyncio.to_thread(fn)
 
+    # -- health and dashboard --------------------------------------------------------------
+    @router.get("/health", response_model=HealthStatus)
+    async def health(_: Principal = deps["health"]) -> HealthStatus:
+        """System health, uptime, totals, error rate (percent), active alerts, self-telemetry."""
+        return await run(lambda: stats.health(active_alerts=len(monitor.alerts.active())))
+
+    @router.get("/dashboard", response_model=DashboardOut)
+    async def dashboard(
+        window: WindowParam = Window.H1, _: Principal = deps["dashboard"]
+    ) -> DashboardOut:
+        """Executive dashboard: health, the worst endpoints, active alerts, insights."""
+
+        def build() -> DashboardOut:
+            from otel_monitoring.analysis import insights
+
+            found = insights(
+                stats,
+                window=window,
+                latency_threshold_ms=settings.latency_threshold_ms,
+                db_threshold_ms=settings.db_threshold_ms,
+            )
+            active = monitor.alerts.active()
+            return DashboardOut(
+                health=stats.health(active_alerts=len(active)),
+                top_endpoints=stats.top_endpoints(window, limit=10),
+                active_alerts=[AlertOut.of(a) for a in active],
+                insights=[insight_out(i) for i in found.insights],
+                recommendations=[insight_out(i) for i in found.recommendations],
+                timestamp=datetime.now(tz=UTC).isoformat(),
+            )
+
+        return await run(build)
+
+    # -- endpoints -------------------------------------------------------------------------
     @router.get("/endpoints", response_model=list[EndpointStats])
-    def endpoints(
+    async def endpoints(
         window: WindowParam = Window.H1,
         sort: Annotated[EndpointSort, Query(description="Order, worst or busiest first.")] = (
             EndpointSort.REQUESTS
         ),
         limit: LimitParam = 100,
+        _: Principal = deps["endpoints"],
     ) -> list[EndpointStats]:
         """Statistics of every route template and method."""
-        return stats.endpoints(window, sort=sort, limit=limit)
+        return await run(lambda: stats.endpoints(window, sort=sort, limit=limit))
 
     @router.get("/endpoints/{path:path}", response_model=list[EndpointStats])
-    def endpoint(
+    async def endpoint(
         path: str,
-        method: Annotated[str | None, Query(max_length=16, pattern=r"^[A-Za-z_]+$")] = None,
+        method: MethodParam = None,
         window: WindowParam = Window.H1,
+        _: Principal = deps["endpoint"],
     ) -> list[EndpointStats]:
         """One route template (e.g. ``/items/{item_id}``, URL-encoded or not), per method."""
         route = path if path.startswith("/") or path == "<unmatched>" else "/" + path
-        found = stats.endpoint(route, method, window)
+        found = await run(lambda: stats.endpoint(route, method, window))
         if not found:
-            known = sorted({e.route for e in stats.endpoints(Window.ALL)})
+            known = sorted({e.route for e in await run(lambda: stats.endpoints(Window.ALL))})
             raise HTTPException(
                 status_code=404,
                 detail=f"no statistics for route {route!r}"
@@ -75,43 +176,296 @@ def make_router(monitor: Monitor) -> APIRouter:
             )
         return found
 
-    @router.get("/slow-traces", response_model=list[Exemplar])
-    def slow_traces(
+    @router.get("/timeseries/{metric}", response_model=TimeseriesOut)
+    async def timeseries(
+        metric: TimeseriesMetric,
         window: WindowParam = Window.H1,
-        route: Annotated[str | None, Query(max_length=512)] = None,
+        route: RouteParam = None,
+        method: MethodParam = None,
+        anomalies: Annotated[bool, Query(description="Mark anomalies on the series.")] = True,
+        _: Principal = deps["timeseries"],
+    ) -> TimeseriesOut:
+        """Chart points of a statistic, for the service or one route and method."""
+
+        def build() -> TimeseriesOut:
+            stats.refresh()
+            series = http_series(
+                stats.store,
+                metric,
+                window_s=_window_s(window, 86400.0),
+                now_s=monitor.clock.now_s(),
+                route=route,
+                method=method.upper() if method else None,
+            )
+            marks = []
+            if anomalies:
+                from otel_monitoring.analysis import detect
+
+                marks = detect(series)[1]
+            return timeseries_out(series, window, marks)
+
+        return await run(build)
+
+    # -- alerts ----------------------------------------------------------------------------
+    @router.get("/alerts", response_model=list[AlertOut])
+    async def alerts(
+        state: Annotated[
+            str,
+            Query(pattern="^(active|pending|firing|resolved|all)$", description="Which alerts."),
+        ] = "active",
+        limit: LimitParam = 100,
+        _: Principal = deps["alerts"],
+    ) -> list[AlertOut]:
+        """Alerts by state (``active`` = pending and firing), each with its history."""
+        await run(stats.refresh)
+        found = []
+        if state in ("active", "pending", "firing", "all"):
+            found += [
+                a
+                for a in monitor.alerts.active()
+                if state in ("active", "all") or a.state.value == state
+            ]
+        if state in ("resolved", "all"):
+            found += monitor.alerts.resolved(limit)
+        return [AlertOut.of(a) for a in found[:limit]]
+
+    @router.post("/alerts/{alert_id}/resolve", response_model=AlertOut)
+    async def resolve(
+        alert_id: Annotated[str, Path(max_length=64)],
+        body: ResolveIn,
+        who: Principal = admin["resolve"],
+    ) -> AlertOut:
+        """Resolve an active alert with a reason; records who and when (audited)."""
+        resolved = monitor.alerts.resolve(alert_id, who=who.name, reason=body.reason)
+        if resolved is None:
+            known = monitor.alerts.get(alert_id)
+            result = "already resolved" if known is not None else "not found"
+            monitor.audit.append(
+                who=who.name,
+                action="resolve_alert",
+                target=alert_id,
+                reason=body.reason,
+                result=result,
+            )
+            if known is not None:
+                raise HTTPException(status_code=409, detail=f"alert {alert_id} is already resolved")
+            raise HTTPException(status_code=404, detail=f"no active alert with id {alert_id!r}")
+        monitor.audit.append(
+            who=who.name,
+            action="resolve_alert",
+            target=alert_id,
+            reason=body.reason,
+            result="resolved",
+        )
+        return AlertOut.of(resolved)
+
+    # -- analysis --------------------------------------------------------------------------
+    @router.post("/anomalies/detect", response_model=DetectOut)
+    async def detect_anomalies(
+        body: Annotated[DetectIn, Body()],
+        who: Principal = admin["detect"],
+    ) -> DetectOut:
+        """Run anomaly detection on a statistic of the service or one route (audited)."""
+        try:
+            metric = TimeseriesMetric(body.metric)
+            window = Window(body.window)
+        except ValueError:
+            raise HTTPException(
+                status_code=422,
+                detail=f"metric must be one of {[m.value for m in TimeseriesMetric]} and window"
+                f" one of {[w.value for w in Window]}",
+            ) from None
+
+        def build() -> DetectOut:
+            from otel_monitoring.analysis import detect
+
+            stats.refresh()
+            series = http_series(
+                stats.store,
+                metric,
+                window_s=_window_s(window, 86400.0),
+                now_s=monitor.clock.now_s(),
+                route=body.route,
+                method=body.method.upper() if body.method else None,
+            )
+            threshold, marks = detect(series, body.sensitivity)
+            observed = sum(1 for p in series.points if p.value is not None)
+            return DetectOut(
+                metric=metric.value,
+                route=body.route,
+                method=body.method,
+                window=window.value,
+                points=observed,
+                threshold=threshold,
+                anomalies=[
+                    AnomalyOut(t=m.t, at=iso(m.t) or "", value=m.value, score=m.score)
+                    for m in marks
+                ],
+                available=observed > 0,
+                reason=None if observed else "no data for this series in the window",
+            )
+
+        try:
+            out = await run(build)
+        except ValueError as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from None
+        monitor.audit.append(
+            who=who.name,
+            action="detect_anomalies",
+            target=f"{body.metric} {body.method or ''} {body.route or 'service'}".strip(),
+            reason=f"window {body.window}, sensitivity {body.sensitivity}",
+            result=f"{len(out.anomalies)} anomalies in {out.points} points",
+        )
+        return out
+
+    @router.get("/trends/{metric}", response_model=TrendOut)
+    async def trends(
+        metric: TimeseriesMetric,
+        window: WindowParam = Window.H1,
+        route: RouteParam = None,
+        method: MethodParam = None,
+        _: Principal = deps["trends"],
+    ) -> TrendOut:
+        """Trend of a statistic: direction with significance, slope per hour, % change."""
+
+        def build() -> TrendOut:
+            stats.refresh()
+            series = http_series(
+                stats.store,
+                metric,
+                window_s=_window_s(window, 86400.0),
+                now_s=monitor.clock.now_s(),
+                route=route,
+                method=method.upper() if method else None,
+            )
+            return trend_out(series, window)
+
+        return await run(build)
+
+    @router.get("/correlations", response_model=list[CorrelationOut])
+    async def correlations(
+        window: WindowParam = Window.H1, _: Principal = deps["correlations"]
+    ) -> list[CorrelationOut]:
+        """Correlations between throughput, error rate and routes' p95 latency (BH-corrected)."""
+
+        def build() -> list[CorrelationOut]:
+            from otel_monitoring.analysis import correlations as compute
+
+            stats.refresh()
+            found = compute(stats, window_s=_window_s(window, 86400.0), now_s=monitor.clock.now_s())
+            return [correlation_out(pair) for pair in found]
+
+        return await run(build)
+
+    @router.get("/recommendations", response_model=list[InsightOut])
+    async def recommendations(
+        window: WindowParam = Window.H1, _: Principal = deps["recommendations"]
+    ) -> list[InsightOut]:
+        """Recommendations with the evidence behind each (numbers, routes, trace ids)."""
+
+        def build() -> list[InsightOut]:
+            from otel_monitoring.analysis import insights
+
+            found = insights(
+                stats,
+                window=window,
+                latency_threshold_ms=settings.latency_threshold_ms,
+                db_threshold_ms=settings.db_threshold_ms,
+            )
+            return [insight_out(i) for i in found.recommendations]
+
+        return await run(build)
+
+    # -- maintenance -----------------------------------------------------------------------
+    @router.post("/cleanup", response_model=CleanupOut)
+    async def cleanup(
+        body: Annotated[CleanupIn, Body()] = CleanupIn(),  # noqa: B008 - a frozen default
+        who: Principal = admin["cleanup"],
+    ) -> CleanupOut:
+        """Remove data older than the retention (or ``max_age``); reports what went (audited)."""
+        age_s = parse_duration_s(body.max_age) if body.max_age else settings.retention_s
+        cutoff = monitor.clock.now_s() - age_s
+        buckets = monitor.store.drop_before(cutoff)
+        findings = monitor.findings.clear_before(cutoff)
+        alerts_removed = monitor.alerts.clear_resolved_before(cutoff)
+        out = CleanupOut(
+            cutoff=iso(cutoff) or "",
+            buckets_removed=buckets,
+            findings_removed=findings,
+            alerts_removed=alerts_removed,
+        )
+        monitor.audit.append(
+            who=who.name,
+            action="cleanup",
+            target=f"data before {out.cutoff}",
+            reason=body.reason,
+            result=f"{buckets} buckets, {findings} findings, {alerts_removed} alerts removed",
+        )
+        return out
+
+    @router.get("/audit", response_model=list[AuditOut])
+    async def audit(limit: LimitParam = 100, _: Principal = deps["audit"]) -> list[AuditOut]:
+        """The audit trail of mutating calls, newest first."""
+        return [AuditOut.of(r) for r in monitor.audit.records(limit)]
+
+    # -- details ---------------------------------------------------------------------------
+    @router.get("/slow-traces", response_model=list[Exemplar])
+    async def slow_traces(
+        window: WindowParam = Window.H1,
+        route: RouteParam = None,
         limit: LimitParam = 20,
+        _: Principal = deps["slow_traces"],
     ) -> list[Exemplar]:
         """The slowest traces with their trace ids (exemplars), slowest first."""
         return stats.slow_traces(route=route, window=window, limit=limit)
 
     @router.get("/errors", response_model=list[ErrorSample])
-    def errors(limit: LimitParam = 50) -> list[ErrorSample]:
+    async def errors(limit: LimitParam = 50, _: Principal = deps["errors"]) -> list[ErrorSample]:
         """Recent error samples: exception type and a sanitized message."""
         return stats.errors(limit)
 
     @router.get("/db", response_model=list[DbStatementStats])
-    def db(window: WindowParam = Window.H1) -> list[DbStatementStats]:
+    async def db(
+        window: WindowParam = Window.H1, _: Principal = deps["db"]
+    ) -> list[DbStatementStats]:
         """DB operations per statement summary, slowest first."""
-        return stats.db_statements(window)
+        return await run(lambda: stats.db_statements(window))
 
     @router.get("/db/n-plus-one", response_model=list[NPlusOnePattern])
-    def n_plus_one(limit: LimitParam = 50) -> list[NPlusOnePattern]:
+    async def n_plus_one(
+        limit: LimitParam = 50, _: Principal = deps["db"]
+    ) -> list[NPlusOnePattern]:
         """Statements repeated within one trace (N+1 patterns), newest first."""
         return stats.n_plus_one(limit)
 
     @router.get("/caches", response_model=list[CacheStats])
-    def caches(window: WindowParam = Window.H1) -> list[CacheStats]:
+    async def caches(
+        window: WindowParam = Window.H1, _: Principal = deps["caches"]
+    ) -> list[CacheStats]:
         """Hit ratio per named cache."""
-        return stats.caches(window)
+        return await run(lambda: stats.caches(window))
 
     @router.get("/external", response_model=list[ExternalStats])
-    def external(window: WindowParam = Window.H1) -> list[ExternalStats]:
+    async def external(
+        window: WindowParam = Window.H1, _: Principal = deps["external"]
+    ) -> list[ExternalStats]:
         """Outbound HTTP calls per target host."""
-        return stats.external(window)
+        return await run(lambda: stats.external(window))
 
     @router.get("/metrics", response_model=list[MetricStats])
-    def other_metrics(window: WindowParam = Window.H1) -> list[MetricStats]:
+    async def other_metrics(
+        window: WindowParam = Window.H1, _: Principal = deps["metrics"]
+    ) -> list[MetricStats]:
         """Every other OTel metric the app defines."""
-        return stats.metrics(window)
+        return await run(lambda: stats.metrics(window))
 
+    _include_ui(router)
     return router
+
+
+def _include_ui(router: APIRouter) -> None:
+    try:
+        from otel_monitoring.dashboard.ui import make_ui_router
+    except ImportError:  # the dashboard assets are not part of this build
+        return
+    router.include_router(make_ui_router())

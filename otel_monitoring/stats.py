@@ -117,11 +117,15 @@ class Stats:
 
     # -- helpers ---------------------------------------------------------------------------
     def refresh(self, max_age_s: float = 1.0) -> None:
-        """Collect now if the last refresh is older than ``max_age_s`` seconds."""
+        """Collect now if the last collection is older than ``max_age_s`` seconds."""
         now = self.clock.monotonic_s()
         if now - self._last_refresh_mono_s >= max_age_s:
             self._last_refresh_mono_s = now
             self._refresh()
+
+    def mark_refreshed(self) -> None:
+        """Note that a collection just happened (the reader's own interval)."""
+        self._last_refresh_mono_s = self.clock.monotonic_s()
 
     @property
     def uptime_s(self) -> float:

@@ -217,6 +217,43 @@ class MetricStore:
                     ring.fold(now_s - window_s, now_s, into, series.kind)
         return out
 
+    def buckets(
+        self,
+        metric: str,
+        window_s: float,
+        now_s: float,
+        group: Callable[[SeriesKey], K | None],
+    ) -> tuple[float, dict[K, dict[int, Agg]]]:
+        """Per-bucket aggregates over the last ``window_s`` seconds, for time series.
+
+        Returns the bucket width (seconds, of the finest tier that covers the window) and,
+        per group, ``{bucket index: Agg}``; bucket ``i`` starts at ``i * width``.
+        """
+        out: dict[K, dict[int, Agg]] = {}
+        width = self.tiers[-1].width_s
+        for tier in self.tiers:
+            if tier.width_s * tier.slots >= window_s:
+                width = tier.width_s
+                break
+        first = math.floor((now_s - window_s) / width) + 1
+        last = math.floor(now_s / width)
+        with self._lock:
+            for key, series in self._series.items():
+                if key.metric != metric:
+                    continue
+                bucket = group(key)
+                if bucket is None:
+                    continue
+                ring = next(r for r in series.rings if r.tier.width_s == width)
+                per_index = out.setdefault(bucket, {})
+                for slot in ring.slots:
+                    if slot is not None and first <= slot[0] <= last:
+                        into = per_index.get(slot[0])
+                        if into is None:
+                            into = per_index[slot[0]] = Agg()
+                        into.merge(slot[1], series.kind)
+        return width, out
+
     def series(self, metric: str | None = None) -> list[tuple[SeriesKey, Kind, str]]:
         """The series held (optionally of one metric): key, kind and unit."""
         with self._lock:

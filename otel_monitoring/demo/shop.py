@@ -18,7 +18,7 @@ import tempfile
 from typing import Any
 
 import httpx
-from fastapi import FastAPI, HTTPException, Response
+from fastapi import FastAPI, HTTPException, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine, Integer, String, create_engine, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -136,6 +136,12 @@ def create_app(
             if item is None:
                 raise HTTPException(status_code=404, detail="no such item")
             return {"item_id": item.id, "total_cents": item.price_cents * order.quantity}
+
+    @shop.get("/slow")
+    async def slow(ms: int = Query(default=200, ge=0, le=5000)) -> dict[str, int]:
+        # A deliberately slow route (latency alerts, charts): waits ``ms`` milliseconds.
+        await asyncio.sleep(ms / 1000.0)
+        return {"slept_ms": ms}
 
     @shop.get("/upstream")
     def upstream() -> dict[str, Any]:

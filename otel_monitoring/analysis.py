@@ -1,0 +1,174 @@
+"""Live statistics -> :mod:`analyzers`: insights, anomalies, trends and correlations.
+
+The only module of the package that calls the analyzers, and it imports them lazily (on
+first analysis), so ``import otel_monitoring`` and the request path never load scipy.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from otel_monitoring.stats import Stats
+from otel_monitoring.timeseries import Series, TimeseriesMetric, http_series
+from otel_monitoring.types import Window
+
+if TYPE_CHECKING:
+    import analyzers
+
+__all__ = ["AnomalyPoint", "Insights", "correlations", "detect", "insights", "trend"]
+
+
+@dataclass(frozen=True, slots=True)
+class AnomalyPoint:
+    """An alarm on a chart: bucket start (Unix seconds), value and score in [0, 1]."""
+
+    t: float
+    value: float
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Insights:
+    """Findings (all) and recommendations (warnings and worse) with their evidence."""
+
+    insights: tuple[analyzers.Insight, ...]
+    recommendations: tuple[analyzers.Insight, ...]
+
+
+def _observed(series: Series) -> tuple[list[float], list[float]]:
+    points = [p for p in series.points if p.value is not None]
+    return [p.t for p in points], [float(p.value) for p in points if p.value is not None]
+
+
+def insights(
+    stats: Stats,
+    *,
+    window: Window = Window.H1,
+    latency_threshold_ms: float = 1000.0,
+    db_threshold_ms: float = 500.0,
+) -> Insights:
+    """Insights and recommendations on the live statistics of ``window``."""
+    import analyzers
+
+    endpoints = stats.endpoints(window)
+    n_plus_one: dict[str, list[str]] = {}
+    for pattern in stats.n_plus_one(limit=100):
+        n_plus_one.setdefault(pattern.statement, []).append(pattern.trace_id)
+    summaries = [
+        analyzers.EndpointSummary(
+            route=e.route,
+            method=e.method,
+            requests=e.requests,
+            errors=e.errors,
+            error_rate=e.error_rate / 100.0,
+            p50_ms=e.latency.p50_ms or 0.0,
+            p95_ms=e.latency.p95_ms or 0.0,
+            p99_ms=e.latency.p99_ms or 0.0,
+            slowest_trace_ids=tuple(x.trace_id for x in e.exemplars[:3]),
+        )
+        for e in endpoints
+    ]
+    queries = [
+        analyzers.QuerySummary(
+            statement=q.example,
+            count=q.count,
+            avg_ms=q.avg_ms or 0.0,
+            p95_ms=q.p95_ms or 0.0,
+            max_ms=q.max_ms or 0.0,
+            n_plus_one_traces=tuple(n_plus_one.pop(q.example, ())[:3]),
+        )
+        for q in stats.db_statements(window)
+    ]
+    for statement, traces in n_plus_one.items():  # repeated statements of other summaries
+        queries.append(
+            analyzers.QuerySummary(statement, len(traces), 0.0, 0.0, 0.0, tuple(traces[:3]))
+        )
+    caches = [analyzers.CacheSummary(c.cache, c.hits, c.misses) for c in stats.caches(window)]
+    thresholds = analyzers.Thresholds(
+        slow_p95_ms=latency_threshold_ms,
+        slow_query_ms=db_threshold_ms,
+        slo_p95_ms=latency_threshold_ms,
+    )
+    found = analyzers.insights(summaries, queries, caches, thresholds=thresholds)
+    recommended = tuple(i for i in found if i.severity >= analyzers.Severity.WARNING)
+    return Insights(found, recommended)
+
+
+def detect(series: Series, sensitivity: str = "medium") -> tuple[float, list[AnomalyPoint]]:
+    """Alarms on a chart series at ``sensitivity`` (low, medium, high) and the threshold.
+
+    Raises:
+        ValueError: unknown sensitivity.
+    """
+    import analyzers
+
+    try:
+        level = analyzers.Sensitivity[sensitivity.upper()]
+    except KeyError:
+        raise ValueError(f"unknown sensitivity {sensitivity!r}: use low, medium or high") from None
+    times, values = _observed(series)
+    if not times:
+        return float(level.value), []
+    report = analyzers.detect_anomalies(times, values, sensitivity=level)
+    return report.threshold, [
+        AnomalyPoint(a.timestamp_s, a.value, a.score) for a in report.anomalies
+    ]
+
+
+def trend(series: Series) -> analyzers.TrendResult:
+    """Trend of a chart series (direction, significance, slope per hour, % change).
+
+    Raises:
+        analyzers.AnalysisError: fewer than 3 points with data.
+    """
+    import analyzers
+
+    times, values = _observed(series)
+    return analyzers.analyze_trend(times, values)
+
+
+def correlations(
+    stats: Stats, *, window_s: float, now_s: float, fdr: float = 0.05
+) -> tuple[Any, ...]:
+    """Correlations between service throughput, error rate and each route's p95 latency.
+
+    Buckets with no data in any series are left out; Benjamini-Hochberg corrects for the
+    number of pairs.
+    """
+    import analyzers
+
+    named: dict[str, Series] = {
+        "service throughput": http_series(
+            stats.store, TimeseriesMetric.THROUGHPUT, window_s=window_s, now_s=now_s
+        ),
+        "service error_rate": http_series(
+            stats.store, TimeseriesMetric.ERROR_RATE, window_s=window_s, now_s=now_s
+        ),
+        "service p95": http_series(
+            stats.store, TimeseriesMetric.LATENCY_P95, window_s=window_s, now_s=now_s
+        ),
+    }
+    for e in stats.endpoints(Window.ALL, limit=10):
+        named[f"{e.method} {e.route} p95"] = http_series(
+            stats.store,
+            TimeseriesMetric.LATENCY_P95,
+            window_s=window_s,
+            now_s=now_s,
+            route=e.route,
+            method=e.method,
+        )
+    length = len(next(iter(named.values())).points)
+    keep = [
+        i
+        for i in range(length)
+        if all(
+            s.points[i].value is not None and math.isfinite(s.points[i].value or 0.0)
+            for s in named.values()
+        )
+    ]
+    if len(keep) < 3:
+        return ()
+    arrays = {name: [float(s.points[i].value or 0.0) for i in keep] for name, s in named.items()}
+    return tuple(analyzers.correlate_many(arrays, fdr=fdr))

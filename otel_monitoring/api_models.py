@@ -1,0 +1,207 @@
+"""Pydantic models at the HTTP edge: request bodies and responses that are not plain stats.
+
+Times are ISO-8601 strings (UTC) for people and ``*_s`` Unix seconds where charts need
+numbers. Every request model forbids unknown fields and bounds its strings.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from otel_monitoring.types import EndpointStats, HealthStatus
+
+if TYPE_CHECKING:
+    from otel_monitoring.alerts import Alert
+    from otel_monitoring.audit import AuditRecord
+
+__all__ = [
+    "AlertEventOut",
+    "AlertOut",
+    "AnomalyOut",
+    "AuditOut",
+    "CleanupIn",
+    "CleanupOut",
+    "DashboardOut",
+    "DetectIn",
+    "DetectOut",
+    "ErrorOut",
+    "EvidenceOut",
+    "InsightOut",
+    "ResolveIn",
+    "iso",
+]
+
+
+def iso(t_s: float | None) -> str | None:
+    """Unix seconds as an ISO-8601 UTC string (``None`` stays ``None``)."""
+    if t_s is None:
+        return None
+    return datetime.fromtimestamp(t_s, tz=UTC).isoformat()
+
+
+class ErrorOut(BaseModel):
+    """Every error body: what was wrong."""
+
+    detail: str | list[dict[str, Any]]
+
+
+class AlertEventOut(BaseModel):
+    at: str
+    state: str
+    note: str
+
+
+class AlertOut(BaseModel):
+    """An alert with its history; ``value`` and ``threshold`` share the rule's unit."""
+
+    id: str
+    fingerprint: str
+    rule: str
+    severity: str
+    state: str
+    summary: str
+    labels: dict[str, str]
+    value: float
+    threshold: float
+    started_at: str
+    updated_at: str
+    resolved_at: str | None
+    resolved_by: str | None
+    resolution_reason: str | None
+    history: list[AlertEventOut]
+
+    @classmethod
+    def of(cls, alert: Alert) -> AlertOut:
+        return cls(
+            id=alert.id,
+            fingerprint=alert.fingerprint,
+            rule=alert.rule,
+            severity=alert.severity,
+            state=alert.state.value,
+            summary=alert.summary,
+            labels=dict(alert.labels),
+            value=alert.value,
+            threshold=alert.threshold,
+            started_at=iso(alert.started_s) or "",
+            updated_at=iso(alert.updated_s) or "",
+            resolved_at=iso(alert.resolved_s),
+            resolved_by=alert.resolved_by,
+            resolution_reason=alert.resolution_reason,
+            history=[
+                AlertEventOut(at=iso(e.at_s) or "", state=e.state.value, note=e.note)
+                for e in alert.history
+            ],
+        )
+
+
+class ResolveIn(BaseModel):
+    """Why the alert is resolved (kept in the alert and the audit trail)."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class CleanupIn(BaseModel):
+    """Remove data older than ``max_age`` (default: the retention), e.g. ``"1h"``."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_age: str | None = Field(
+        default=None, max_length=32, pattern=r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$"
+    )
+    reason: str = Field(default="maintenance", min_length=1, max_length=1000)
+
+
+class CleanupOut(BaseModel):
+    """What a cleanup removed."""
+
+    cutoff: str
+    buckets_removed: int
+    findings_removed: int
+    alerts_removed: int
+
+
+class AuditOut(BaseModel):
+    id: int
+    at: str
+    who: str
+    action: str
+    target: str
+    reason: str
+    result: str
+
+    @classmethod
+    def of(cls, record: AuditRecord) -> AuditOut:
+        return cls(
+            id=record.id,
+            at=iso(record.at_s) or "",
+            who=record.who,
+            action=record.action,
+            target=record.target,
+            reason=record.reason,
+            result=record.result,
+        )
+
+
+class EvidenceOut(BaseModel):
+    name: str
+    value: float | int | str
+    unit: str | None
+
+
+class InsightOut(BaseModel):
+    """A finding, what to do about it, and the evidence it rests on."""
+
+    kind: str
+    severity: str
+    title: str
+    message: str
+    recommendation: str
+    route: str | None
+    trace_ids: list[str]
+    evidence: list[EvidenceOut]
+
+
+class DashboardOut(BaseModel):
+    """The executive dashboard: health, worst endpoints, alerts, insights."""
+
+    health: HealthStatus
+    top_endpoints: list[EndpointStats]
+    active_alerts: list[AlertOut]
+    insights: list[InsightOut]
+    recommendations: list[InsightOut]
+    timestamp: str
+
+
+class DetectIn(BaseModel):
+    """What to scan for anomalies: a charted metric of the service or one route."""
+
+    model_config = ConfigDict(extra="forbid")
+    metric: str = Field(default="latency_p95", max_length=32)
+    route: str | None = Field(default=None, max_length=512)
+    method: str | None = Field(default=None, max_length=16, pattern=r"^[A-Za-z_]+$")
+    window: str = Field(default="1h", max_length=8)
+    sensitivity: str = Field(default="medium", max_length=8)
+
+
+class AnomalyOut(BaseModel):
+    t: float
+    at: str
+    value: float
+    score: float
+
+
+class DetectOut(BaseModel):
+    """Anomaly scores of a series and the alarms at the chosen sensitivity."""
+
+    metric: str
+    route: str | None
+    method: str | None
+    window: str
+    points: int
+    threshold: float
+    anomalies: list[AnomalyOut]
+    available: bool
+    reason: str | None = None

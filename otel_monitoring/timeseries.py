@@ -1,0 +1,124 @@
+"""Time series of HTTP statistics for charts: one point per store bucket.
+
+Points cover the window at the resolution of the finest tier that holds it (10 s up to an
+hour, 1 min up to a day). A bucket with no requests has ``count == 0`` and ``value is None``
+for ratios and latencies (no made-up zeros), and ``0`` for throughput.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from otel_monitoring.instruments import HTTP_DURATION_METRIC
+from otel_monitoring.store import Agg, MetricStore, SeriesKey
+
+__all__ = ["Point", "Series", "TimeseriesMetric", "http_series"]
+
+
+class TimeseriesMetric(StrEnum):
+    """Charted statistics and their units."""
+
+    THROUGHPUT = "throughput"
+    ERROR_RATE = "error_rate"
+    LATENCY_P50 = "latency_p50"
+    LATENCY_P95 = "latency_p95"
+    LATENCY_P99 = "latency_p99"
+    LATENCY_AVG = "latency_avg"
+
+    @property
+    def unit(self) -> str:
+        """``rpm``, ``%`` or ``ms``."""
+        if self is TimeseriesMetric.THROUGHPUT:
+            return "rpm"
+        if self is TimeseriesMetric.ERROR_RATE:
+            return "%"
+        return "ms"
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One bucket: start time (Unix seconds), value (``None`` when no data), request count."""
+
+    t: float
+    value: float | None
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """A charted series of one metric, for the service or one route and method."""
+
+    metric: TimeseriesMetric
+    unit: str
+    window_s: float
+    step_s: float
+    route: str | None
+    method: str | None
+    points: tuple[Point, ...]
+
+
+def _value(metric: TimeseriesMetric, agg: Agg | None, step_s: float) -> float | None:
+    count = agg.count if agg is not None else 0
+    if metric is TimeseriesMetric.THROUGHPUT:
+        return round(count / (step_s / 60.0), 3)
+    if agg is None or count == 0:
+        return None
+    if metric is TimeseriesMetric.ERROR_RATE:
+        return round(100.0 * agg.errors / count, 4)
+    hist = agg.hist
+    if hist is None or hist.count == 0:
+        return None
+    seconds = {
+        TimeseriesMetric.LATENCY_P50: lambda: hist.quantile(0.50),
+        TimeseriesMetric.LATENCY_P95: lambda: hist.quantile(0.95),
+        TimeseriesMetric.LATENCY_P99: lambda: hist.quantile(0.99),
+        TimeseriesMetric.LATENCY_AVG: lambda: hist.mean,
+    }[metric]()
+    return None if math.isnan(seconds) else round(seconds * 1000.0, 3)
+
+
+def http_series(
+    store: MetricStore,
+    metric: TimeseriesMetric,
+    *,
+    window_s: float,
+    now_s: float,
+    route: str | None = None,
+    method: str | None = None,
+) -> Series:
+    """Chart points of ``metric`` over the last ``window_s`` seconds (oldest first)."""
+
+    def group(key: SeriesKey) -> tuple[str, ...] | None:
+        if route is not None and key.get("http.route") != route:
+            return None
+        if method is not None and key.get("http.request.method") != method:
+            return None
+        return ("all",)
+
+    select: Callable[[SeriesKey], tuple[str, ...] | None] = group
+    step_s, grouped = store.buckets(HTTP_DURATION_METRIC, window_s, now_s, select)
+    per_index = grouped.get(("all",), {})
+    first = math.floor((now_s - window_s) / step_s) + 1
+    last = math.floor(now_s / step_s)
+    points = []
+    for index in range(first, last + 1):
+        agg = per_index.get(index)
+        points.append(
+            Point(
+                t=index * step_s,
+                value=_value(metric, agg, step_s),
+                count=agg.count if agg is not None else 0,
+            )
+        )
+    return Series(
+        metric=metric,
+        unit=metric.unit,
+        window_s=window_s,
+        step_s=step_s,
+        route=route,
+        method=method,
+        points=tuple(points),
+    )
