@@ -102,8 +102,8 @@ def _unauthorized(header: str) -> HTTPException:
 class LimitedBodyRoute(APIRoute):
     """An ``APIRoute`` that refuses request bodies over 64 KiB with a 413 JSON error.
 
-    Checks ``Content-Length`` first and also counts streamed (chunked) bytes, so a body
-    without a length cannot exceed the limit either.
+    Checks ``Content-Length`` first, then reads the body itself counting streamed (chunked)
+    bytes, so a body without a length cannot exceed the limit either.
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -113,28 +113,18 @@ class LimitedBodyRoute(APIRoute):
             length = request.headers.get("content-length")
             if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
                 return _too_large()
-            received = 0
-            receive = request.receive
-
-            async def counting() -> Any:
-                nonlocal received
-                message = await receive()
-                received += len(message.get("body", b""))
-                if received > MAX_BODY_BYTES:
-                    raise _BodyTooLargeError
-                return message
-
-            request._receive = counting
-            try:
-                return await handler(request)
-            except _BodyTooLargeError:
-                return _too_large()
+            if request.method in ("POST", "PUT", "PATCH"):
+                chunks: list[bytes] = []
+                received = 0
+                async for chunk in request.stream():
+                    received += len(chunk)
+                    if received > MAX_BODY_BYTES:
+                        return _too_large()
+                    chunks.append(chunk)
+                request._body = b"".join(chunks)  # FastAPI reads the body from here
+            return await handler(request)
 
         return limited
-
-
-class _BodyTooLargeError(Exception):
-    pass
 
 
 def _too_large() -> JSONResponse:

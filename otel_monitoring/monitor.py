@@ -32,6 +32,7 @@ from otel_monitoring.exporters import exporters_from_env
 from otel_monitoring.guard import Guard
 from otel_monitoring.ingest import Ingestor
 from otel_monitoring.instruments import Instruments
+from otel_monitoring.operations import SeedOperations
 from otel_monitoring.processor import MonitoringSpanProcessor, TraceFindings
 from otel_monitoring.reader import MonitoringMetricReader
 from otel_monitoring.stats import Stats
@@ -52,7 +53,7 @@ def active_monitor() -> Monitor | None:
         return _active[-1] if _active else None
 
 
-class Monitor:
+class Monitor(SeedOperations):
     """Everything the package runs for one service. See the module docstring."""
 
     def __init__(

@@ -123,14 +123,7 @@ def make_router(monitor: Monitor) -> APIRouter:
         """Executive dashboard: health, the worst endpoints, active alerts, insights."""
 
         def build() -> DashboardOut:
-            from otel_monitoring.analysis import insights
-
-            found = insights(
-                stats,
-                window=window,
-                latency_threshold_ms=settings.latency_threshold_ms,
-                db_threshold_ms=settings.db_threshold_ms,
-            )
+            found = monitor.insights(window)
             active = monitor.alerts.active()
             return DashboardOut(
                 health=stats.health(active_alerts=len(active)),
@@ -364,15 +357,7 @@ def make_router(monitor: Monitor) -> APIRouter:
         """Recommendations with the evidence behind each (numbers, routes, trace ids)."""
 
         def build() -> list[InsightOut]:
-            from otel_monitoring.analysis import insights
-
-            found = insights(
-                stats,
-                window=window,
-                latency_threshold_ms=settings.latency_threshold_ms,
-                db_threshold_ms=settings.db_threshold_ms,
-            )
-            return [insight_out(i) for i in found.recommendations]
+            return [insight_out(i) for i in monitor.insights(window).recommendations]
 
         return await run(build)
 
@@ -383,25 +368,14 @@ def make_router(monitor: Monitor) -> APIRouter:
         who: Principal = admin["cleanup"],
     ) -> CleanupOut:
         """Remove data older than the retention (or ``max_age``); reports what went (audited)."""
-        age_s = parse_duration_s(body.max_age) if body.max_age else settings.retention_s
-        cutoff = monitor.clock.now_s() - age_s
-        buckets = monitor.store.drop_before(cutoff)
-        findings = monitor.findings.clear_before(cutoff)
-        alerts_removed = monitor.alerts.clear_resolved_before(cutoff)
-        out = CleanupOut(
-            cutoff=iso(cutoff) or "",
-            buckets_removed=buckets,
-            findings_removed=findings,
-            alerts_removed=alerts_removed,
+        age_s = parse_duration_s(body.max_age) if body.max_age else None
+        result = monitor.cleanup_old_metrics(age_s, who=who.name, reason=body.reason)
+        return CleanupOut(
+            cutoff=iso(result.cutoff_s) or "",
+            buckets_removed=result.buckets_removed,
+            findings_removed=result.findings_removed,
+            alerts_removed=result.alerts_removed,
         )
-        monitor.audit.append(
-            who=who.name,
-            action="cleanup",
-            target=f"data before {out.cutoff}",
-            reason=body.reason,
-            result=f"{buckets} buckets, {findings} findings, {alerts_removed} alerts removed",
-        )
-        return out
 
     @router.get("/audit", response_model=list[AuditOut])
     async def audit(limit: LimitParam = 100, _: Principal = deps["audit"]) -> list[AuditOut]:
