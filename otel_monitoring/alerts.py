@@ -16,7 +16,9 @@ until its condition has cleared once (it was acknowledged).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import threading
 from collections import deque
 from dataclasses import dataclass, replace
@@ -26,7 +28,15 @@ from otel_monitoring.clock import Clock
 from otel_monitoring.stats import Stats
 from otel_monitoring.types import Window
 
-__all__ = ["Alert", "AlertEngine", "AlertEvent", "AlertState", "Condition"]
+__all__ = [
+    "Alert",
+    "AlertEngine",
+    "AlertEvent",
+    "AlertState",
+    "Condition",
+    "alert_from_json",
+    "alert_to_json",
+]
 
 _HISTORY = 1000
 
@@ -251,3 +261,27 @@ class AlertEngine:
             self._resolved.clear()
             self._resolved.extend(kept)
         return removed
+
+
+def alert_to_json(alert: Alert) -> str:
+    """Serialise an alert (for persistence); :func:`alert_from_json` reverses it exactly."""
+    return json.dumps(dataclasses.asdict(alert), sort_keys=True)
+
+
+def alert_from_json(text: str) -> Alert:
+    """Rebuild an alert serialised by :func:`alert_to_json`.
+
+    Raises:
+        ValueError: the text is not a serialised alert.
+    """
+    try:
+        data = json.loads(text)
+        data["state"] = AlertState(data["state"])
+        data["labels"] = tuple(tuple(pair) for pair in data["labels"])
+        data["history"] = tuple(
+            AlertEvent(event["at_s"], AlertState(event["state"]), event["note"])
+            for event in data["history"]
+        )
+        return Alert(**data)
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"not a serialised alert: {exc}") from None

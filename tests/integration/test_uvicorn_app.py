@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
@@ -29,8 +30,21 @@ def _traffic(base: str) -> None:
     assert httpx.get(base + "/boom", timeout=10).status_code == 500
 
 
+def _settled(client: httpx.Client, total: int) -> None:
+    """Wait until every request sent is counted (bounded).
+
+    A response reaches the client before the server's middleware finishes recording it, so
+    a query sent at once may race the last request's bookkeeping by a millisecond.
+    """
+    deadline = time.monotonic() + 10
+    while client.get("/monitoring/health").json()["total_requests"] < total:
+        assert time.monotonic() < deadline, "requests were not all counted"
+        time.sleep(0.05)
+
+
 def _check_api(api: str) -> None:
     with httpx.Client(base_url=api, timeout=10) as client:
+        _settled(client, 38)
         endpoints = client.get("/monitoring/endpoints", params={"window": "5m"}).json()
         by_route = {(e["route"], e["method"]): e for e in endpoints}
         items = by_route[("/items/{item_id}", "GET")]
@@ -105,6 +119,7 @@ def test_outbound_calls_per_host(
     with httpx.Client(base_url=server.url, timeout=10) as client:
         for _ in range(4):
             assert client.get("/upstream").json() == {"upstream_status": 200}
+        _settled(client, 4)
         external = client.get("/monitoring/external").json()
     assert external[0]["host"] == "127.0.0.1" and external[0]["count"] == 4
     assert external[0]["errors"] == 0 and external[0]["avg_ms"] > 0

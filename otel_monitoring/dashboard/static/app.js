@@ -137,8 +137,9 @@ function handleFailure(error) {
     setStatus("error", "Waiting for an API key");
     return null;
   }
+  // Wait at least what the server asks; double the wait while failures go on.
   state.backoffS = Math.min(MAX_BACKOFF_S, Math.max(
-    error.retryAfterS ?? 0, state.backoffS ? state.backoffS * 2 : REFRESH_S * 2));
+    error.retryAfterS ?? 0, state.backoffS ? state.backoffS * 2 : REFRESH_S));
   const next = clock(new Date(Date.now() + state.backoffS * 1000));
   if (error.status === 429) {
     showNotice("warn", `Rate limited by the monitoring API (${error.detail}). `
@@ -310,6 +311,7 @@ async function submitResolve(event) {
     refresh();
   } catch (error) {
     showResolveError(error);
+    if (error.status === 404 || error.status === 409) refresh(); // the card is stale
   } finally {
     byId("resolve-submit").disabled = false;
   }
@@ -326,6 +328,7 @@ function showResolveError(error) {
     401: `The key was refused (401: ${error.detail}). Enter a valid admin key.`,
     403: `Resolving alerts needs an admin key (403: ${error.detail}).`,
     404: `This alert no longer exists (404: ${error.detail}).`,
+    409: `This alert is already resolved (409: ${error.detail}).`,
     429: `Too many requests (429: ${error.detail}); try again in ${
       Math.ceil(error.retryAfterS ?? REFRESH_S)} s.`,
   };
