@@ -111,7 +111,10 @@ def detect(series: Series, sensitivity: str = "medium") -> tuple[float, list[Ano
     times, values = _observed(series)
     if not times:
         return float(level.value), []
-    report = analyzers.detect_anomalies(times, values, sensitivity=level)
+    # A chart window holds a few hundred points; the detector's default warm-up (150 points,
+    # tuned on series of thousands) would hide most of it, so learn on the first quarter.
+    settings = analyzers.DetectorSettings(warmup_points=max(20, min(150, len(values) // 4)))
+    report = analyzers.detect_anomalies(times, values, sensitivity=level, settings=settings)
     return report.threshold, [
         AnomalyPoint(a.timestamp_s, a.value, a.score) for a in report.anomalies
     ]

@@ -7,11 +7,12 @@ numbers. Every request model forbids unknown fields and bounds its strings.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from otel_monitoring.types import EndpointStats, HealthStatus
+from otel_monitoring.timeseries import TimeseriesMetric
+from otel_monitoring.types import EndpointStats, HealthStatus, Window
 
 if TYPE_CHECKING:
     from otel_monitoring.alerts import Alert
@@ -179,11 +180,11 @@ class DetectIn(BaseModel):
     """What to scan for anomalies: a charted metric of the service or one route."""
 
     model_config = ConfigDict(extra="forbid")
-    metric: str = Field(default="latency_p95", max_length=32)
+    metric: TimeseriesMetric = TimeseriesMetric.LATENCY_P95
     route: str | None = Field(default=None, max_length=512)
     method: str | None = Field(default=None, max_length=16, pattern=r"^[A-Za-z_]+$")
-    window: str = Field(default="1h", max_length=8)
-    sensitivity: str = Field(default="medium", max_length=8)
+    window: Window = Window.H1
+    sensitivity: Literal["low", "medium", "high"] = "medium"
 
 
 class AnomalyOut(BaseModel):

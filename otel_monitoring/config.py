@@ -110,6 +110,7 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "mount": ("MOUNT", _parse_bool),
     "interval_s": ("INTERVAL", parse_duration_s),
     "retention_s": ("RETENTION", parse_duration_s),
+    "resolution_s": ("RESOLUTION", parse_duration_s),
     "shutdown_timeout_s": ("SHUTDOWN_TIMEOUT", parse_duration_s),
     "excluded_urls": ("EXCLUDED_URLS", _parse_list),
     "max_series": ("MAX_SERIES", _parse_int),
@@ -147,6 +148,7 @@ class Settings:
     mount: bool = False
     interval_s: float = 10.0
     retention_s: float = 24 * 3600.0
+    resolution_s: float = 10.0
     shutdown_timeout_s: float = 5.0
     excluded_urls: tuple[str, ...] = DEFAULT_EXCLUDED_URLS
     max_series: int = 2000
@@ -184,6 +186,8 @@ class Settings:
             raise bad("interval_s", "must be between 50ms and 1h")
         if not 60 <= self.retention_s <= 30 * 86400:
             raise bad("retention_s", "must be between 1m and 30d")
+        if not 0.1 <= self.resolution_s <= 10:
+            raise bad("resolution_s", "must be between 100ms and 10s")
         if not 0 < self.shutdown_timeout_s <= 300:
             raise bad("shutdown_timeout_s", "must be more than 0 and at most 300s")
         for url in self.excluded_urls:

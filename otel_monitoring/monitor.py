@@ -71,7 +71,9 @@ class Monitor(SeedOperations):
         self.clock: Clock = clock or SystemClock()
         self.guard = Guard()
         s = self.settings
-        self.store = MetricStore(retention_s=s.retention_s, max_series=s.max_series)
+        self.store = MetricStore(
+            retention_s=s.retention_s, max_series=s.max_series, resolution_s=s.resolution_s
+        )
         self.findings = TraceFindings(
             guard=self.guard,
             interval_s=s.interval_s,

@@ -74,9 +74,11 @@ MethodParam = Annotated[str | None, Query(max_length=16, pattern=r"^[A-Za-z_]+$"
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut, "description": text}
     for code, text in (
+        (400, "The request body could not be parsed."),
         (401, "An API key is required or the key is invalid."),
         (403, "The key may not do this, or mutating endpoints are disabled."),
         (404, "Not found."),
+        (409, "The alert is already resolved."),
         (413, "Request body larger than 64 KiB."),
         (422, "Invalid parameters."),
         (429, "Rate limit exceeded; see Retry-After."),
@@ -259,15 +261,7 @@ def make_router(monitor: Monitor) -> APIRouter:
         who: Principal = admin["detect"],
     ) -> DetectOut:
         """Run anomaly detection on a statistic of the service or one route (audited)."""
-        try:
-            metric = TimeseriesMetric(body.metric)
-            window = Window(body.window)
-        except ValueError:
-            raise HTTPException(
-                status_code=422,
-                detail=f"metric must be one of {[m.value for m in TimeseriesMetric]} and window"
-                f" one of {[w.value for w in Window]}",
-            ) from None
+        metric, window = body.metric, body.window
 
         def build() -> DetectOut:
             from otel_monitoring.analysis import detect
@@ -305,8 +299,8 @@ def make_router(monitor: Monitor) -> APIRouter:
         monitor.audit.append(
             who=who.name,
             action="detect_anomalies",
-            target=f"{body.metric} {body.method or ''} {body.route or 'service'}".strip(),
-            reason=f"window {body.window}, sensitivity {body.sensitivity}",
+            target=f"{metric.value} {body.method or ''} {body.route or 'service'}".strip(),
+            reason=f"window {window.value}, sensitivity {body.sensitivity}",
             result=f"{len(out.anomalies)} anomalies in {out.points} points",
         )
         return out

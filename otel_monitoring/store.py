@@ -94,10 +94,12 @@ class Tier:
     slots: int
 
 
-def default_tiers(retention_s: float) -> tuple[Tier, ...]:
-    """10 s for up to 1 h, 1 min for up to 24 h, 1 h beyond, each capped at the retention."""
-    tiers = [Tier(10.0, max(1, math.ceil(min(retention_s, 3600.0) / 10.0)))]
-    if retention_s > 3600.0:
+def default_tiers(retention_s: float, resolution_s: float = 10.0) -> tuple[Tier, ...]:
+    """Finest tier ``resolution_s`` wide for up to 360 buckets (1 h at the default 10 s),
+    1 min for up to 24 h, 1 h beyond; each capped at the retention."""
+    fine_slots = max(1, min(360, math.ceil(min(retention_s, 3600.0) / resolution_s)))
+    tiers = [Tier(resolution_s, fine_slots)]
+    if retention_s > resolution_s * fine_slots:
         tiers.append(Tier(60.0, math.ceil(min(retention_s, 86400.0) / 60.0)))
     if retention_s > 86400.0:
         tiers.append(Tier(3600.0, math.ceil(retention_s / 3600.0)))
@@ -156,10 +158,12 @@ class _Series:
 class MetricStore:
     """Time-bucketed series, bounded by ``max_series`` per metric and by the retention."""
 
-    def __init__(self, *, retention_s: float = 86400.0, max_series: int = 2000) -> None:
+    def __init__(
+        self, *, retention_s: float = 86400.0, max_series: int = 2000, resolution_s: float = 10.0
+    ) -> None:
         self.retention_s = retention_s
         self.max_series = max_series
-        self.tiers = default_tiers(retention_s)
+        self.tiers = default_tiers(retention_s, resolution_s)
         self._series: dict[SeriesKey, _Series] = {}
         self._per_metric: dict[str, int] = {}
         self._lock = threading.Lock()

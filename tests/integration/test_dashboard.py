@@ -21,13 +21,25 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 
-if TYPE_CHECKING:
-    from playwright.sync_api import Browser, ConsoleMessage, Page, Request
+try:
+    from playwright.sync_api import (
+        Browser,
+        ConsoleMessage,
+        Page,
+        Request,
+        Route,
+        expect,
+        sync_playwright,
+    )
+except ImportError as exc:  # the browser fixture turns this into a failure, not a skip
+    PLAYWRIGHT_MISSING: str | None = str(exc)
+else:
+    PLAYWRIGHT_MISSING = None
 
 ADMIN_KEY = "test-admin-key"
 READ_KEY = "test-read-key"
@@ -70,14 +82,19 @@ class Shop:
         return self.url + "/monitoring/ui#window=5m"
 
     def api(self, path: str, key: str = ADMIN_KEY, **params: Any) -> Any:
-        response = httpx.get(
-            self.url + "/monitoring" + path,
-            params=params,
-            headers={"Authorization": f"Bearer {key}"},
-            timeout=10,
-        )
-        response.raise_for_status()
-        return response.json()
+        return _api(self.url, path, key, **params)
+
+
+def _api(url: str, path: str, key: str = ADMIN_KEY, **params: Any) -> Any:
+    """GET a monitoring API path with a key; the JSON body."""
+    response = httpx.get(
+        url + "/monitoring" + path,
+        params=params,
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=10,
+    )
+    response.raise_for_status()
+    return response.json()
 
 
 def _free_port() -> int:
@@ -134,7 +151,7 @@ def _eventually(check: Callable[[], T], timeout_s: float = WAIT_MS / 1000) -> T:
 
 def _firing_alert(shop_url: str) -> str:
     def check() -> str:
-        alerts = Shop(shop_url, "", 0).api("/alerts", state="firing")
+        alerts = _api(shop_url, "/alerts", state="firing")
         slow = [a for a in alerts if a["labels"].get("route") == "/slow"]
         assert slow, f"no latency alert for /slow yet: {alerts}"
         return str(slow[0]["id"])
@@ -183,13 +200,12 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Headless Debian Chromium; a missing browser or Playwright fails the test, loudly."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("Playwright is missing: pip install playwright (no 'playwright install')")
+    if PLAYWRIGHT_MISSING:
+        pytest.fail(f"pip install playwright (no 'playwright install'): {PLAYWRIGHT_MISSING}")
     if not CHROMIUM.is_file():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (or set CHROMIUM_PATH)")
     with sync_playwright() as playwright:
+        expect.set_options(timeout=WAIT_MS)
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield launched
         launched.close()
@@ -198,7 +214,9 @@ def browser() -> Iterator[Browser]:
 class Watch:
     """Console errors, uncaught exceptions and every URL the page requests."""
 
-    FAILED_LOAD = re.compile(r"Failed to load resource: the server responded with a status of (\d+)")
+    FAILED_LOAD = re.compile(
+        r"Failed to load resource: the server responded with a status of (\d+)"
+    )
 
     def __init__(self, page: Page, origin: str) -> None:
         self.origin = origin
@@ -249,16 +267,12 @@ def tab(browser: Browser, shop: Shop) -> Iterator[Tab]:
 
 
 def _enter_key(page: Page, key: str) -> None:
-    from playwright.sync_api import expect
-
     expect(page.locator("#key-dialog")).to_be_visible()
     page.fill("#key-input", key)
     page.click("#key-form button[type=submit]")
 
 
 def _open_with_key(tab: Tab, shop: Shop, key: str) -> None:
-    from playwright.sync_api import expect
-
     tab.page.goto(shop.ui)
     _enter_key(tab.page, key)
     expect(tab.page.locator("#status")).to_have_attribute("data-state", "ok")
@@ -278,8 +292,6 @@ def _drawn_points(page: Page, chart: str, series: str) -> list[dict[str, float]]
 
 
 def test_page_asks_for_the_key_and_shows_the_traffic(shop: Shop, tab: Tab) -> None:
-    from playwright.sync_api import expect
-
     page = tab.page
     page.goto(shop.ui)
     _enter_key(page, "not-the-key")
@@ -303,7 +315,8 @@ def test_page_asks_for_the_key_and_shows_the_traffic(shop: Shop, tab: Tab) -> No
     unmatched = page.locator('#endpoints tr[data-route="<unmatched>"] button.route')
     expect(unmatched).to_have_text("<unmatched>")
 
-    # The throughput chart draws a dot for each bucket that holds requests, as the API says.
+    # The throughput chart draws a dot for each bucket that holds requests, and marks the
+    # anomalies, as the API says.
     def charted() -> None:
         api = shop.api("/timeseries/throughput", window="5m")
         expected = [{"t": p["t"], "count": p["count"]} for p in api["points"] if p["count"]]
@@ -312,6 +325,10 @@ def test_page_asks_for_the_key_and_shows_the_traffic(shop: Shop, tab: Tab) -> No
             for p in _drawn_points(page, "chart-throughput", "throughput")
         ]
         assert drawn == expected and sum(p["count"] for p in drawn) == shop.requests_sent
+        marks = page.eval_on_selector_all(
+            "#chart-throughput g.anomaly", "gs => gs.map(g => Number(g.dataset.anomalyT))"
+        )
+        assert marks == [a["t"] for a in api["anomalies"]]
 
     _eventually(charted)
     assert _drawn_points(page, "chart-latency", "latency_p95")
@@ -342,11 +359,7 @@ def test_page_asks_for_the_key_and_shows_the_traffic(shop: Shop, tab: Tab) -> No
     tab.watch.assert_clean(401)
 
 
-def test_resolving_an_alert_needs_an_admin_key_and_records_the_reason(
-    shop: Shop, tab: Tab
-) -> None:
-    from playwright.sync_api import expect
-
+def test_resolve_needs_an_admin_key_and_records_the_reason(shop: Shop, tab: Tab) -> None:
     page = tab.page
     _open_with_key(tab, shop, READ_KEY)
     card = page.locator(f'#alerts article[data-alert-id="{shop.alert_id}"]')
@@ -357,7 +370,7 @@ def test_resolving_an_alert_needs_an_admin_key_and_records_the_reason(
     page.fill("#resolve-reason", reason)
     page.click("#resolve-submit")
     expect(page.locator("#resolve-error")).to_contain_text("needs an admin key (403")
-    assert shop.api("/alerts", state="firing")[0]["id"] == shop.alert_id
+    assert shop.alert_id in {a["id"] for a in shop.api("/alerts", state="firing")}
 
     page.click("#resolve-error button")  # "Use another key"
     _enter_key(page, ADMIN_KEY)
@@ -379,9 +392,33 @@ def test_resolving_an_alert_needs_an_admin_key_and_records_the_reason(
     tab.watch.assert_clean(401, 403)
 
 
-def test_rate_limit_is_shown_and_backed_off(shop: Shop, tab: Tab) -> None:
-    from playwright.sync_api import expect
+def test_anomalies_in_a_series_are_marked_on_its_chart(shop: Shop, tab: Tab) -> None:
+    marked: list[float] = []
 
+    def add_anomaly(route: Route) -> None:
+        # The real response, with its first non-empty bucket flagged as an anomaly.
+        response = route.fetch()
+        series = response.json()
+        t = next(p["t"] for p in series["points"] if p["count"])
+        series["anomalies"] = [{"t": t, "score": 0.97}]
+        marked.append(t)
+        route.fulfill(response=response, json=series)
+
+    tab.page.route("**/monitoring/timeseries/latency_p95?*", add_anomaly)
+    _open_with_key(tab, shop, ADMIN_KEY)
+    bands = tab.page.locator("#chart-latency g.anomaly")
+    expect(bands).to_have_count(1)
+    expect(bands.locator("title")).to_contain_text("score 0.97")
+    at = bands.evaluate_all("gs => gs.map(g => Number(g.dataset.anomalyT))")
+    ringed = tab.page.eval_on_selector_all(
+        '#chart-latency g[data-series="latency_p95"] circle.pt.anomalous',
+        "dots => dots.map(d => Number(d.dataset.t))",
+    )
+    assert at == ringed == [marked[-1]]
+    tab.watch.assert_clean(401)
+
+
+def test_rate_limit_is_shown_and_backed_off(shop: Shop, tab: Tab) -> None:
     page = tab.page
     _open_with_key(tab, shop, READ_KEY)
     with httpx.Client(headers={"Authorization": f"Bearer {READ_KEY}"}, timeout=10) as client:
@@ -425,5 +462,5 @@ def test_page_and_assets_are_public_typed_cached_and_confined(shop: Shop) -> Non
         response = httpx.get(f"{base}/static/{name}")
         assert response.status_code == 404, name
         assert "detail" in response.json()
-    schema = shop.api("/../openapi.json")
+    schema = httpx.get(shop.url + "/openapi.json").json()
     assert not [path for path in schema["paths"] if "/ui" in path]

@@ -34,6 +34,8 @@ const state = {
   charts: new Map(), // chart id -> last spec, redrawn on resize
   timer: null,
   inFlight: false,
+  again: false,
+  updatedAt: null, // local time of the last complete refresh
   waitingForKey: false,
   backoffS: 0,
   resolving: null,
@@ -42,10 +44,13 @@ const state = {
 // ---------------------------------------------------------------- refresh loop
 
 async function refresh() {
-  if (state.inFlight) return;
+  if (state.inFlight) {
+    state.again = true; // the view changed mid-refresh: refresh once more right after
+    return;
+  }
   state.inFlight = true;
   clearTimeout(state.timer);
-  setStatus("loading", "Updating…");
+  setStatus("loading", state.updatedAt ? `Updated ${state.updatedAt}` : "Loading…");
   let nextS = REFRESH_S;
   try {
     const dashboard = await api.get("/dashboard");
@@ -53,13 +58,17 @@ async function refresh() {
     await loadPanels();
     state.backoffS = 0;
     hideNotice();
-    setStatus("ok", `Updated ${clock(new Date())}`);
+    state.updatedAt = clock(new Date());
+    setStatus("ok", `Updated ${state.updatedAt}`);
   } catch (error) {
     nextS = handleFailure(error);
   } finally {
     state.inFlight = false;
   }
-  schedule(nextS);
+  const again = state.again && nextS === REFRESH_S;
+  state.again = false;
+  if (again) refresh();
+  else schedule(nextS);
 }
 
 function schedule(seconds) {
@@ -405,7 +414,7 @@ function wire() {
   window.addEventListener("resize", onResize());
   // Hidden tabs do not poll (they would spend the API's rate limit for nobody).
   document.addEventListener("visibilitychange", () => {
-    if (document.visibilityState === "visible") refresh();
+    if (document.visibilityState === "visible" && !state.waitingForKey) refresh();
     else clearTimeout(state.timer);
   });
 }

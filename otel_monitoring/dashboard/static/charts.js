@@ -71,10 +71,10 @@ function makeFrame(spec, width) {
   };
 }
 
-/** 0 and 3-5 round steps up to at least `max`. */
+/** 0 and up to 5 round steps (1, 2, 2.5 or 5 times a power of ten) reaching `max`. */
 export function niceTicks(max) {
   if (!(max > 0)) return [0, 1];
-  const rough = max / 4;
+  const rough = max / 5;
   const magnitude = 10 ** Math.floor(Math.log10(rough));
   const step = [1, 2, 2.5, 5, 10].map((m) => m * magnitude).find((c) => c >= rough);
   const ticks = [];

@@ -92,11 +92,11 @@ export function duration(seconds) {
 }
 
 const TIME = new Intl.DateTimeFormat(undefined, {
-  hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
+  hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
 });
 const DATE_TIME = new Intl.DateTimeFormat(undefined, {
   month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit",
-  hour12: false,
+  hourCycle: "h23",
 });
 
 /** A Date, epoch seconds or ISO string as local time ("14:02:09", or with the date if old). */

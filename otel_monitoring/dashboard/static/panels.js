@@ -137,15 +137,14 @@ export function dbColumns() {
 export function nPlusOneColumns() {
   return [
     {
-      label: "Statement and route",
+      label: "Statement, route and trace",
       value: (x) => [
         h("div", { class: "mono clip", title: x.statement }, x.statement),
         h("div", { class: "muted" }, mono(x.method, "method"), " ", x.route, " · ",
-          h("span", { title: ago(x.timestamp_s) }, clock(x.timestamp_s))),
+          h("span", { title: ago(x.timestamp_s) }, clock(x.timestamp_s)), " · ", traceId(x.trace_id)),
       ],
     },
     { label: "Times", cls: "num", value: (x) => `×${num(x.count, 0)}` },
-    { label: "Trace id", value: (x) => traceId(x.trace_id) },
   ];
 }
 

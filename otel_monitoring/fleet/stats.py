@@ -1,0 +1,620 @@
+"""``FleetStats``: the statistics of :class:`otel_monitoring.stats.Stats`, read from Prometheus.
+
+Same method names, arguments and frozen dataclasses as ``Stats`` (``endpoints``,
+``endpoint``, ``top_endpoints``, ``service``, ``health``, ``db_statements``, plus
+``timeseries``), computed over every instance that Prometheus (or Thanos, Mimir,
+VictoriaMetrics) scrapes: the series the OTel Prometheus exporter writes, e.g.
+``http_server_request_duration_seconds_{bucket,count,sum}``.
+
+**Counts are exact** when Prometheus holds the samples. ``increase(x[w])`` is *not* used for
+them: it extrapolates the first and last samples to the window's edges, so 10 requests can
+read as 10.8, and a series born inside the window loses its first sample's value. Instead,
+per series, the count over the window ending at ``t`` is
+
+- ``x - x offset w`` (last sample at ``t`` minus last sample at ``t - w``) when the series
+  existed at both ends and did not reset (an instance restart) within the window;
+- ``x`` when the series did not exist at ``t - w`` (instance started, or route first hit,
+  inside the window: cumulative counters start at 0);
+- ``increase(x[w])`` (extrapolated, not exact) for the rest: a reset inside the window, or
+  an instance that stopped inside the window (its series went stale before ``t``).
+
+Both ends read the last sample at or before that instant (within Prometheus's 5 min
+look-back), so requests served after an instance's last scrape are counted at the next one.
+Window ``all`` sums the counters' current values: since each live instance started.
+
+**Percentiles** come from ``histogram_quantile`` over the per-bucket counts computed the same
+way: linear interpolation inside the bucket holding the quantile, so they lie within that
+bucket (see :data:`otel_monitoring.fleet.exposition.SECONDS_BUCKETS`), not within 1 % as the
+in-process exponential histograms. Minimum and maximum are not in Prometheus histograms and
+are ``None``; averages are ``_sum / _count`` (exact).
+
+Errors are 5xx responses or requests with ``error.type`` set; 4xx are reported apart, as in
+``Stats``. Each method issues one query (``health``: four). Failures raise
+:class:`~otel_monitoring.fleet.prometheus.PrometheusError` (the API answers 503 with its
+message); nothing here is on an application's request path.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from otel_monitoring.clock import Clock, SystemClock
+from otel_monitoring.errors import ConfigError
+from otel_monitoring.fleet.prometheus import PrometheusClient, Sample
+from otel_monitoring.processor import UNMATCHED_ROUTE
+from otel_monitoring.stats import EndpointSort
+from otel_monitoring.timeseries import Point, Series, TimeseriesMetric
+from otel_monitoring.types import (
+    DbStatementStats,
+    EndpointStats,
+    HealthState,
+    HealthStatus,
+    LatencyStats,
+    SelfTelemetry,
+    ServiceStats,
+    Window,
+)
+
+__all__ = ["SELECTOR_ENV", "FleetMetricNames", "FleetStats", "exact_increase"]
+
+SELECTOR_ENV = "OTEL_MONITORING_PROMETHEUS_SELECTOR"
+
+_MIN_REQUESTS_FOR_HEALTH = 10
+_QUANTILES = (("p50", 0.50), ("p90", 0.90), ("p95", 0.95), ("p99", 0.99))
+_PART = "otel_monitoring_part"
+_MATCHER = r'\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(?:=|!=|=~|!~)\s*"(?:[^"\\]|\\.)*"\s*'
+_SELECTOR = re.compile(rf"^(?:{_MATCHER}(?:,{_MATCHER})*,?)?\s*$")
+_MAX_POINTS = 11_000  # Prometheus refuses range queries with more points per series
+
+
+@dataclass(frozen=True, slots=True)
+class FleetMetricNames:
+    """Prometheus names of the metrics read (the OTel exporter's; change ``prefix`` if the
+    exposition or the Collector adds a namespace)."""
+
+    http_duration: str = "http_server_request_duration_seconds"
+    http_response_size: str = "http_server_response_body_size_bytes"
+    db_duration: str = "db_client_operation_duration_seconds"
+    process_start: str = "process_start_time_seconds"
+    prefix: str = ""
+
+    def __getitem__(self, name: str) -> str:
+        value: str = getattr(self, name)
+        return f"{self.prefix}_{value}" if self.prefix else value
+
+
+def _q(value: str) -> str:
+    """A PromQL string literal (JSON escaping is valid PromQL escaping)."""
+    return json.dumps(value)
+
+
+def _range(seconds: float) -> str:
+    return f"{max(1, round(seconds))}s"
+
+
+def exact_increase(series: str, window_s: float | None) -> str:
+    """PromQL for the per-series count over the last ``window_s`` seconds (see the module
+    docstring): exact unless a series reset or went stale inside the window; ``series``
+    alone for the whole lifetime (``window_s is None``). ``series`` is a selector such as
+    ``x_count{job="shop"}``."""
+    if window_s is None:
+        return f"({series})"
+    w = _range(window_s)
+    return (
+        f"((({series}) - ({series} offset {w})) unless (resets({series}[{w}]) > 0))"
+        f" or (({series}) * 1 unless ({series} offset {w}))"
+        f" or increase({series}[{w}])"
+    )
+
+
+@dataclass(slots=True)
+class _Group:
+    """Accumulated numbers of one group (a route and method, a DB statement, the service)."""
+
+    requests: float = 0.0
+    errors: float = 0.0
+    client_errors: float = 0.0
+    duration_sum_s: float = 0.0
+    size_sum_bytes: float = 0.0
+    size_count: float = 0.0
+    quantiles_s: dict[str, float] = field(default_factory=dict)
+    classes: dict[str, float] = field(default_factory=dict)
+
+
+def _status_class(code: str) -> str:
+    return f"{code[0]}xx" if len(code) == 3 and code.isdigit() and code[0] in "12345" else "unknown"
+
+
+def _count(value: float) -> int:
+    return round(value) if math.isfinite(value) else 0
+
+
+def _pct(part: int, whole: int) -> float:
+    return round(100.0 * part / whole, 4) if whole else 0.0
+
+
+def _ms(seconds: float | None) -> float | None:
+    if seconds is None or not math.isfinite(seconds):
+        return None
+    return round(seconds * 1000.0, 3)
+
+
+class FleetStats:
+    """Statistics of a fleet of instances read from a Prometheus-compatible API.
+
+    Args:
+        client: the query API client.
+        selector: label matchers that pick this service's series, e.g. ``job="shop"``
+            (empty: every series with the metric names). Env
+            ``OTEL_MONITORING_PROMETHEUS_SELECTOR``.
+        latency_threshold_ms: p95 above which :meth:`health` reports a route (ms).
+        names: metric names as stored in Prometheus.
+        clock: queries are evaluated at ``clock.now_s()``; without one, at the server's now.
+        self_telemetry: the local monitor's own counters for :meth:`health` (zeros if absent).
+
+    Example::
+
+        fleet = FleetStats(PrometheusClient("http://127.0.0.1:9090"), selector='job="shop"')
+        fleet.service("5m").requests
+
+    Raises:
+        ConfigError: ``selector`` is not a comma-separated list of label matchers.
+    """
+
+    def __init__(
+        self,
+        client: PrometheusClient,
+        *,
+        selector: str = "",
+        latency_threshold_ms: float = 1000.0,
+        names: FleetMetricNames | None = None,
+        clock: Clock | None = None,
+        self_telemetry: Callable[[], SelfTelemetry] | None = None,
+    ) -> None:
+        if not _SELECTOR.match(selector) or "{" in selector:
+            raise ConfigError(
+                f"invalid {SELECTOR_ENV}={selector!r}: use label matchers without braces,"
+                ' e.g. job="shop" or job="shop",env=~"prod|canary"'
+            )
+        self.client = client
+        self.selector = selector.strip().rstrip(",")
+        self.latency_threshold_ms = latency_threshold_ms
+        self.names = names or FleetMetricNames()
+        self.clock = clock
+        self._self_telemetry = self_telemetry
+        self._started_s = (clock or SystemClock()).now_s()
+
+    # -- query building --------------------------------------------------------------------
+    def _sel(self, metric: str, suffix: str = "", filters: Mapping[str, str] | None = None) -> str:
+        """``<name><suffix>{selector,filters}``; ``filters`` maps a label to ``op"value"``."""
+        parts = [self.selector] if self.selector else []
+        parts += [f"{label}{op}" for label, op in (filters or {}).items()]
+        return f"{self.names[metric]}{suffix}{{{','.join(parts)}}}"
+
+    def _at(self) -> float | None:
+        return None if self.clock is None else self.clock.now_s()
+
+    def _query_parts(self, parts: Mapping[str, str], at_s: float | None) -> dict[str, list[Sample]]:
+        """Run several expressions in one query, each tagged with a label naming its part."""
+        expr = " or ".join(
+            f'label_replace({e}, "{_PART}", "{name}", "", "")' for name, e in parts.items()
+        )
+        found: dict[str, list[Sample]] = {name: [] for name in parts}
+        for sample in self.client.query(expr, at_s):
+            part = sample.labels.get(_PART)
+            if part in found:
+                found[part].append(sample)
+        return found
+
+    def _http_parts(
+        self, window_s: float | None, by: tuple[str, ...], filters: Mapping[str, str]
+    ) -> dict[str, str]:
+        group = ", ".join(by)
+        count = exact_increase(self._sel("http_duration", "_count", filters), window_s)
+        total = exact_increase(self._sel("http_duration", "_sum", filters), window_s)
+        bucket = exact_increase(self._sel("http_duration", "_bucket", filters), window_s)
+        size_sum = exact_increase(self._sel("http_response_size", "_sum", filters), window_s)
+        size_count = exact_increase(self._sel("http_response_size", "_count", filters), window_s)
+        detail = ", ".join((*by, "http_response_status_code", "error_type"))
+        parts = {
+            "count": f"sum by ({detail}) ({count})",
+            "duration_sum": f"sum by ({group}) ({total})",
+            "size_sum": f"sum by ({group}) ({size_sum})",
+            "size_count": f"sum by ({group}) ({size_count})",
+        }
+        by_le = ", ".join((*by, "le"))
+        for name, q in _QUANTILES:
+            parts[name] = f"histogram_quantile({q}, sum by ({by_le}) ({bucket}))"
+        return parts
+
+    def _age_part(self) -> str:
+        return f"time() - min({self._sel('process_start')})"
+
+    @staticmethod
+    def _filters(route: str | None, method: str | None) -> dict[str, str]:
+        filters: dict[str, str] = {}
+        if route is not None:
+            filters["http_route"] = "=" + _q("" if route == UNMATCHED_ROUTE else route)
+        if method is not None:
+            filters["http_request_method"] = "=" + _q(method)
+        return filters
+
+    @staticmethod
+    def _fold(
+        found: Mapping[str, list[Sample]], key: Callable[[Mapping[str, str]], tuple[str, ...]]
+    ) -> dict[tuple[str, ...], _Group]:
+        groups: dict[tuple[str, ...], _Group] = {}
+        for sample in found.get("count", ()):
+            g = groups.setdefault(key(sample.labels), _Group())
+            code = sample.labels.get("http_response_status_code", "")
+            klass = _status_class(code)
+            g.requests += sample.value
+            g.classes[klass] = g.classes.get(klass, 0.0) + sample.value
+            if sample.labels.get("error_type") or klass == "5xx":
+                g.errors += sample.value
+            if klass == "4xx":
+                g.client_errors += sample.value
+        for part, attr in (
+            ("duration_sum", "duration_sum_s"),
+            ("size_sum", "size_sum_bytes"),
+            ("size_count", "size_count"),
+        ):
+            for sample in found.get(part, ()):
+                found_g = groups.get(key(sample.labels))
+                if found_g is not None and math.isfinite(sample.value):
+                    setattr(found_g, attr, getattr(found_g, attr) + sample.value)
+        for name, _ in _QUANTILES:
+            for sample in found.get(name, ()):
+                found_g = groups.get(key(sample.labels))
+                if found_g is not None and math.isfinite(sample.value):
+                    found_g.quantiles_s[name] = sample.value
+        return groups
+
+    @staticmethod
+    def _latency(g: _Group, requests: int) -> LatencyStats:
+        if requests == 0:
+            return LatencyStats(None, None, None, None, None, None, None)
+        q = g.quantiles_s
+        return LatencyStats(
+            min_ms=None,
+            avg_ms=_ms(g.duration_sum_s / requests),
+            max_ms=None,
+            p50_ms=_ms(q.get("p50")),
+            p90_ms=_ms(q.get("p90")),
+            p95_ms=_ms(q.get("p95")),
+            p99_ms=_ms(q.get("p99")),
+        )
+
+    def _minutes(self, window: Window, age: list[Sample]) -> float:
+        fleet_age_s = age[0].value if age and math.isfinite(age[0].value) else None
+        span = window.seconds
+        if span is None:
+            span = fleet_age_s if fleet_age_s is not None else self.uptime_s
+        elif fleet_age_s is not None:
+            span = min(span, fleet_age_s)
+        return max(span, 1.0) / 60.0
+
+    @property
+    def uptime_s(self) -> float:
+        """Seconds since this ``FleetStats`` was created (the local view's age)."""
+        return max(0.0, (self.clock or SystemClock()).now_s() - self._started_s)
+
+    # -- HTTP server -----------------------------------------------------------------------
+    def endpoints(
+        self,
+        window: Window | str = Window.H1,
+        *,
+        sort: EndpointSort | str = EndpointSort.REQUESTS,
+        limit: int | None = None,
+        route: str | None = None,
+        method: str | None = None,
+    ) -> list[EndpointStats]:
+        """Statistics per route template and method over the fleet, busiest or worst first.
+
+        ``exemplars`` are empty (traces are not in Prometheus). Raises
+        :class:`~otel_monitoring.fleet.prometheus.PrometheusError`.
+        """
+        window, sort = Window(window), EndpointSort(sort)
+        by = ("http_route", "http_request_method")
+        parts = self._http_parts(window.seconds, by, self._filters(route, method))
+        parts["age"] = self._age_part()
+        found = self._query_parts(parts, self._at())
+        groups = self._fold(
+            found,
+            lambda labels: (labels.get("http_route", ""), labels.get("http_request_method", "")),
+        )
+        minutes = self._minutes(window, found["age"])
+        result = []
+        for (r, m), g in groups.items():
+            requests = _count(g.requests)
+            if requests == 0:
+                continue
+            errors, client = _count(g.errors), _count(g.client_errors)
+            size_count = _count(g.size_count)
+            result.append(
+                EndpointStats(
+                    route=r or UNMATCHED_ROUTE,
+                    method=m,
+                    window=window,
+                    requests=requests,
+                    errors=errors,
+                    error_rate=_pct(errors, requests),
+                    client_errors=client,
+                    client_error_rate=_pct(client, requests),
+                    latency=self._latency(g, requests),
+                    throughput_rpm=round(requests / minutes, 3),
+                    response_size_avg_bytes=(
+                        round(g.size_sum_bytes / size_count, 1) if size_count else None
+                    ),
+                    response_size_max_bytes=None,
+                    status_classes=tuple(
+                        sorted((k, _count(v)) for k, v in g.classes.items() if _count(v))
+                    ),
+                )
+            )
+        result.sort(key=_SORT_KEYS[sort], reverse=True)
+        return result[:limit] if limit is not None else result
+
+    def endpoint(
+        self, route: str, method: str | None = None, window: Window | str = Window.H1
+    ) -> list[EndpointStats]:
+        """Statistics of one route template (every method, or just ``method``)."""
+        return self.endpoints(window, route=route, method=method.upper() if method else None)
+
+    def top_endpoints(
+        self, window: Window | str = Window.H1, *, limit: int = 10
+    ) -> list[EndpointStats]:
+        """The worst endpoints: by error rate, then p95 latency."""
+        ranked = self.endpoints(window)
+        ranked.sort(key=lambda e: (e.error_rate, e.latency.p95_ms or 0.0, e.requests), reverse=True)
+        return ranked[:limit]
+
+    def service(self, window: Window | str = Window.H1) -> ServiceStats:
+        """Statistics over all routes of all instances. Raises ``PrometheusError``."""
+        window = Window(window)
+        return self._service(window, self._query_parts(self._service_parts(window), self._at()))
+
+    def _service_parts(self, window: Window) -> dict[str, str]:
+        parts = self._http_parts(window.seconds, (), {})
+        parts["routes"] = (
+            "count(sum by (http_route, http_request_method) ("
+            + exact_increase(self._sel("http_duration", "_count"), window.seconds)
+            + ") > 0)"
+        )
+        parts["age"] = self._age_part()
+        return parts
+
+    def _service(self, window: Window, found: Mapping[str, list[Sample]]) -> ServiceStats:
+        g = self._fold(found, lambda labels: ()).get((), _Group())
+        requests, errors, client = _count(g.requests), _count(g.errors), _count(g.client_errors)
+        routes = found.get("routes") or []
+        return ServiceStats(
+            window=window,
+            requests=requests,
+            errors=errors,
+            error_rate=_pct(errors, requests),
+            client_errors=client,
+            client_error_rate=_pct(client, requests),
+            latency=self._latency(g, requests),
+            throughput_rpm=round(requests / self._minutes(window, list(found.get("age", ()))), 3),
+            endpoints_count=_count(routes[0].value) if routes else 0,
+        )
+
+    # -- dependencies ----------------------------------------------------------------------
+    def db_statements(self, window: Window | str = Window.H1) -> list[DbStatementStats]:
+        """DB operations per statement summary over the fleet, slowest (by p95) first.
+
+        ``example`` is the summary itself (statement texts are not in Prometheus)."""
+        window = Window(window)
+        by = ("db_query_summary", "db_system_name")
+        count = exact_increase(self._sel("db_duration", "_count"), window.seconds)
+        total = exact_increase(self._sel("db_duration", "_sum"), window.seconds)
+        bucket = exact_increase(self._sel("db_duration", "_bucket"), window.seconds)
+        group = ", ".join(by)
+        found = self._query_parts(
+            {
+                "count": f"sum by ({group}, error_type) ({count})",
+                "duration_sum": f"sum by ({group}) ({total})",
+                "p95": f"histogram_quantile(0.95, sum by ({group}, le) ({bucket}))",
+            },
+            self._at(),
+        )
+        groups = self._fold(
+            found,
+            lambda labels: (labels.get("db_query_summary", ""), labels.get("db_system_name", "")),
+        )
+        result = []
+        for (summary, system), g in groups.items():
+            count_n = _count(g.requests)
+            if count_n == 0:
+                continue
+            result.append(
+                DbStatementStats(
+                    summary=summary,
+                    system=system,
+                    count=count_n,
+                    errors=_count(g.errors),
+                    avg_ms=_ms(g.duration_sum_s / count_n),
+                    p95_ms=_ms(g.quantiles_s.get("p95")),
+                    max_ms=None,
+                    example=summary,
+                )
+            )
+        result.sort(key=lambda s: s.p95_ms or 0.0, reverse=True)
+        return result
+
+    # -- charts ----------------------------------------------------------------------------
+    def timeseries(
+        self,
+        metric: TimeseriesMetric | str,
+        *,
+        window_s: float = 3600.0,
+        step_s: float | None = None,
+        route: str | None = None,
+        method: str | None = None,
+    ) -> Series:
+        """Chart points of ``metric`` over the last ``window_s`` seconds, oldest first.
+
+        One point per ``step_s`` (default: ``window_s / 60``, at least 10 s); each covers
+        the step ending at its time plus ``step_s`` (``Point.t`` is the step's start, as in
+        :func:`otel_monitoring.timeseries.http_series`), counted exactly as the module
+        docstring says. Throughput is requests per minute, error rate a percentage,
+        latencies milliseconds; ``value`` is ``None`` for a step with no requests.
+        """
+        metric = TimeseriesMetric(metric)
+        step = step_s if step_s is not None else max(10.0, window_s / 60.0)
+        if not step > 0 or window_s / step > _MAX_POINTS:
+            raise ValueError(f"step {step} s is too small for a {window_s} s window")
+        filters = self._filters(route, method.upper() if method else None)
+        count = exact_increase(self._sel("http_duration", "_count", filters), step)
+        exprs = {"count": f"sum({count})"}
+        if metric is TimeseriesMetric.ERROR_RATE:
+            failed = {**filters, "error_type": '!=""'}
+            server = {**filters, "http_response_status_code": '=~"5.."'}
+            errors = (
+                exact_increase(self._sel("http_duration", "_count", failed), step)
+                + " or "
+                + exact_increase(self._sel("http_duration", "_count", server), step)
+            )
+            exprs["value"] = f"sum({errors})"
+        elif metric is TimeseriesMetric.LATENCY_AVG:
+            total = exact_increase(self._sel("http_duration", "_sum", filters), step)
+            exprs["value"] = f"sum({total})"
+        elif metric is not TimeseriesMetric.THROUGHPUT:
+            q = {"latency_p50": 0.5, "latency_p95": 0.95, "latency_p99": 0.99}[metric.value]
+            bucket = exact_increase(self._sel("http_duration", "_bucket", filters), step)
+            exprs["value"] = f"histogram_quantile({q}, sum by (le) ({bucket}))"
+        end = self._at()
+        if end is None:
+            end_s = self.client.query_value("time()")
+            end = end_s if end_s is not None else SystemClock().now_s()
+        end = math.floor(end / step) * step
+        start = end - math.floor(window_s / step) * step + step
+        by_time: dict[str, dict[float, float]] = {}
+        for name, expr in exprs.items():
+            series = self.client.query_range(expr, start_s=start, end_s=end, step_s=step)
+            by_time[name] = dict(series[0].points) if series else {}
+        points = []
+        t = start
+        while t <= end + 1e-9:
+            n = _count(by_time["count"].get(t, 0.0))
+            points.append(
+                Point(t=t - step, value=self._point(metric, n, by_time, t, step), count=n)
+            )
+            t += step
+        return Series(
+            metric=metric,
+            unit=metric.unit,
+            window_s=window_s,
+            step_s=step,
+            route=route,
+            method=method,
+            points=tuple(points),
+        )
+
+    @staticmethod
+    def _point(
+        metric: TimeseriesMetric,
+        n: int,
+        by_time: Mapping[str, Mapping[float, float]],
+        t: float,
+        step: float,
+    ) -> float | None:
+        if metric is TimeseriesMetric.THROUGHPUT:
+            return round(n / (step / 60.0), 3)
+        if n == 0:
+            return None
+        raw = by_time.get("value", {}).get(t)
+        if metric is TimeseriesMetric.ERROR_RATE:
+            return _pct(_count(raw or 0.0), n)
+        if raw is None or not math.isfinite(raw):
+            return None
+        if metric is TimeseriesMetric.LATENCY_AVG:
+            return _ms(raw / n)
+        return _ms(raw)
+
+    # -- health ----------------------------------------------------------------------------
+    def health(self, active_alerts: int = 0) -> HealthStatus:
+        """Fleet health, with :meth:`otel_monitoring.stats.Stats.health`'s rules (errors over
+        5 min, p95 per route, active alerts) plus: degraded while a scraped instance is down
+        (``up == 0``). ``uptime_seconds`` is the oldest live instance's age when Prometheus
+        has ``process_start_time_seconds``, else this view's age. Raises ``PrometheusError``.
+        """
+        at = self._at()
+        recent_parts = self._service_parts(Window.M5)
+        found = self._query_parts(
+            {
+                **{f"recent_{k}": v for k, v in recent_parts.items()},
+                **{f"total_{k}": v for k, v in self._service_parts(Window.ALL).items()},
+                "down": f"up{{{self.selector}}} == 0",
+            },
+            at,
+        )
+
+        def part(prefix: str) -> dict[str, list[Sample]]:
+            n = len(prefix)
+            return {k[n:]: v for k, v in found.items() if k.startswith(prefix)}
+
+        recent = self._service(Window.M5, part("recent_"))
+        total = self._service(Window.ALL, part("total_"))
+        reasons: list[str] = []
+        state = HealthState.HEALTHY
+        if recent.requests >= _MIN_REQUESTS_FOR_HEALTH and recent.error_rate >= 10.0:
+            state = HealthState.UNHEALTHY
+            reasons.append(f"error rate {recent.error_rate:.2f}% over the last 5 min (>= 10%)")
+        elif recent.requests >= _MIN_REQUESTS_FOR_HEALTH and recent.error_rate >= 1.0:
+            state = HealthState.DEGRADED
+            reasons.append(f"error rate {recent.error_rate:.2f}% over the last 5 min (>= 1%)")
+        for endpoint in self.endpoints(Window.M5):
+            p95 = endpoint.latency.p95_ms
+            if p95 is not None and p95 > self.latency_threshold_ms:
+                if state is HealthState.HEALTHY:
+                    state = HealthState.DEGRADED
+                reasons.append(
+                    f"{endpoint.method} {endpoint.route} p95 {p95:.0f} ms over the last 5 min"
+                    f" (> {self.latency_threshold_ms:.0f} ms)"
+                )
+        down = sorted(s.labels.get("instance", "?") for s in found["down"])
+        if down:
+            if state is HealthState.HEALTHY:
+                state = HealthState.DEGRADED
+            reasons.append(f"{len(down)} instance(s) down: {', '.join(down[:5])}")
+        if active_alerts:
+            if state is HealthState.HEALTHY:
+                state = HealthState.DEGRADED
+            reasons.append(f"{active_alerts} active alert(s)")
+        age = part("total_").get("age") or []
+        uptime = age[0].value if age and math.isfinite(age[0].value) else self.uptime_s
+        return HealthStatus(
+            status=state,
+            reasons=tuple(reasons),
+            uptime_seconds=round(uptime, 3),
+            total_requests=total.requests,
+            total_errors=total.errors,
+            error_rate=total.error_rate,
+            endpoints_count=total.endpoints_count,
+            active_alerts=active_alerts,
+            self_telemetry=(
+                self._self_telemetry()
+                if self._self_telemetry is not None
+                else SelfTelemetry(0, 0, 0, 0, 0, 0, None)
+            ),
+        )
+
+    def instances(self) -> list[tuple[str, bool]]:
+        """Scraped instances of the selector and whether each is up, sorted by name."""
+        samples: Iterable[Sample] = self.client.query(f"up{{{self.selector}}}", self._at())
+        return sorted((s.labels.get("instance", "?"), s.value == 1.0) for s in samples)
+
+
+_SORT_KEYS: dict[EndpointSort, Callable[[EndpointStats], float]] = {
+    EndpointSort.REQUESTS: lambda e: float(e.requests),
+    EndpointSort.ERROR_RATE: lambda e: e.error_rate,
+    EndpointSort.P95: lambda e: e.latency.p95_ms or 0.0,
+    EndpointSort.P99: lambda e: e.latency.p99_ms or 0.0,
+    EndpointSort.THROUGHPUT: lambda e: e.throughput_rpm,
+}
