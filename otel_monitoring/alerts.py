@@ -1,17 +1,15 @@
-"""Alerts from the built-in thresholds, with a lifecycle and a history.
+"""Alert lifecycle: pending -> firing -> resolved, with history, hysteresis and flapping.
 
-Built-in rules, evaluated over the last 5 minutes after each collection:
-
-* ``high_latency``: a route's p95 latency above ``latency_threshold_ms`` (default 1000 ms),
-  with at least ``min_requests`` requests;
-* ``slow_db_query``: a statement summary's slowest execution above ``db_threshold_ms``
-  (default 500 ms);
-* ``high_error_rate``: the service's error rate above 5 % with at least 20 requests.
-
-An alert is identified by its fingerprint (rule plus labels): a condition that stays true
-updates one alert rather than creating many. It resolves by itself when the condition
-clears, or by hand with a reason and who did it; a hand-resolved alert does not fire again
-until its condition has cleared once (it was acknowledged).
+:class:`AlertEngine` evaluates the rules of :mod:`otel_monitoring.rules` after each
+collection (see :mod:`otel_monitoring.evaluate` for how each rule turns statistics into
+findings). An alert is identified by its fingerprint (rule plus labels), so a condition that
+stays true updates one alert rather than creating many. It is pending for the rule's ``for``
+period, then fires; it resolves by itself once the value is back past the recovery value and
+the keep-firing period has passed, or by hand with a reason and who did it. A hand-resolved
+alert does not fire again until its condition has cleared once (it was acknowledged). An
+alert that fires and resolves 3 times within an hour is marked flapping, and its
+notifications are held until it settles. Every state change goes to the listeners
+(notifications, OTel log records, persistence); a failing listener never stops evaluation.
 """
 
 from __future__ import annotations
@@ -21,24 +19,26 @@ import hashlib
 import json
 import threading
 from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from otel_monitoring.clock import Clock
-from otel_monitoring.stats import Stats
-from otel_monitoring.types import Window
+from otel_monitoring.guard import Guard
 
 __all__ = [
     "Alert",
     "AlertEngine",
     "AlertEvent",
     "AlertState",
-    "Condition",
+    "Finding",
     "alert_from_json",
     "alert_to_json",
 ]
 
 _HISTORY = 1000
+_FLAP_WINDOW_S = 3600.0
+_FLAP_TRANSITIONS = 6
 
 
 class AlertState(StrEnum):
@@ -80,8 +80,12 @@ class Alert:
 
 
 @dataclass(frozen=True, slots=True)
-class Condition:
-    """A rule's finding for one subject at evaluation time."""
+class Finding:
+    """A rule's verdict on one subject now.
+
+    ``breach``: the condition holds. ``recovered``: the value is back past the recovery
+    value. Neither: the value sits in the hysteresis band and the state is kept.
+    """
 
     rule: str
     severity: str
@@ -89,6 +93,10 @@ class Condition:
     value: float
     threshold: float
     summary: str
+    breach: bool
+    recovered: bool
+    for_s: float = 0.0
+    keep_firing_for_s: float = 0.0
 
     @property
     def fingerprint(self) -> str:
@@ -96,131 +104,141 @@ class Condition:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+@dataclass(slots=True)
+class _Track:
+    alert: Alert | None = None
+    last_breach_s: float = 0.0
+    transitions: deque[float] = dataclasses.field(default_factory=deque)
+    flapping: bool = False
+
+
+Listener = Callable[[Alert], None]
+
+
 class AlertEngine:
-    """Evaluates the built-in rules and keeps alerts; thread-safe."""
+    """Keeps alerts; ``evaluate`` applies the findings of ``source``. Thread-safe."""
 
     def __init__(
         self,
-        stats: Stats,
+        source: Callable[[], Sequence[Finding]],
         clock: Clock,
         *,
-        latency_threshold_ms: float = 1000.0,
-        db_threshold_ms: float = 500.0,
-        error_rate_pct: float = 5.0,
-        min_requests: int = 5,
+        guard: Guard | None = None,
+        listeners: Sequence[Listener] = (),
     ) -> None:
-        self.stats = stats
+        self.source = source
         self.clock = clock
-        self.latency_threshold_ms = latency_threshold_ms
-        self.db_threshold_ms = db_threshold_ms
-        self.error_rate_pct = error_rate_pct
-        self.min_requests = min_requests
-        self._active: dict[str, Alert] = {}
+        self.guard = guard or Guard()
+        self.listeners: list[Listener] = list(listeners)
+        self._tracks: dict[str, _Track] = {}
         self._acknowledged: set[str] = set()
         self._resolved: deque[Alert] = deque(maxlen=_HISTORY)
         self._seq = 0
         self._lock = threading.Lock()
 
-    # -- rules -------------------------------------------------------------------------------
-    def conditions(self) -> list[Condition]:
-        """What is wrong now, according to the built-in rules."""
-        found = []
-        for endpoint in self.stats.endpoints(Window.M5):
-            p95 = endpoint.latency.p95_ms
-            if endpoint.requests >= self.min_requests and p95 and p95 > self.latency_threshold_ms:
-                found.append(
-                    Condition(
-                        rule="high_latency",
-                        severity="warning",
-                        labels=(("method", endpoint.method), ("route", endpoint.route)),
-                        value=p95,
-                        threshold=self.latency_threshold_ms,
-                        summary=(
-                            f"{endpoint.method} {endpoint.route}: p95 latency {p95:.0f} ms over"
-                            f" 5 min (threshold {self.latency_threshold_ms:.0f} ms,"
-                            f" {endpoint.requests} requests)"
-                        ),
-                    )
-                )
-        for statement in self.stats.db_statements(Window.M5):
-            worst = statement.max_ms
-            if worst is not None and worst > self.db_threshold_ms:
-                found.append(
-                    Condition(
-                        rule="slow_db_query",
-                        severity="warning",
-                        labels=(("statement", statement.summary), ("system", statement.system)),
-                        value=worst,
-                        threshold=self.db_threshold_ms,
-                        summary=(
-                            f"{statement.summary}: slowest execution {worst:.0f} ms over 5 min"
-                            f" (threshold {self.db_threshold_ms:.0f} ms)"
-                        ),
-                    )
-                )
-        service = self.stats.service(Window.M5)
-        if service.requests >= 20 and service.error_rate > self.error_rate_pct:
-            found.append(
-                Condition(
-                    rule="high_error_rate",
-                    severity="critical",
-                    labels=(("scope", "service"),),
-                    value=service.error_rate,
-                    threshold=self.error_rate_pct,
-                    summary=(
-                        f"error rate {service.error_rate:.2f}% over 5 min (threshold"
-                        f" {self.error_rate_pct:.0f}%, {service.requests} requests)"
-                    ),
-                )
-            )
-        return found
-
     # -- lifecycle ---------------------------------------------------------------------------
     def evaluate(self) -> None:
-        """Apply the current conditions: fire, update or resolve alerts."""
-        conditions = {c.fingerprint: c for c in self.conditions()}
+        """Apply the current findings: pend, fire, update or resolve alerts."""
+        findings = {f.fingerprint: f for f in self.source()}
         now = self.clock.now_s()
+        changed: list[Alert] = []
         with self._lock:
-            self._acknowledged &= set(conditions)
-            for fingerprint, condition in conditions.items():
-                current = self._active.get(fingerprint)
-                if current is None:
-                    if fingerprint in self._acknowledged:
-                        continue
-                    self._seq += 1
-                    self._active[fingerprint] = Alert(
-                        id=f"{fingerprint[:8]}-{self._seq}",
-                        fingerprint=fingerprint,
-                        rule=condition.rule,
-                        severity=condition.severity,
-                        state=AlertState.FIRING,
-                        summary=condition.summary,
-                        labels=condition.labels,
-                        value=condition.value,
-                        threshold=condition.threshold,
-                        started_s=now,
-                        updated_s=now,
-                        history=(AlertEvent(now, AlertState.FIRING, condition.summary),),
-                    )
-                else:
-                    self._active[fingerprint] = replace(
-                        current, value=condition.value, summary=condition.summary, updated_s=now
-                    )
-            for fingerprint in [f for f in self._active if f not in conditions]:
-                self._close(fingerprint, now, "auto", "condition cleared")
+            for fingerprint, finding in findings.items():
+                track = self._tracks.setdefault(fingerprint, _Track())
+                if finding.breach:
+                    changed.extend(self._on_breach(fingerprint, track, finding, now))
+                elif finding.recovered:
+                    changed.extend(self._on_recovery(fingerprint, track, finding, now))
+                elif track.alert is not None:  # hysteresis band: keep the state
+                    track.alert = replace(track.alert, value=finding.value, updated_s=now)
+            for fingerprint, track in list(self._tracks.items()):
+                if fingerprint not in findings:  # no data any more: the condition cleared
+                    self._acknowledged.discard(fingerprint)
+                    if track.alert is not None:
+                        changed.extend(self._close(fingerprint, track, now, "auto", "no data"))
+                    elif not track.transitions:
+                        del self._tracks[fingerprint]
+        self._notify(changed)
+
+    def _on_breach(self, fingerprint: str, track: _Track, f: Finding, now: float) -> list[Alert]:
+        track.last_breach_s = now
+        alert = track.alert
+        if alert is None:
+            if fingerprint in self._acknowledged:
+                return []
+            self._seq += 1
+            state = AlertState.FIRING if f.for_s <= 0 else AlertState.PENDING
+            track.alert = Alert(
+                id=f"{fingerprint[:8]}-{self._seq}",
+                fingerprint=fingerprint,
+                rule=f.rule,
+                severity=f.severity,
+                state=state,
+                summary=f.summary,
+                labels=f.labels,
+                value=f.value,
+                threshold=f.threshold,
+                started_s=now,
+                updated_s=now,
+                history=(AlertEvent(now, state, f.summary),),
+            )
+            if state is AlertState.FIRING:
+                self._transition(track, now)
+            return [track.alert]
+        if alert.state is AlertState.PENDING and now - alert.started_s >= f.for_s:
+            track.alert = replace(
+                alert,
+                state=AlertState.FIRING,
+                value=f.value,
+                summary=f.summary,
+                updated_s=now,
+                history=(*alert.history, AlertEvent(now, AlertState.FIRING, f.summary)),
+            )
+            self._transition(track, now)
+            return [track.alert]
+        track.alert = replace(alert, value=f.value, summary=f.summary, updated_s=now)
+        return []
+
+    def _on_recovery(self, fingerprint: str, track: _Track, f: Finding, now: float) -> list[Alert]:
+        self._acknowledged.discard(fingerprint)
+        alert = track.alert
+        if alert is None:
+            return []
+        if alert.state is AlertState.PENDING:  # cleared before it fired: never notified
+            track.alert = None
+            return []
+        if now - track.last_breach_s < f.keep_firing_for_s:
+            track.alert = replace(alert, value=f.value, updated_s=now)
+            return []
+        return self._close(fingerprint, track, now, "auto", "condition cleared")
+
+    def _transition(self, track: _Track, now: float) -> None:
+        track.transitions.append(now)
+        while track.transitions and now - track.transitions[0] > _FLAP_WINDOW_S:
+            track.transitions.popleft()
+        track.flapping = len(track.transitions) >= _FLAP_TRANSITIONS
 
     def resolve(self, alert_id: str, *, who: str, reason: str) -> Alert | None:
         """Resolve an active alert by hand; ``None`` if no active alert has that id."""
         now = self.clock.now_s()
         with self._lock:
-            for fingerprint, alert in self._active.items():
-                if alert.id == alert_id:
+            for fingerprint, track in self._tracks.items():
+                if track.alert is not None and track.alert.id == alert_id:
                     self._acknowledged.add(fingerprint)
-                    return self._close(fingerprint, now, who, reason)
-        return None
+                    (closed,) = self._close(fingerprint, track, now, who, reason)
+                    break
+            else:
+                return None
+        self._notify([closed])
+        return closed
 
-    def _close(self, fingerprint: str, now: float, who: str, reason: str) -> Alert:
-        alert = self._active.pop(fingerprint)
+    def _close(
+        self, fingerprint: str, track: _Track, now: float, who: str, reason: str
+    ) -> list[Alert]:
+        alert = track.alert
+        assert alert is not None
+        track.alert = None
+        self._transition(track, now)
         note = f"resolved by {who}: {reason}"
         closed = replace(
             alert,
@@ -232,13 +250,38 @@ class AlertEngine:
             history=(*alert.history, AlertEvent(now, AlertState.RESOLVED, note)),
         )
         self._resolved.append(closed)
-        return closed
+        return [closed]
+
+    def _notify(self, changed: list[Alert]) -> None:
+        for alert in changed:
+            for listener in self.listeners:
+                try:
+                    listener(alert)
+                except Exception as exc:  # a listener must not stop evaluation
+                    self.guard.error("alert listener", exc)
+
+    def is_flapping(self, fingerprint: str) -> bool:
+        """Whether the alert with this fingerprint fired and resolved 3 times in an hour."""
+        with self._lock:
+            track = self._tracks.get(fingerprint)
+            return bool(track and track.flapping)
+
+    def restore(self, alerts: Sequence[Alert]) -> None:
+        """Load alerts kept by a persistent store (after a restart)."""
+        with self._lock:
+            for alert in sorted(alerts, key=lambda a: a.updated_s):
+                if alert.state is AlertState.RESOLVED:
+                    self._resolved.append(alert)
+                else:
+                    self._tracks.setdefault(alert.fingerprint, _Track()).alert = alert
+                self._seq = max(self._seq, _sequence_of(alert.id))
 
     # -- queries -----------------------------------------------------------------------------
     def active(self) -> list[Alert]:
         """Pending and firing alerts, newest first."""
         with self._lock:
-            return sorted(self._active.values(), key=lambda a: a.started_s, reverse=True)
+            found = [t.alert for t in self._tracks.values() if t.alert is not None]
+        return sorted(found, key=lambda a: a.started_s, reverse=True)
 
     def resolved(self, limit: int = 100) -> list[Alert]:
         """Resolved alerts, most recently resolved first."""
@@ -247,10 +290,9 @@ class AlertEngine:
 
     def get(self, alert_id: str) -> Alert | None:
         """An alert by id, active or resolved."""
-        with self._lock:
-            for alert in (*self._active.values(), *self._resolved):
-                if alert.id == alert_id:
-                    return alert
+        for alert in (*self.active(), *self.resolved(_HISTORY)):
+            if alert.id == alert_id:
+                return alert
         return None
 
     def clear_resolved_before(self, t_s: float) -> int:
@@ -261,6 +303,11 @@ class AlertEngine:
             self._resolved.clear()
             self._resolved.extend(kept)
         return removed
+
+
+def _sequence_of(alert_id: str) -> int:
+    tail = alert_id.rpartition("-")[2]
+    return int(tail) if tail.isdigit() else 0
 
 
 def alert_to_json(alert: Alert) -> str:

@@ -166,7 +166,11 @@ class InsightOut(BaseModel):
 
 
 class DashboardOut(BaseModel):
-    """The executive dashboard: health, worst endpoints, alerts, insights."""
+    """The executive dashboard: health, worst endpoints, alerts, insights.
+
+    ``recommendations`` are the findings that need action (warning and worse);
+    ``insights`` are the other, informational findings (no finding is in both).
+    """
 
     health: HealthStatus
     top_endpoints: list[EndpointStats]

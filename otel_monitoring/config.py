@@ -125,6 +125,9 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "trusted_proxies": ("TRUSTED_PROXIES", _parse_list),
     "rate_limits": ("RATE_LIMITS", _parse_rate_limits),
     "openapi": ("OPENAPI", _parse_bool),
+    "rules_file": ("RULES_FILE", _parse_str),
+    "webhook_urls": ("WEBHOOK_URLS", _parse_list),
+    "webhook_allow": ("WEBHOOK_ALLOW", _parse_list),
 }
 
 _SECRET_FIELDS = frozenset({"api_keys"})
@@ -163,6 +166,9 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     rate_limits: tuple[tuple[str, str], ...] = ()
     openapi: bool = True
+    rules_file: str | None = None
+    webhook_urls: tuple[str, ...] = ()
+    webhook_allow: tuple[str, ...] = ()
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -261,9 +267,7 @@ _FORWARD_COMPATIBLE = frozenset(
     ENV_PREFIX + name
     for name in (
         "STORE",
-        "RULES_FILE",
         "PROMETHEUS_URL",
-        "WEBHOOK_URLS",
-        "WEBHOOK_ALLOW",
+        "PROMETHEUS_EXPORT",
     )
 )

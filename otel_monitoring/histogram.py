@@ -163,6 +163,21 @@ class ExpHistogram:
         midpoint = float(2.0 ** ((index + 0.5) * base_log2))
         return min(max(midpoint, self.min), self.max)
 
+    def count_above(self, value: float) -> int:
+        """How many recorded values exceed ``value`` (to bucket resolution: a bucket counts
+        when its lower bound is at or above ``value``; within 0.54 % at the store scale)."""
+        if self.count == 0 or value >= self.max:
+            return 0
+        if value < 0:
+            return self.count
+        above_zero = self.count - self.zero_count
+        if value == 0 or self.counts.size == 0:
+            return above_zero
+        first = _index(value, self.scale) + 1 - self.offset  # buckets entirely above value
+        if first <= 0:
+            return int(self.counts.sum())
+        return int(self.counts[first:].sum())
+
     @property
     def nbytes(self) -> int:
         """Approximate memory held by the bucket array, bytes."""

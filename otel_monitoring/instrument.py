@@ -20,6 +20,7 @@ from otel_monitoring.clock import Clock
 from otel_monitoring.config import Settings
 from otel_monitoring.middleware import MonitoringMiddleware
 from otel_monitoring.monitor import Monitor
+from otel_monitoring.rules import Rule
 
 __all__ = ["instrument_app", "stable_semconv"]
 
@@ -41,6 +42,8 @@ def instrument_app(
     span_exporters: Sequence[SpanExporter] | None = None,
     metric_exporters: Sequence[MetricExporter] | None = None,
     clock: Clock | None = None,
+    rules: Sequence[Rule] | None = None,
+    logger_provider: Any | None = None,
     mount: bool = True,
     **overrides: Any,
 ) -> Monitor:
@@ -75,6 +78,8 @@ def instrument_app(
         span_exporters=span_exporters,
         metric_exporters=metric_exporters,
         clock=clock,
+        rules=rules,
+        logger_provider=logger_provider,
     )
     for extra in (engine, *engines):
         if extra is not None:

@@ -28,13 +28,16 @@ from otel_monitoring.audit import AuditLog
 from otel_monitoring.clock import Clock, SystemClock
 from otel_monitoring.config import Settings
 from otel_monitoring.db import DbListener
+from otel_monitoring.evaluate import Evaluator
 from otel_monitoring.exporters import exporters_from_env
 from otel_monitoring.guard import Guard
 from otel_monitoring.ingest import Ingestor
 from otel_monitoring.instruments import Instruments
+from otel_monitoring.notify import AlertLogEmitter, WebhookNotifier
 from otel_monitoring.operations import SeedOperations
 from otel_monitoring.processor import MonitoringSpanProcessor, TraceFindings
 from otel_monitoring.reader import MonitoringMetricReader
+from otel_monitoring.rules import Rule, check_rules, default_rules, load_rules_file
 from otel_monitoring.stats import Stats
 from otel_monitoring.store import MetricStore
 
@@ -65,6 +68,8 @@ class Monitor(SeedOperations):
         metric_exporters: Sequence[MetricExporter] | None = None,
         clock: Clock | None = None,
         env: Mapping[str, str] | None = None,
+        rules: Sequence[Rule] | None = None,
+        logger_provider: Any | None = None,
     ) -> None:
         env = os.environ if env is None else env
         self.settings = settings or Settings.from_env(env)
@@ -116,12 +121,20 @@ class Monitor(SeedOperations):
             latency_threshold_ms=s.latency_threshold_ms,
             interval_s=s.interval_s,
         )
+        self.rules = self._rules(rules)
         self.alerts = AlertEngine(
-            self.stats,
-            self.clock,
-            latency_threshold_ms=s.latency_threshold_ms,
-            db_threshold_ms=s.db_threshold_ms,
+            Evaluator(self.stats, self.rules, self.guard), self.clock, guard=self.guard
         )
+        self.alerts.listeners.append(AlertLogEmitter(logger_provider))
+        self.notifier: WebhookNotifier | None = None
+        if s.webhook_urls:
+            self.notifier = WebhookNotifier(
+                s.webhook_urls,
+                s.webhook_allow,
+                guard=self.guard,
+                is_flapping=self.alerts.is_flapping,
+            )
+            self.alerts.listeners.append(self.notifier)
         self.audit = AuditLog(self.clock)
         self._local = threading.local()
         self.reader.tick = self.collect
@@ -131,6 +144,14 @@ class Monitor(SeedOperations):
         self.reader.start()
         with _active_lock:
             _active.append(self)
+
+    def _rules(self, rules: Sequence[Rule] | None) -> tuple[Rule, ...]:
+        s = self.settings
+        if rules is not None:
+            return check_rules(rules)
+        if s.rules_file:
+            return load_rules_file(s.rules_file)
+        return default_rules(s.latency_threshold_ms, s.db_threshold_ms)
 
     # -- providers ---------------------------------------------------------------------------
     def _tracer_provider(
@@ -222,6 +243,8 @@ class Monitor(SeedOperations):
         timeout = self.settings.shutdown_timeout_s if timeout_s is None else timeout_s
         self.processor.enabled = False
         self.db.detach()
+        if self.notifier is not None:
+            self.notifier.close(min(2.0, timeout / 2))
         done = threading.Event()
 
         def work() -> None:

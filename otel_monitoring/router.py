@@ -131,7 +131,7 @@ def make_router(monitor: Monitor) -> APIRouter:
                 health=stats.health(active_alerts=len(active)),
                 top_endpoints=stats.top_endpoints(window, limit=10),
                 active_alerts=[AlertOut.of(a) for a in active],
-                insights=[insight_out(i) for i in found.insights],
+                insights=[insight_out(i) for i in found.insights if i not in found.recommendations],
                 recommendations=[insight_out(i) for i in found.recommendations],
                 timestamp=datetime.now(tz=UTC).isoformat(),
             )

@@ -258,6 +258,23 @@ class Stats:
             endpoints_count=len(routes),
         )
 
+    def requests_over(
+        self, window_s: float, *, route: str | None = None, method: str | None = None
+    ) -> Agg:
+        """Requests, errors and the latency histogram (seconds) over the last ``window_s``
+        seconds, for the service or one route and method (for SLOs and custom windows)."""
+
+        def pick(key: SeriesKey) -> tuple[str, ...] | None:
+            if route is not None and key.get("http.route") != route:
+                return None
+            if method is not None and key.get("http.request.method") != method:
+                return None
+            return ("all",)
+
+        self.refresh()
+        folded = self.store.fold(HTTP_DURATION_METRIC, window_s, self.clock.now_s(), pick)
+        return folded.get(("all",), Agg())
+
     # -- dependencies ----------------------------------------------------------------------
     def db_statements(self, window: Window | str = Window.H1) -> list[DbStatementStats]:
         """DB operations per statement summary, slowest (by p95) first."""

@@ -36,9 +36,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
-from opentelemetry.sdk.metrics import Histogram
 from opentelemetry.sdk.metrics._internal.aggregation import _Aggregation
-from opentelemetry.sdk.metrics._internal.instrument import _Instrument
+from opentelemetry.sdk.metrics._internal.instrument import _Histogram, _Instrument
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation
 from opentelemetry.util.types import Attributes
 from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
@@ -114,8 +113,9 @@ class FleetPrometheusReader(PrometheusMetricReader):
     def __init__(self, registry: CollectorRegistry, *, prefix: str = "") -> None:
         super().__init__(registry=registry, prefix=prefix)
         # MetricReader takes preferred aggregations only in its constructor, which the
-        # Prometheus reader does not expose; this is the mapping that constructor fills.
-        self._instrument_class_aggregation[Histogram] = UnitBucketAggregation()  # type: ignore[assignment]
+        # Prometheus reader does not expose; this is the mapping that constructor fills
+        # (keyed by the SDK's concrete instrument class). tests/fleet pins the effect.
+        self._instrument_class_aggregation[_Histogram] = UnitBucketAggregation()  # type: ignore[assignment]
 
 
 class PrometheusExposition:

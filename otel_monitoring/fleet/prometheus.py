@@ -79,6 +79,11 @@ def _check_url(url: str) -> str:
     return url.rstrip("/")
 
 
+def _duration(seconds: float) -> str:
+    # Prometheus durations take integers with units ("5s", "1500ms"), not "5.0s".
+    return f"{max(1, round(seconds * 1000))}ms"
+
+
 def _float(text: object) -> float:
     # Prometheus sends values as strings, including "NaN", "+Inf" and "-Inf".
     return float(str(text))
@@ -146,7 +151,7 @@ class PrometheusClient:
             PrometheusUnavailableError: unreachable, timed out or a server error.
             PrometheusQueryError: the query was rejected.
         """
-        form = {"query": promql, "timeout": f"{self.timeout_s}s"}
+        form = {"query": promql, "timeout": _duration(self.timeout_s)}
         if at_s is not None:
             form["time"] = repr(float(at_s))
         data = self._post("/api/v1/query", form, promql)
@@ -186,7 +191,7 @@ class PrometheusClient:
             "start": repr(float(start_s)),
             "end": repr(float(end_s)),
             "step": repr(float(step_s)),
-            "timeout": f"{self.timeout_s}s",
+            "timeout": _duration(self.timeout_s),
         }
         data = self._post("/api/v1/query_range", form, promql)
         result = data.get("result")
@@ -225,17 +230,10 @@ class PrometheusClient:
             body = response.json()
         except ValueError:
             body = None
-        if not isinstance(body, dict):
-            message = f"{where} answered HTTP {response.status_code} without a JSON body"
-            if response.status_code < 500 and response.status_code != 404:
-                raise PrometheusQueryError(message)
+        if not isinstance(body, dict) or "status" not in body:
             raise PrometheusUnavailableError(
-                message
-                + (
-                    " (is the URL the query API's base URL?)"
-                    if response.is_success or response.status_code == 404
-                    else ""
-                )
+                f"{where} answered HTTP {response.status_code} with no Prometheus API response;"
+                f" is {URL_ENV} the base URL of a Prometheus-compatible query API?"
             )
         if body.get("status") != "success":
             error = f"{body.get('errorType', 'error')}: {body.get('error', 'no reason given')}"

@@ -93,7 +93,9 @@ def _q(value: str) -> str:
 
 
 def _range(seconds: float) -> str:
-    return f"{max(1, round(seconds))}s"
+    # Whole milliseconds, rounded up: a window never silently shrinks below the one asked.
+    ms = max(1, math.ceil(seconds * 1000.0 - 1e-6))
+    return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
 
 
 def exact_increase(series: str, window_s: float | None) -> str:
@@ -492,7 +494,7 @@ class FleetStats:
         if end is None:
             end_s = self.client.query_value("time()")
             end = end_s if end_s is not None else SystemClock().now_s()
-        end = math.floor(end / step) * step
+        end = math.ceil(end / step) * step  # the last point includes the current step
         start = end - math.floor(window_s / step) * step + step
         by_time: dict[str, dict[float, float]] = {}
         for name, expr in exprs.items():

@@ -66,7 +66,7 @@ def encode_agg(agg: Agg) -> RowValues:
     """The column values of one aggregate (histogram bucket counts sparse, see module doc)."""
     hist = agg.hist
     if hist is None:
-        return (agg.count, agg.errors, agg.value, agg.last_t, *(None,) * 8)  # type: ignore[return-value]
+        return (agg.count, agg.errors, agg.value, agg.last_t, *(None,) * 8)
     positions = np.flatnonzero(hist.counts)
     blob = positions.astype("<u4").tobytes() + hist.counts[positions].astype("<i8").tobytes()
     return (
@@ -190,6 +190,10 @@ class Merger(Generic[K]):
         if cell is None:
             cell = self._cells[group] = _Cell()
         return cell
+
+    def touch(self, group: K) -> None:
+        """Make sure ``group`` is in the results (an empty aggregate if nothing is added)."""
+        self._cell(group)
 
     def add_agg(self, group: K, agg: Agg, kind: Kind) -> None:
         """Merge an in-memory aggregate (it is not modified)."""

@@ -8,7 +8,8 @@ One file is shared by every process of one host. Tables:
   process only ever writes its own rows, and always the whole aggregate, so a retried write
   is idempotent and two processes never contend for a row.
 * ``processes``: who wrote (pid, host, start time); informational.
-* ``alerts``: the latest state of each alert (JSON from :func:`~otel_monitoring.alerts.alert_to_json`).
+* ``alerts``: the latest state of each alert (JSON of
+  :func:`~otel_monitoring.alerts.alert_to_json`).
 * ``audit``: append-only; triggers refuse ``UPDATE`` and ``DELETE``, so even raw SQL through
   this package cannot change a record.
 * ``leases``: named leases with a holder and an expiry (Unix seconds).
@@ -18,14 +19,19 @@ One file is shared by every process of one host. Tables:
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
-__all__ = ["SCHEMA_VERSION", "TOTAL_WIDTH", "connect", "create_schema"]
+__all__ = ["SCHEMA_VERSION", "TOTAL_WIDTH", "connect", "create_schema", "transaction"]
 
 SCHEMA_VERSION = 1
 
 #: The ``width`` column value of since-start totals (a tier of infinite width).
 TOTAL_WIDTH = 0
+
+_MMAP_BYTES = 256 * 1024 * 1024
+_CACHE_KIB = 32 * 1024
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -47,6 +53,7 @@ CREATE TABLE IF NOT EXISTS series (
     UNIQUE (metric, attributes)
 );
 CREATE TABLE IF NOT EXISTS buckets (
+    id INTEGER PRIMARY KEY,
     series INTEGER NOT NULL,
     width INTEGER NOT NULL,
     idx INTEGER NOT NULL,
@@ -62,10 +69,9 @@ CREATE TABLE IF NOT EXISTS buckets (
     hsum REAL,
     hmin REAL,
     hmax REAL,
-    hbuckets BLOB,
-    PRIMARY KEY (series, width, idx, process)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS buckets_by_age ON buckets (width, idx);
+    hbuckets BLOB
+);
+CREATE UNIQUE INDEX IF NOT EXISTS buckets_by_cell ON buckets (series, width, idx, process);
 CREATE TABLE IF NOT EXISTS alerts (
     id TEXT PRIMARY KEY,
     updated_s REAL NOT NULL,
@@ -109,6 +115,9 @@ def connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
         # application crash (only an OS crash may lose the last transactions).
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
+        # Reads touch rows spread over the file: map it rather than pread page by page.
+        conn.execute(f"PRAGMA mmap_size = {_MMAP_BYTES}")
+        conn.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
     except sqlite3.Error:
         conn.close()
         raise
@@ -139,3 +148,22 @@ def create_schema(conn: sqlite3.Connection) -> None:
             f"schema version {row[0] if row else None} of the monitoring store is not"
             f" {SCHEMA_VERSION}; use a new file (or delete this one)"
         )
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolled back if anything raises.
+
+    ``IMMEDIATE`` takes the write lock up front, so a busy file fails (after ``busy_timeout``)
+    at ``BEGIN`` instead of half-way through, and readers are never blocked (WAL).
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            # SQLite may have rolled back already (e.g. after SQLITE_FULL)
+            with suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        raise

@@ -90,16 +90,17 @@ function renderDashboard(dashboard) {
  * failure that concerns the whole API (key refused, rate limit, unreachable) is rethrown.
  */
 async function loadPanels() {
-  const window = state.window;
+  const { window: span } = state;
   const scope = state.scope ?? {};
   const results = await Promise.allSettled([
-    panel(() => api.get("/endpoints", { window, limit: 200 }), renderEndpoints, "endpoints"),
-    panel(() => loadCharts(window, scope), null, "charts"),
+    panel(() => api.get("/endpoints", { window: span, limit: 200 }), renderEndpoints,
+      "endpoints"),
+    panel(() => loadCharts(span, scope), null, "charts"),
     panel(() => api.get("/alerts", { state: "resolved" }), renderResolved, "resolved-list"),
-    panel(() => api.get("/slow-traces", { window, limit: 10, route: scope.route }),
+    panel(() => api.get("/slow-traces", { window: span, limit: 10, route: scope.route }),
       (rows) => renderTable(byId("slow-traces"), traceColumns(), rows,
         { empty: "No traces recorded in this window." }), "slow-traces"),
-    panel(() => api.get("/db", { window }),
+    panel(() => api.get("/db", { window: span }),
       (rows) => renderTable(byId("db"), dbColumns(), rows,
         { empty: "No database queries in this window." }), "db"),
     panel(() => api.get("/db/n-plus-one", { limit: 10 }),
@@ -136,7 +137,8 @@ function showPanelError(targetId, error) {
 /** What to do when a refresh fails; returns the delay before the next try (null: wait). */
 function handleFailure(error) {
   if (!(error instanceof ApiError)) {
-    // A bug in this page: say so rather than fail silently, and keep the console clean.
+    // A bug in this page: say so on the page, and leave the stack in the console.
+    console.error(error);
     showNotice("error", `The dashboard hit an unexpected problem: ${error.message}`);
     setStatus("error", "Error");
     return REFRESH_S * 2;
@@ -175,10 +177,10 @@ function keyProblem(error) {
 
 // ---------------------------------------------------------------- charts
 
-async function loadCharts(window, scope) {
+async function loadCharts(span, scope) {
   const metrics = CHARTS.flatMap((chart) => chart.series.map((series) => series.key));
   const responses = await Promise.all(metrics.map((metric) => api.get(`/timeseries/${metric}`, {
-    window, route: scope.route, method: scope.method,
+    window: span, route: scope.route, method: scope.method,
   })));
   const byMetric = new Map(metrics.map((metric, i) => [metric, responses[i]]));
   for (const chart of CHARTS) {

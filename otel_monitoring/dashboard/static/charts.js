@@ -25,7 +25,8 @@ export function drawChart(container, spec) {
     "data-metric": spec.metric, "aria-label": describe(spec),
   });
   if (frame === null) {
-    svg.append(s("text", { class: "empty", x: width / 2, y: HEIGHT / 2 }, "no data in this window"));
+    const middle = { class: "empty", x: width / 2, y: HEIGHT / 2 };
+    svg.append(s("text", middle, "no data in this window"));
     svg.dataset.pointCount = "0";
     container.replaceChildren(svg);
     return;
@@ -161,7 +162,9 @@ function linePath(frame, points) {
 
 /** A guide line and a tooltip with every series' value at the bucket under the pointer. */
 function attachHover(svg, tip, frame, spec) {
-  const guide = s("line", { class: "guide", y1: frame.top, y2: frame.bottom, visibility: "hidden" });
+  const guide = s("line", {
+    class: "guide", y1: frame.top, y2: frame.bottom, visibility: "hidden",
+  });
   svg.append(guide);
   svg.addEventListener("pointermove", (event) => {
     const rect = svg.getBoundingClientRect();

@@ -141,7 +141,8 @@ export function nPlusOneColumns() {
       value: (x) => [
         h("div", { class: "mono clip", title: x.statement }, x.statement),
         h("div", { class: "muted" }, mono(x.method, "method"), " ", x.route, " · ",
-          h("span", { title: ago(x.timestamp_s) }, clock(x.timestamp_s)), " · ", traceId(x.trace_id)),
+          h("span", { title: ago(x.timestamp_s) }, clock(x.timestamp_s)), " · ",
+          traceId(x.trace_id)),
       ],
     },
     { label: "Times", cls: "num", value: (x) => `×${num(x.count, 0)}` },
@@ -178,8 +179,8 @@ function alertCard(alert, onResolve) {
     h("span", { class: `badge sev-${safeClass(alert.severity)}` }, alert.severity),
     h("span", { class: `badge state-${safeClass(alert.state)}` }, alert.state),
     h("strong", { class: "rule" }, alert.rule),
-    h("span", { class: "when", title: String(alert.started_at ?? "") },
-      alert.state === "resolved" ? `resolved ${ago(alert.resolved_at)}` : `since ${ago(alert.started_at)}`)),
+    h("span", { class: "when", title: String(alert.started_at ?? "") }, alert.state === "resolved"
+      ? `resolved ${ago(alert.resolved_at)}` : `since ${ago(alert.started_at)}`)),
   h("p", { class: "summary" }, alert.summary),
   h("p", { class: "facts" },
     `value ${num(alert.value, 2)} · threshold ${num(alert.threshold, 2)}`,

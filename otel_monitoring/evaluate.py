@@ -1,0 +1,229 @@
+"""Rules and live statistics -> findings for the :class:`~otel_monitoring.alerts.AlertEngine`.
+
+* Threshold rules read the statistic over the rule's window, per route, per DB statement or
+  service-wide, skipping subjects with fewer than ``min_requests`` requests.
+* SLO rules compute error-budget burn rates (bad fraction / budget) over a long and a short
+  window; both must exceed the factor (14.4x over 1 h and 5 min, 6x over 6 h and 30 min for a
+  30-day objective), and each window needs enough requests (low-traffic guard).
+* Anomaly rules feed a streaming detector one completed bucket at a time (no point is
+  scored twice), and fire on an alarm until ``quiet_points`` buckets pass without one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from otel_monitoring.alerts import Finding
+from otel_monitoring.guard import Guard
+from otel_monitoring.rules import (
+    AnomalyRule,
+    Rule,
+    Scope,
+    SloRule,
+    Statistic,
+    ThresholdRule,
+)
+from otel_monitoring.stats import Stats
+from otel_monitoring.timeseries import TimeseriesMetric, http_series
+from otel_monitoring.types import EndpointStats, ServiceStats
+
+__all__ = ["Evaluator"]
+
+
+def _http_value(stat: Statistic, s: EndpointStats | ServiceStats) -> float | None:
+    return {
+        Statistic.LATENCY_P50: s.latency.p50_ms,
+        Statistic.LATENCY_P95: s.latency.p95_ms,
+        Statistic.LATENCY_P99: s.latency.p99_ms,
+        Statistic.LATENCY_AVG: s.latency.avg_ms,
+        Statistic.ERROR_RATE: s.error_rate,
+        Statistic.THROUGHPUT: s.throughput_rpm,
+        Statistic.REQUESTS: float(s.requests),
+    }.get(stat)
+
+
+def _verdict(rule: ThresholdRule, value: float) -> tuple[bool, bool]:
+    if rule.above:
+        return value > rule.threshold, value <= rule.recovery
+    return value < rule.threshold, value >= rule.recovery
+
+
+class _Watch:
+    """Streaming detector state of one anomaly rule."""
+
+    def __init__(self, detector: Any, threshold: float) -> None:
+        self.detector = detector
+        self.threshold = threshold
+        self.last_index: int | None = None
+        self.last_alarm_index: int | None = None
+        self.last_value = math.nan
+        self.last_score = 0.0
+
+
+class Evaluator:
+    """Callable source of findings for the alert engine."""
+
+    def __init__(self, stats: Stats, rules: Sequence[Rule], guard: Guard) -> None:
+        self.stats = stats
+        self.rules = tuple(rules)
+        self.guard = guard
+        self._watches: dict[str, _Watch] = {}
+
+    def __call__(self) -> list[Finding]:
+        found: list[Finding] = []
+        for rule in self.rules:
+            try:
+                if isinstance(rule, ThresholdRule):
+                    found.extend(self._threshold(rule))
+                elif isinstance(rule, SloRule):
+                    found.extend(self._slo(rule))
+                else:
+                    found.extend(self._anomaly(rule))
+            except Exception as exc:  # one bad rule must not stop the others
+                self.guard.error(f"rule {rule.name}", exc)
+        return found
+
+    # -- thresholds --------------------------------------------------------------------------
+    def _finding(
+        self,
+        rule: ThresholdRule,
+        labels: tuple[tuple[str, str], ...],
+        value: float,
+        subject: str,
+        requests: int,
+    ) -> Finding:
+        breach, recovered = _verdict(rule, value)
+        unit = rule.statistic.unit
+        side = ">" if rule.above else "<"
+        return Finding(
+            rule=rule.name,
+            severity=rule.severity,
+            labels=labels,
+            value=round(value, 3),
+            threshold=rule.threshold,
+            summary=f"{subject}: {rule.statistic.value} {value:.1f} {unit} over"
+            f" {rule.window.value} ({side} {rule.threshold:g} {unit}; {requests} requests)",
+            breach=breach,
+            recovered=recovered,
+            for_s=rule.for_s,
+            keep_firing_for_s=rule.keep_firing_for_s,
+        )
+
+    def _threshold(self, rule: ThresholdRule) -> list[Finding]:
+        found = []
+        if rule.scope is Scope.SERVICE:
+            service = self.stats.service(rule.window)
+            value = _http_value(rule.statistic, service)
+            if value is not None and service.requests >= rule.min_requests:
+                found.append(
+                    self._finding(rule, (("scope", "service"),), value, "service", service.requests)
+                )
+        elif rule.scope is Scope.ROUTE:
+            for e in self.stats.endpoints(rule.window, route=rule.route, method=rule.method):
+                value = _http_value(rule.statistic, e)
+                if value is not None and e.requests >= rule.min_requests:
+                    labels = (("method", e.method), ("route", e.route))
+                    found.append(
+                        self._finding(rule, labels, value, f"{e.method} {e.route}", e.requests)
+                    )
+        else:
+            for q in self.stats.db_statements(rule.window):
+                value = q.max_ms if rule.statistic is Statistic.DB_MAX else q.p95_ms
+                if value is not None and q.count >= rule.min_requests:
+                    labels = (("statement", q.summary), ("system", q.system))
+                    found.append(self._finding(rule, labels, value, q.summary, q.count))
+        return found
+
+    # -- SLOs --------------------------------------------------------------------------------
+    def _bad_ratio(self, rule: SloRule, window_s: float) -> tuple[float, int]:
+        agg = self.stats.requests_over(window_s, route=rule.route, method=rule.method)
+        if agg.count == 0:
+            return 0.0, 0
+        if rule.kind == "availability":
+            bad = agg.errors
+        else:
+            bad = agg.hist.count_above(rule.latency_threshold_ms / 1000.0) if agg.hist else 0
+        return bad / agg.count, agg.count
+
+    def _slo(self, rule: SloRule) -> list[Finding]:
+        found = []
+        short_minimum = max(5, rule.min_requests // 10)
+        for window in rule.windows:
+            long_ratio, long_n = self._bad_ratio(rule, window.long_s)
+            short_ratio, short_n = self._bad_ratio(rule, window.short_s)
+            if long_n < rule.min_requests:
+                continue  # low traffic: too few requests to judge a burn rate
+            long_burn = long_ratio / rule.error_budget
+            short_burn = short_ratio / rule.error_budget
+            breach = (
+                short_n >= short_minimum
+                and long_burn > window.factor
+                and short_burn > window.factor
+            )
+            hours = window.long_s / 3600.0
+            found.append(
+                Finding(
+                    rule=rule.name,
+                    severity=window.severity,
+                    labels=(("slo", rule.name), ("window", f"{hours:g}h")),
+                    value=round(long_burn, 3),
+                    threshold=window.factor,
+                    summary=f"SLO {rule.name} ({rule.objective:.3%} {rule.kind}): error budget"
+                    f" burning {long_burn:.1f}x over {hours:g} h and {short_burn:.1f}x over"
+                    f" {window.short_s / 60:g} min (alert above {window.factor:g}x)",
+                    breach=breach,
+                    recovered=not breach,
+                )
+            )
+        return found
+
+    # -- anomalies ---------------------------------------------------------------------------
+    def _anomaly(self, rule: AnomalyRule) -> list[Finding]:
+        import analyzers
+
+        watch = self._watches.get(rule.name)
+        if watch is None:
+            level = analyzers.Sensitivity[rule.sensitivity.upper()]
+            watch = self._watches[rule.name] = _Watch(analyzers.AnomalyDetector(level), level.value)
+        now = self.stats.clock.now_s()
+        step = self.stats.store.tiers[0].width_s
+        series = http_series(
+            self.stats.store,
+            TimeseriesMetric(rule.statistic.value),
+            window_s=step * 60,
+            now_s=now,
+            route=rule.route,
+            method=rule.method,
+        )
+        current = math.floor(now / step)
+        for point in series.points:
+            index = round(point.t / step)
+            if index >= current or (watch.last_index is not None and index <= watch.last_index):
+                continue  # the current bucket is still filling; older ones were seen
+            watch.last_index = index
+            if point.value is None:
+                continue
+            watch.last_value = point.value
+            watch.last_score = watch.detector.update(point.t, point.value)
+            if watch.last_score >= watch.threshold:
+                watch.last_alarm_index = index
+        if watch.last_alarm_index is None:
+            return []
+        quiet = (watch.last_index or 0) - watch.last_alarm_index
+        breach = quiet < rule.quiet_points
+        subject = f"{rule.method or ''} {rule.route or 'service'}".strip()
+        return [
+            Finding(
+                rule=rule.name,
+                severity=rule.severity,
+                labels=(("route", rule.route or "service"), ("statistic", rule.statistic.value)),
+                value=round(watch.last_value, 3),
+                threshold=watch.threshold,
+                summary=f"{subject}: anomalous {rule.statistic.value} ({watch.last_value:.1f}"
+                f" {rule.statistic.unit}, anomaly score {watch.last_score:.2f})",
+                breach=breach,
+                recovered=not breach,
+            )
+        ]

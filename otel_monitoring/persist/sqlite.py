@@ -1,0 +1,761 @@
+"""A :class:`~otel_monitoring.store.MetricStore` backed by one SQLite file shared by processes.
+
+Every process keeps its own data in memory, exactly as :class:`MetricStore` does (that copy
+answers for the process itself and is the fallback when the file cannot be read), and writes
+it to the file once per collection interval in one ``BEGIN IMMEDIATE`` transaction: one row
+per (series, tier bucket) it touched, holding its *whole* aggregate of that bucket. Reads
+combine the process's own memory with the rows of every other process (and of earlier runs,
+so data survives restarts). Counts and histogram buckets add up exactly; see
+:mod:`.codec` for the merge.
+
+Faults never reach the caller: when the file is locked, full or read-only, the write is
+counted (``write_errors``), logged rate-limited through the :class:`~otel_monitoring.guard.Guard`,
+and what was not written stays in a bounded backlog (dirty buckets, alerts, audit records;
+the oldest is dropped and counted past ``max_backlog``). The next write retries all of it,
+and since rows hold whole aggregates a retry is idempotent: nothing acknowledged is lost and
+totals stay exact once the fault clears.
+
+All processes sharing a file must use the same retention (hence the same tiers).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import secrets
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from otel_monitoring.alerts import Alert, alert_from_json
+from otel_monitoring.audit import AuditRecord
+from otel_monitoring.guard import Guard
+from otel_monitoring.persist import records
+from otel_monitoring.persist.codec import ROW_COLUMNS, Merger, RowValues, encode_agg
+from otel_monitoring.persist.schema import TOTAL_WIDTH, connect, create_schema, transaction
+from otel_monitoring.persist.url import parse_store_url
+from otel_monitoring.store import OVERFLOW_ATTRIBUTES, Agg, Kind, MetricStore, SeriesKey
+
+__all__ = ["PersistStats", "SqliteStore"]
+
+K = TypeVar("K")
+_Cell = tuple[SeriesKey, int, int]  # series, tier width (0: since-start total), bucket index
+_Plan = list[tuple[int, int, int]]  # (width, first index, last index), inclusive
+_PAGE_BYTES = 4096
+_COLUMNS = ", ".join(ROW_COLUMNS)
+
+
+@dataclass(frozen=True, slots=True)
+class PersistStats:
+    """Self-telemetry of a :class:`SqliteStore` (counts since the store was created).
+
+    ``backlog`` is what waits to be written: dirty buckets, alerts and audit records.
+    ``dropped`` counts backlog entries discarded because it was full (or a bucket the
+    in-memory ring overwrote before it could be written).
+    """
+
+    writes: int
+    write_errors: int
+    read_errors: int
+    backlog: int
+    dropped: int
+    last_write_duration_s: float
+    last_write_rows: int
+
+
+class SqliteStore(MetricStore):
+    """Drop-in :class:`MetricStore` whose numbers are those of every process using ``path``.
+
+    Example::
+
+        store = SqliteStore.from_url("sqlite:////var/lib/shop/monitoring.db")
+        store.add(key, Kind.HISTOGRAM, "s", now_s, agg)  # in memory
+        store.flush()                                    # once per collection interval
+        store.fold(metric, 3600.0, now_s, group)         # this process + all others
+
+    Args:
+        path: the SQLite file (created if missing; its directory must exist).
+        retention_s, max_series: as for :class:`MetricStore` (the cap is per process).
+        busy_timeout_s: how long a write waits for another process's lock before it fails
+            and is retried at the next interval.
+        max_backlog: entries kept for retry while the file cannot be written.
+        max_size_bytes: cap on the file size (``PRAGMA max_page_count``); ``None``: no cap.
+        guard: where faults are counted and logged (rate-limited).
+
+    Raises:
+        ValueError: the directory of ``path`` does not exist (a configuration error).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        retention_s: float = 86400.0,
+        max_series: int = 2000,
+        busy_timeout_s: float = 2.0,
+        max_backlog: int = 100_000,
+        max_size_bytes: int | None = None,
+        guard: Guard | None = None,
+    ) -> None:
+        super().__init__(retention_s=retention_s, max_series=max_series)
+        self.path = Path(path)
+        if not self.path.parent.is_dir():
+            raise ValueError(
+                f"the directory of the monitoring store {str(self.path)!r} does not exist"
+            )
+        self.busy_timeout_s = busy_timeout_s
+        self.max_backlog = max_backlog
+        self.guard = guard or Guard()
+        self._max_size_bytes = max_size_bytes
+        self._widths = [int(tier.width_s) for tier in self.tiers]
+        self._write_lock = threading.Lock()  # the writer connection and flushes
+        self._read_lock = threading.Lock()  # the reader connection and the series cache
+        self._pending_lock = threading.Lock()  # dirty cells, pending alerts and audit
+        self._writer: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._abandoned: list[sqlite3.Connection] = []
+        self._schema_ready = False
+        self._generation: int | None = None
+        self._catalog: dict[int, tuple[SeriesKey, Kind, str]] = {}
+        self._dirty: dict[_Cell, int] = {}
+        self._alerts: dict[str, Alert] = {}  # pending write
+        self._known_alerts: dict[str, Alert] = {}  # fallback for reads
+        self._audit: dict[int, AuditRecord] = {}  # pending write, by sequence
+        self._audit_written: list[AuditRecord] = []  # fallback for reads (bounded)
+        self._seq = 0
+        self._batch_t: float | None = None
+        self._held: dict[tuple[str, str], float] = {}  # leases we hold -> expiry
+        self._closed = False
+        self.writes = self.write_errors = self.read_errors = self.dropped = 0
+        self.last_write_duration_s = 0.0
+        self.last_write_rows = 0
+        self._start_process()
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> SqliteStore:
+        """A store for a ``sqlite:///`` URL (see :func:`.parse_store_url`); kwargs as above."""
+        return cls(parse_store_url(url), **kwargs)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def _start_process(self) -> None:
+        self._pid = os.getpid()
+        self.process_id = secrets.randbits(62)
+        self._registered = False
+
+    def _check_fork(self) -> None:
+        """After ``fork`` (gunicorn --preload) the child is a new writer with no data."""
+        if os.getpid() == self._pid:
+            return
+        # A connection must not be used across fork, nor closed (closing may checkpoint).
+        self._abandoned += [c for c in (self._writer, self._reader) if c is not None]
+        self._writer = self._reader = None
+        self._start_process()
+        MetricStore.clear(self)
+        with self._pending_lock:
+            self._dirty.clear()
+            self._alerts.clear()
+            self._audit.clear()
+
+    @property
+    def max_size_bytes(self) -> int | None:
+        """Cap on the file size in bytes (``None``: none); applies from the next write."""
+        return self._max_size_bytes
+
+    @max_size_bytes.setter
+    def max_size_bytes(self, value: int | None) -> None:
+        with self._write_lock:
+            self._max_size_bytes = value
+            self._drop_writer()
+
+    def close(self) -> None:
+        """Write what is pending (best effort) and close the file. Safe to call twice."""
+        if self._closed:
+            return
+        self.flush()
+        self._closed = True
+        with self._write_lock:
+            self._drop_writer()
+        with self._read_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def persist_stats(self) -> PersistStats:
+        """Counters for self-telemetry (see :class:`PersistStats`)."""
+        with self._pending_lock:
+            backlog = len(self._dirty) + len(self._alerts) + len(self._audit)
+        return PersistStats(
+            writes=self.writes,
+            write_errors=self.write_errors,
+            read_errors=self.read_errors,
+            backlog=backlog,
+            dropped=self.dropped,
+            last_write_duration_s=self.last_write_duration_s,
+            last_write_rows=self.last_write_rows,
+        )
+
+    # -- connections -------------------------------------------------------------------------
+    def _writer_conn(self) -> sqlite3.Connection:
+        if self._closed:
+            raise sqlite3.ProgrammingError("the monitoring store is closed")
+        if self._writer is None:
+            conn = connect(self.path, self.busy_timeout_s)
+            try:
+                if not self._schema_ready:
+                    create_schema(conn)
+                    self._schema_ready = True
+                if self._max_size_bytes is not None:
+                    pages = max(1, self._max_size_bytes // _PAGE_BYTES)
+                    conn.execute(f"PRAGMA max_page_count = {pages}")
+            except sqlite3.Error:
+                conn.close()
+                raise
+            self._writer = conn
+        return self._writer
+
+    def _drop_writer(self) -> None:
+        # After a fault, reopen: a file opened read-only stays read-only on that connection.
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+            self._registered = False
+
+    def _reader_conn(self) -> sqlite3.Connection:
+        if self._closed:
+            raise sqlite3.ProgrammingError("the monitoring store is closed")
+        if self._reader is None:
+            self._reader = connect(self.path, self.busy_timeout_s)
+        return self._reader
+
+    def _write_failed(self, what: str, exc: sqlite3.Error) -> None:
+        self.write_errors += 1
+        self._drop_writer()
+        self.guard.error(f"monitoring store: {what} {self.path}", exc)
+
+    def _read_failed(self, what: str, exc: sqlite3.Error) -> None:
+        self.read_errors += 1
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        self.guard.error(f"monitoring store: {what} {self.path} (answering from memory)", exc)
+
+    # -- ingestion ---------------------------------------------------------------------------
+    def add(self, key: SeriesKey, kind: Kind, unit: str, t_s: float, agg: Agg) -> None:
+        """As :meth:`MetricStore.add`; the file is written by :meth:`flush`.
+
+        If the previous interval (another ``t_s``) was not flushed yet, it is flushed first,
+        so the file lags at most one interval even when nobody calls :meth:`flush`.
+        """
+        self._check_fork()
+        super().add(key, kind, unit, t_s, agg)
+        with self._lock:
+            if key not in self._series:
+                key = SeriesKey(key.metric, OVERFLOW_ATTRIBUTES)
+                if key not in self._series:
+                    return
+        with self._pending_lock:
+            stale = self._batch_t is not None and self._batch_t != t_s and bool(self._dirty)
+            self._batch_t = t_s
+            for width in self._widths:
+                self._mark((key, width, math.floor(t_s / width)))
+            self._mark((key, TOTAL_WIDTH, 0))
+        if stale:
+            self.flush()
+
+    def _mark(self, cell: _Cell) -> None:
+        self._seq += 1
+        self._dirty[cell] = self._seq  # re-marking keeps the cell's place (its age)
+        while len(self._dirty) > self.max_backlog:
+            del self._dirty[next(iter(self._dirty))]
+            self.dropped += 1
+
+    def flush(self) -> bool:
+        """Write every pending bucket, alert and audit record in one transaction.
+
+        Returns ``True`` when the backlog is empty afterwards; ``False`` when the file could
+        not be written (counted and logged; retried at the next call). Never raises.
+        """
+        self._check_fork()
+        with self._write_lock:
+            return self._flush(with_buckets=True)
+
+    def _flush(self, *, with_buckets: bool) -> bool:
+        with self._pending_lock:
+            dirty = dict(self._dirty) if with_buckets else {}
+            alerts = dict(self._alerts)
+            audit = dict(self._audit)
+        if not (dirty or alerts or audit):
+            return True
+        rows = self._encode(dirty)
+        started = time.perf_counter()
+        try:
+            conn = self._writer_conn()
+            with transaction(conn):
+                cleared = self._check_generation(conn)
+                if rows and not cleared:
+                    self._write_rows(conn, rows)
+                records.upsert_alerts(conn, alerts.values())
+                records.append_audit(conn, audit.values())
+        except sqlite3.Error as exc:
+            self._write_failed("writing to", exc)
+            return False
+        self.writes += 1
+        self.last_write_duration_s = time.perf_counter() - started
+        self.last_write_rows = len(rows)
+        with self._pending_lock:
+            for cell, seq in dirty.items():
+                if self._dirty.get(cell) == seq:
+                    del self._dirty[cell]
+            for alert_id, alert in alerts.items():
+                if self._alerts.get(alert_id) is alert:
+                    del self._alerts[alert_id]
+            for seq in audit:
+                self._audit.pop(seq, None)
+            self._audit_written = (self._audit_written + list(audit.values()))[-10_000:]
+            return not (self._dirty or self._alerts or self._audit)
+
+    def _encode(
+        self, dirty: dict[_Cell, int]
+    ) -> list[tuple[SeriesKey, Kind, str, int, int, RowValues]]:
+        rows = []
+        gone: list[_Cell] = []
+        with self._lock:
+            for cell in dirty:
+                key, width, index = cell
+                series = self._series.get(key)
+                if series is None:  # dropped by drop_before/clear meanwhile
+                    gone.append(cell)
+                    continue
+                agg: Agg | None = series.total
+                if width != TOTAL_WIDTH:
+                    ring = series.rings[self._widths.index(width)]
+                    slot = ring.slots[index % ring.tier.slots]
+                    agg = slot[1] if slot is not None and slot[0] == index else None
+                if agg is None:  # the ring moved on before the bucket could be written
+                    gone.append(cell)
+                    self.dropped += 1
+                    continue
+                rows.append((key, series.kind, series.unit, width, index, encode_agg(agg)))
+        if gone:
+            with self._pending_lock:
+                for cell in gone:
+                    self._dirty.pop(cell, None)
+        return rows
+
+    def _check_generation(self, conn: sqlite3.Connection) -> bool:
+        """``True`` if another process cleared the file since we last wrote: forget ours."""
+        (generation,) = conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        known, self._generation = self._generation, generation
+        if known is None or known == generation:
+            return False
+        MetricStore.clear(self)
+        with self._pending_lock:
+            self._dirty.clear()
+        return True
+
+    def _write_rows(
+        self, conn: sqlite3.Connection, rows: list[tuple[SeriesKey, Kind, str, int, int, RowValues]]
+    ) -> None:
+        if not self._registered:
+            conn.execute(
+                "INSERT OR IGNORE INTO processes VALUES (?, ?, ?, ?)",
+                (self.process_id, os.getpid(), socket.gethostname(), time.time()),
+            )
+            self._registered = True
+        ids: dict[SeriesKey, int] = {}
+        for key, kind, unit, *_ in rows:
+            if key not in ids:
+                # ids are looked up in every write: another process may have removed the
+                # series (drop_before) since, and a cached id would orphan our rows
+                (ids[key],) = conn.execute(
+                    "INSERT INTO series (metric, attributes, kind, unit) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (metric, attributes) DO UPDATE SET unit = unit RETURNING id",
+                    (key.metric, json.dumps(key.attributes), kind.value, unit),
+                ).fetchone()
+        conn.executemany(
+            f"INSERT INTO buckets (series, width, idx, process, {_COLUMNS})"
+            f" VALUES ({', '.join('?' * (4 + len(ROW_COLUMNS)))})"
+            " ON CONFLICT (series, width, idx, process) DO UPDATE SET "
+            + ", ".join(f"{c} = excluded.{c}" for c in ROW_COLUMNS),
+            [(ids[key], w, i, self.process_id, *values) for key, _, _, w, i, values in rows],
+        )
+
+    # -- queries -----------------------------------------------------------------------------
+    def fold(
+        self,
+        metric: str,
+        window_s: float | None,
+        now_s: float,
+        group: Callable[[SeriesKey], K | None],
+    ) -> dict[K, Agg]:
+        """As :meth:`MetricStore.fold`, over every process writing to the file.
+
+        A window is read from the finest tier that covers it (as in memory), with whole
+        coarser buckets standing in for the runs of fine buckets they hold exactly, so an
+        hour of 10 s buckets costs ~70 rows per series and process, not 360.
+        ``window_s=None``: since-start totals of every process (and earlier runs).
+        """
+        self._check_fork()
+        plan = self._plan(window_s, now_s)
+        merger: Merger[K] = Merger()
+        self._local_cells(
+            metric,
+            group,
+            plan,
+            lambda g, _w, _i, agg, kind: merger.add_agg(g, agg, kind),
+            merger.touch,
+        )
+        for g, _, _, kind, row in self._remote_rows(metric, group, plan, merger.touch):
+            merger.add_row(g, kind, row)
+        return merger.results()
+
+    def buckets(
+        self,
+        metric: str,
+        window_s: float,
+        now_s: float,
+        group: Callable[[SeriesKey], K | None],
+    ) -> tuple[float, dict[K, dict[int, Agg]]]:
+        """As :meth:`MetricStore.buckets`, over every process writing to the file."""
+        self._check_fork()
+        width = self._ring_tier(window_s)
+        plan = [(width, math.floor((now_s - window_s) / width) + 1, math.floor(now_s / width))]
+        merger: Merger[tuple[K, int]] = Merger()
+        groups: set[K] = set()
+        self._local_cells(
+            metric,
+            group,
+            plan,
+            lambda g, _w, i, agg, kind: merger.add_agg((g, i), agg, kind),
+            groups.add,
+        )
+        for g, _, i, kind, row in self._remote_rows(metric, group, plan, groups.add):
+            merger.add_row((g, i), kind, row)
+        out: dict[K, dict[int, Agg]] = {g: {} for g in groups}
+        for (g, index), agg in merger.results().items():
+            out[g][index] = agg
+        return float(width), out
+
+    def series(self, metric: str | None = None) -> list[tuple[SeriesKey, Kind, str]]:
+        """As :meth:`MetricStore.series`: this process's series, then other processes'."""
+        self._check_fork()
+        found = {key: (key, kind, unit) for key, kind, unit in super().series(metric)}
+        with self._read_lock:
+            try:
+                for series_id in self._series_ids(metric):
+                    entry = self._catalog[series_id]
+                    found.setdefault(entry[0], entry)
+            except sqlite3.Error as exc:
+                self._read_failed("reading", exc)
+        return list(found.values())
+
+    def series_count(self, metric: str | None = None) -> int:
+        """Number of distinct series over all processes (optionally of one metric)."""
+        return len(self.series(metric))
+
+    def __iter__(self) -> Iterator[SeriesKey]:
+        return iter([key for key, _, _ in self.series()])
+
+    def _ring_tier(self, window_s: float) -> int:
+        for tier in self.tiers:
+            if tier.width_s * tier.slots >= window_s:
+                return int(tier.width_s)
+        return self._widths[-1]
+
+    def _plan(self, window_s: float | None, now_s: float) -> _Plan:
+        """Bucket ranges that together hold exactly the window of :meth:`MetricStore.fold`."""
+        if window_s is None:
+            return [(TOTAL_WIDTH, 0, 0)]
+        width = self._ring_tier(window_s)
+        first = math.floor((now_s - window_s) / width) + 1
+        last = math.floor(now_s / width)
+        coarser = [w for w in reversed(self._widths) if w > width and w % width == 0]
+        return _cover(first * width, (last + 1) * width, [*coarser, width])
+
+    def _local_cells(
+        self,
+        metric: str,
+        group: Callable[[SeriesKey], K | None],
+        plan: _Plan,
+        visit: Callable[[K, int, int, Agg, Kind], None],
+        touch: Callable[[K], None],
+    ) -> None:
+        with self._lock:
+            for key, series in self._series.items():
+                if key.metric != metric:
+                    continue
+                g = group(key)
+                if g is None:
+                    continue
+                touch(g)
+                for width, first, last in plan:
+                    if width == TOTAL_WIDTH:
+                        visit(g, width, 0, series.total, series.kind)
+                        continue
+                    ring = series.rings[self._widths.index(width)]
+                    size = ring.tier.slots
+                    if last - first < size:  # look the few buckets up
+                        for index in range(first, last + 1):
+                            slot = ring.slots[index % size]
+                            if slot is not None and slot[0] == index:
+                                visit(g, width, index, slot[1], series.kind)
+                    else:
+                        for slot in ring.slots:
+                            if slot is not None and first <= slot[0] <= last:
+                                visit(g, width, slot[0], slot[1], series.kind)
+
+    def _remote_rows(
+        self,
+        metric: str,
+        group: Callable[[SeriesKey], K | None],
+        plan: _Plan,
+        touch: Callable[[K], None],
+    ) -> list[tuple[K, int, int, Kind, RowValues]]:
+        """Rows of other processes in the plan's ranges; empty if the file cannot be read."""
+        with self._read_lock:
+            try:
+                chosen: dict[int, tuple[K, Kind]] = {}
+                for series_id in self._series_ids(metric):
+                    key, kind, _ = self._catalog[series_id]
+                    g = group(key)
+                    if g is not None:
+                        chosen[series_id] = (g, kind)
+                        touch(g)
+                if not chosen:
+                    return []
+                conn = self._reader_conn()
+                ids = ",".join(str(i) for i in chosen)  # integers from the file: safe inline
+                out = []
+                for width, first, last in plan:
+                    for series_id, w, i, *values in conn.execute(
+                        f"SELECT series, width, idx, {_COLUMNS} FROM buckets"
+                        f" WHERE series IN ({ids}) AND width = ? AND idx BETWEEN ? AND ?"
+                        " AND process != ?",
+                        (width, first, last, self.process_id),
+                    ):
+                        g, kind = chosen[series_id]
+                        out.append((g, w, i, kind, tuple(values)))
+                return out
+            except sqlite3.Error as exc:
+                self._read_failed("reading", exc)
+                return []
+
+    def _series_ids(self, metric: str | None) -> list[int]:
+        """Ids of the series in the file (caller holds the read lock); refreshes the catalog."""
+        conn = self._reader_conn()
+        if metric is None:
+            ids = [row[0] for row in conn.execute("SELECT id FROM series")]
+        else:
+            ids = [
+                row[0] for row in conn.execute("SELECT id FROM series WHERE metric = ?", (metric,))
+            ]
+        if any(i not in self._catalog for i in ids):
+            known = max(self._catalog, default=0)
+            for i, name, attributes, kind, unit in conn.execute(
+                "SELECT id, metric, attributes, kind, unit FROM series WHERE id > ?", (known,)
+            ):
+                pairs = tuple((str(k), str(v)) for k, v in json.loads(attributes))
+                self._catalog[i] = (SeriesKey(name, pairs), Kind(kind), unit)
+        return [i for i in ids if i in self._catalog]
+
+    # -- retention ---------------------------------------------------------------------------
+    def drop_before(self, t_s: float) -> int:
+        """As :meth:`MetricStore.drop_before`, for every process's rows in the file.
+
+        Returns the number of buckets removed from the file (from memory if the file cannot
+        be written; the next call catches up).
+        """
+        self._check_fork()
+        removed = super().drop_before(t_s)
+        with self._pending_lock:
+            for cell in list(self._dirty):
+                key, width, index = cell
+                if key not in self._series or (
+                    width != TOTAL_WIDTH and index < math.floor(t_s / width)
+                ):
+                    del self._dirty[cell]
+        with self._write_lock:
+            try:
+                with transaction(self._writer_conn()) as conn:
+                    removed = sum(
+                        conn.execute(
+                            "DELETE FROM buckets WHERE width = ? AND idx < ?",
+                            (width, math.floor(t_s / width)),
+                        ).rowcount
+                        for width in self._widths
+                    )
+                    conn.execute(
+                        "DELETE FROM buckets WHERE width = ? AND series NOT IN"
+                        " (SELECT series FROM buckets WHERE width != ?)",
+                        (TOTAL_WIDTH, TOTAL_WIDTH),
+                    )
+                    conn.execute("DELETE FROM series WHERE id NOT IN (SELECT series FROM buckets)")
+            except sqlite3.Error as exc:
+                self._write_failed("removing old buckets from", exc)
+        return removed
+
+    def clear(self) -> None:
+        """Forget every process's metrics (alerts, audit and leases stay).
+
+        Other processes notice at their next write and forget their in-memory copy too.
+        """
+        self._check_fork()
+        super().clear()
+        with self._pending_lock:
+            self._dirty.clear()
+        with self._write_lock:
+            try:
+                with transaction(self._writer_conn()) as conn:
+                    conn.execute("DELETE FROM buckets")
+                    conn.execute("DELETE FROM series")
+                    (self._generation,) = conn.execute(
+                        "UPDATE meta SET value = value + 1 WHERE key = 'generation' RETURNING value"
+                    ).fetchone()
+            except sqlite3.Error as exc:
+                self._write_failed("clearing", exc)
+
+    # -- alerts and audit --------------------------------------------------------------------
+    def save_alert(self, alert: Alert) -> None:
+        """Insert or replace the alert with ``alert.id``. Never raises (kept for retry)."""
+        self._check_fork()
+        with self._pending_lock:
+            self._known_alerts[alert.id] = alert
+            self._alerts[alert.id] = alert
+            while len(self._alerts) > self.max_backlog:
+                del self._alerts[next(iter(self._alerts))]
+                self.dropped += 1
+        with self._write_lock:
+            self._flush(with_buckets=False)
+
+    def load_alerts(self) -> list[Alert]:
+        """Every stored alert (active and resolved, of every process), oldest first.
+
+        Alerts saved by this process but not written yet are included; if the file cannot be
+        read, the alerts this process saved or loaded before.
+        """
+        self._check_fork()
+        found: dict[str, Alert] = {}
+        with self._read_lock:
+            try:
+                bodies = records.read_alert_bodies(self._reader_conn())
+            except sqlite3.Error as exc:
+                self._read_failed("reading alerts from", exc)
+                bodies = None
+        with self._pending_lock:
+            if bodies is None:
+                found.update(self._known_alerts)
+            for body in bodies or ():
+                try:
+                    alert = alert_from_json(body)
+                except ValueError as exc:
+                    self.read_errors += 1
+                    self.guard.error(f"monitoring store: an alert in {self.path}", exc)
+                    continue
+                found[alert.id] = self._known_alerts[alert.id] = alert
+            found.update(self._alerts)
+        return sorted(found.values(), key=lambda a: (a.updated_s, a.id))
+
+    def append_audit(self, record: AuditRecord) -> None:
+        """Append a record. Never raises (kept for retry); there is no way to edit or remove
+        one: the file's triggers refuse ``UPDATE`` and ``DELETE`` on the audit table.
+        """
+        self._check_fork()
+        with self._pending_lock:
+            self._seq += 1
+            self._audit[self._seq] = record
+            while len(self._audit) > self.max_backlog:
+                del self._audit[next(iter(self._audit))]
+                self.dropped += 1
+        with self._write_lock:
+            self._flush(with_buckets=False)
+
+    def audit_records(self, limit: int = 100) -> list[AuditRecord]:
+        """The newest ``limit`` records of every process, newest first.
+
+        Stored records carry the file's sequence number as ``id`` (unique across processes);
+        records not written yet come first with the ``id`` they were given. If the file
+        cannot be read: this process's records only.
+        """
+        self._check_fork()
+        with self._pending_lock:
+            pending = list(self._audit.values())[::-1]
+            fallback = self._audit_written[::-1]
+        with self._read_lock:
+            try:
+                stored = records.read_audit(self._reader_conn(), limit)
+            except sqlite3.Error as exc:
+                self._read_failed("reading the audit trail from", exc)
+                stored = fallback
+        return (pending + stored)[:limit]
+
+    # -- leases ------------------------------------------------------------------------------
+    def try_lease(self, name: str, holder: str, ttl_s: float, now_s: float) -> bool:
+        """Take or renew the lease ``name`` for ``holder`` until ``now_s + ttl_s`` (seconds).
+
+        ``True`` when ``holder`` holds it now. Another holder gets it only once the current
+        one's expiry has passed, so a dead worker's lease lapses after ``ttl_s``. If the file
+        cannot be written, a holder keeps a lease it already had until its known expiry (no
+        one else can take it before that either) and gets no new one. Never raises.
+
+        Raises:
+            ValueError: ``ttl_s`` is not positive (misuse, at setup).
+        """
+        if not ttl_s > 0:
+            raise ValueError(f"lease ttl_s must be positive, not {ttl_s}")
+        self._check_fork()
+        with self._write_lock:
+            try:
+                with transaction(self._writer_conn()) as conn:
+                    held = records.acquire_lease(conn, name, holder, ttl_s, now_s)
+            except sqlite3.Error as exc:
+                self._write_failed("taking a lease in", exc)
+                return now_s < self._held.get((name, holder), -math.inf)
+        if held:
+            self._held[(name, holder)] = now_s + ttl_s
+        else:
+            self._held.pop((name, holder), None)
+        return held
+
+    def release(self, name: str, holder: str) -> None:
+        """Give the lease up (if ``holder`` holds it) so another may take it at once."""
+        self._check_fork()
+        self._held.pop((name, holder), None)
+        with self._write_lock:
+            try:
+                with transaction(self._writer_conn()) as conn:
+                    records.release_lease(conn, name, holder)
+            except sqlite3.Error as exc:
+                self._write_failed("releasing a lease in", exc)
+
+
+def _cover(start: int, stop: int, widths: list[int]) -> _Plan:
+    """Ranges of bucket indices, coarsest first, tiling seconds ``[start, stop)`` exactly.
+
+    ``widths`` runs from coarse to fine and each divides the previous; ``start`` and ``stop``
+    are multiples of the finest.
+    """
+    if start >= stop:
+        return []
+    width, finer = widths[0], widths[1:]
+    if not finer:
+        return [(width, start // width, stop // width - 1)]
+    first, last = -(-start // width), stop // width - 1
+    if first > last:
+        return _cover(start, stop, finer)
+    return [
+        (width, first, last),
+        *_cover(start, first * width, finer),
+        *_cover((last + 1) * width, stop, finer),
+    ]

@@ -1,0 +1,135 @@
+"""Fleet fixtures: a real Prometheus on loopback and shop instances that expose ``/metrics``.
+
+``instance_app`` is also the uvicorn factory the instance subprocesses run
+(``uvicorn --factory --app-dir tests/fleet conftest:instance_app``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+PROMETHEUS_BIN = "/usr/bin/prometheus"
+FLEET_DIR = Path(__file__).resolve().parent
+
+
+def instance_app() -> Any:
+    """The sample shop, instrumented, with ``GET /metrics`` for Prometheus.
+
+    ``Monitor`` takes its metric readers at construction, so the Prometheus reader is
+    added through a subclass handed to ``instrument_app`` (until ``instrument_app`` adds
+    it itself when ``OTEL_MONITORING_PROMETHEUS_EXPORT=true``).
+    """
+    from collections.abc import Sequence
+
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import MetricReader
+
+    from otel_monitoring import instrument
+    from otel_monitoring.demo.shop import create_app, create_engine_for
+    from otel_monitoring.fleet.exposition import PrometheusExposition
+    from otel_monitoring.monitor import Monitor
+
+    exposition = PrometheusExposition()
+
+    class ExposedMonitor(Monitor):
+        def _meter_provider(self, pull_readers: Sequence[MetricReader]) -> MeterProvider:
+            return super()._meter_provider([*pull_readers, exposition.reader])
+
+    instrument.Monitor = ExposedMonitor  # type: ignore[misc]
+    app = create_app(create_engine_for(), instrument=True)
+    exposition.mount(app)
+    return app
+
+
+@dataclass(frozen=True)
+class PrometheusServer:
+    """A Prometheus process on 127.0.0.1 scraping ``targets`` every second."""
+
+    proc: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def _config(targets: list[str]) -> str:
+    listed = ", ".join(f"'{target}'" for target in targets)
+    return (
+        "global:\n"
+        "  scrape_interval: 1s\n"
+        "  scrape_timeout: 1s\n"
+        "  evaluation_interval: 1s\n"
+        "scrape_configs:\n"
+        "  - job_name: shop\n"
+        f"    static_configs:\n      - targets: [{listed}]\n"
+    )
+
+
+@pytest.fixture
+def prometheus_bin() -> str:
+    """Path of the prometheus binary; a missing one FAILS the test (never skips)."""
+    path = shutil.which("prometheus") or (PROMETHEUS_BIN if Path(PROMETHEUS_BIN).exists() else None)
+    if path is None:
+        pytest.fail(
+            "the fleet tests need a real Prometheus: install the Debian package with"
+            " `apt-get install -y prometheus` (binary /usr/bin/prometheus); .ci/run installs it"
+        )
+    return path
+
+
+@pytest.fixture
+def start_prometheus(
+    prometheus_bin: str, tmp_path: Path, another_port: Callable[[], int]
+) -> Iterator[Callable[[list[str]], PrometheusServer]]:
+    """Start Prometheus (never as a service) with its own config and TSDB in ``tmp_path``."""
+    started: list[PrometheusServer] = []
+
+    def start(targets: list[str]) -> PrometheusServer:
+        port = another_port()
+        config = tmp_path / "prometheus.yml"
+        config.write_text(_config(targets))
+        log = tmp_path / "prometheus.log"
+        proc = subprocess.Popen(
+            [
+                prometheus_bin,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--log.level=warn",
+            ],
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+        )
+        server = PrometheusServer(proc, f"http://127.0.0.1:{port}", log)
+        started.append(server)
+        deadline = time.monotonic() + 20.0
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"prometheus exited with {proc.returncode}:\n{server.output()}")
+            try:
+                if httpx.get(server.url + "/-/ready", timeout=1.0).status_code == 200:
+                    return server
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"prometheus was not ready within 20 s:\n{server.output()}")
+
+    yield start
+    for server in started:
+        server.proc.terminate()
+        try:
+            server.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.proc.kill()
+            server.proc.wait()

@@ -1,0 +1,259 @@
+"""Fleet mode end to end: two shop instances, a real Prometheus scraping both every second.
+
+The fleet's numbers read back through ``FleetStats`` must equal what was sent, exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from opentelemetry.sdk.metrics import MeterProvider
+
+from otel_monitoring.errors import ConfigError
+from otel_monitoring.fleet import (
+    FleetStats,
+    PrometheusClient,
+    PrometheusQueryError,
+    PrometheusUnavailableError,
+    exact_increase,
+)
+from otel_monitoring.fleet.exposition import (
+    SECONDS_BUCKETS,
+    PrometheusExposition,
+    prometheus_export_requested,
+)
+from otel_monitoring.timeseries import TimeseriesMetric
+
+ROOT = Path(__file__).resolve().parents[2]
+FLEET_DIR = Path(__file__).resolve().parent
+
+# What each instance receives: (path, times) per instance.
+TRAFFIC_A = [("/items/1", 37), ("/items/999", 5), ("/boom", 3), ("/items", 4), ("/slow?ms=300", 10)]
+TRAFFIC_B = [("/items/2", 23), ("/orders-missing", 2), ("/items", 6), ("/slow?ms=300", 10)]
+SECOND_BATCH_B = [("/items/3", 11)]
+
+
+def _send(base_url: str, traffic: list[tuple[str, int]]) -> int:
+    """Send the traffic (10 concurrent clients); return the number of responses.
+
+    No keep-alive: uvicorn closes a connection after an unhandled exception (``/boom``).
+    """
+    paths = [path for path, times in traffic for _ in range(times)]
+    no_reuse = httpx.Limits(max_keepalive_connections=0)
+    with (
+        httpx.Client(base_url=base_url, timeout=10.0, limits=no_reuse) as client,
+        ThreadPoolExecutor(10) as pool,
+    ):
+        statuses = list(pool.map(lambda p: client.get(p).status_code, paths))
+    assert len(statuses) == len(paths)
+    return len(paths)
+
+
+def _wait_scraped(prom: PrometheusClient, after_s: float, instances: int) -> None:
+    """Bounded polling until every target has a successful scrape that began after
+    ``after_s`` (Unix seconds), so Prometheus holds each instance's final counters."""
+    deadline = time.monotonic() + 20.0
+    # timestamp() of a plain selector is the scrape time (of an expression: the query time).
+    while time.monotonic() < deadline:
+        scrapes = prom.query('timestamp(up{job="shop"})')
+        healthy = prom.query('up{job="shop"} == 1')
+        stamps = [s.value for s in scrapes]
+        if len(healthy) == len(stamps) == instances and min(stamps) > after_s:
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"Prometheus did not scrape every instance after {after_s}")
+
+
+@pytest.fixture
+def fleet(
+    start_server: Callable[..., object],
+    start_prometheus: Callable[[list[str]], object],
+    shop_env: dict[str, str],
+    uvicorn_cmd: Callable[..., list[str]],
+    another_port: Callable[[], int],
+    tmp_path: Path,
+) -> tuple[list[str], str]:
+    """Two shop instances exposing /metrics and a Prometheus scraping both: (urls, prom url)."""
+    urls = []
+    for name in ("a", "b"):
+        port = another_port()
+        env = {**shop_env, "SHOP_DB": str(tmp_path / f"shop-{name}.db")}
+        argv = [
+            *uvicorn_cmd("conftest:instance_app", port),
+            "--factory",
+            "--app-dir",
+            str(FLEET_DIR),
+        ]
+        server = start_server(argv, env, port)
+        urls.append(server.url)  # type: ignore[attr-defined]
+    prometheus = start_prometheus([url.removeprefix("http://") for url in urls])
+    return urls, prometheus.url  # type: ignore[attr-defined]
+
+
+def test_fleet_counts_equal_the_sum_sent_to_both_instances(
+    fleet: tuple[list[str], str],
+) -> None:
+    (url_a, url_b), prom_url = fleet
+    n1 = _send(url_a, TRAFFIC_A)
+    n2 = _send(url_b, TRAFFIC_B)
+    sent_s = time.time()
+    with PrometheusClient(prom_url) as prom:
+        _wait_scraped(prom, sent_s + 0.2, instances=2)
+        stats = FleetStats(prom, selector='job="shop"')
+
+        for window in ("5m", "all"):
+            service = stats.service(window)
+            assert service.requests == n1 + n2
+            assert service.errors == 3  # /boom: PaymentGatewayError -> 500
+            assert service.client_errors == 5 + 2  # unknown item, unknown path
+            assert service.endpoints_count == 5  # /items/{id}, /boom, /items, /slow, <unmatched>
+
+        by_route = {(e.route, e.method): e for e in stats.endpoints("5m")}
+        assert by_route["/items/{item_id}", "GET"].requests == 37 + 5 + 23
+        assert by_route["/items/{item_id}", "GET"].client_errors == 5
+        assert by_route["/items/{item_id}", "GET"].status_classes == (("2xx", 60), ("4xx", 5))
+        assert by_route["/items", "GET"].requests == 10
+        assert by_route["/boom", "GET"].errors == 3
+        assert by_route["/boom", "GET"].error_rate == 100.0
+        assert by_route["<unmatched>", "GET"].requests == 2
+        slow = by_route["/slow", "GET"]
+        assert slow.requests == 20
+        # 20 requests of 300 ms: p95 interpolated inside the true value's bucket (250, 500].
+        assert slow.latency.p95_ms is not None and 250.0 < slow.latency.p95_ms <= 500.0
+        assert slow.latency.avg_ms is not None and 300.0 <= slow.latency.avg_ms < 400.0
+        assert slow.latency.max_ms is None  # not in Prometheus histograms
+        assert [e.route for e in stats.endpoint("/slow", "get", "5m")] == ["/slow"]
+        assert stats.top_endpoints("5m", limit=1)[0].route == "/boom"
+
+        db = {s.summary: s for s in stats.db_statements("5m")}
+        assert db["SELECT items"].count == 10  # one query per GET /items
+        assert db["SELECT items"].system == "sqlite"
+
+        health = stats.health(active_alerts=0)
+        assert health.total_requests == n1 + n2
+        assert health.status.value == "degraded"  # 3 errors in 90 requests: >= 1 %
+        assert health.uptime_seconds > 0
+
+        # A second batch: the window that starts between the batches counts it exactly
+        # (the "last sample minus the sample at the window's start" path of exact_increase).
+        middle_s = time.time()
+        n3 = _send(url_b, SECOND_BATCH_B)
+        sent_again_s = time.time()
+        _wait_scraped(prom, sent_again_s + 0.2, instances=2)
+        now_s = time.time()
+        count = 'http_server_request_duration_seconds_count{job="shop"}'
+        since_middle = prom.query_value(f"sum({exact_increase(count, now_s - middle_s)})", now_s)
+        assert since_middle == n3
+        assert stats.service("5m").requests == n1 + n2 + n3
+
+        series = stats.timeseries(TimeseriesMetric.THROUGHPUT, window_s=120, step_s=5)
+        assert sum(point.count for point in series.points) == n1 + n2 + n3
+        p95 = stats.timeseries("latency_p95", window_s=120, step_s=5, route="/slow")
+        assert any(p.value is not None and 250 < p.value <= 500 for p in p95.points)
+
+
+def test_unreachable_prometheus_raises_a_clear_error(another_port: Callable[[], int]) -> None:
+    url = f"http://127.0.0.1:{another_port()}"
+    with PrometheusClient(url, timeout_s=2.0) as prom:
+        stats = FleetStats(prom)
+        with pytest.raises(PrometheusUnavailableError, match=r"Prometheus at .* is unreachable"):
+            stats.service("5m")
+        assert prom.ready() is False
+
+
+def test_a_non_prometheus_url_says_so(fleet: tuple[list[str], str]) -> None:
+    (url_a, _), prom_url = fleet
+    with (
+        PrometheusClient(url_a + "/nothing-here") as wrong,
+        pytest.raises(PrometheusUnavailableError, match="base URL"),
+    ):
+        wrong.query("up")
+    with PrometheusClient(prom_url) as prom, pytest.raises(PrometheusQueryError, match="bad_data"):
+        prom.query("sum(")
+
+
+@pytest.mark.parametrize("url", ["", "127.0.0.1:9090", "ftp://host", "http://h:9090/?q=1"])
+def test_bad_prometheus_url_fails_at_start(url: str) -> None:
+    with pytest.raises(ConfigError, match="OTEL_MONITORING_PROMETHEUS_URL"):
+        PrometheusClient(url)
+
+
+@pytest.mark.parametrize("selector", ['{job="shop"}', "job=shop", 'job="a" or 1'])
+def test_bad_selector_fails_at_start(selector: str) -> None:
+    with (
+        PrometheusClient("http://127.0.0.1:9") as prom,
+        pytest.raises(ConfigError, match="OTEL_MONITORING_PROMETHEUS_SELECTOR"),
+    ):
+        FleetStats(prom, selector=selector)
+
+
+def test_exposition_uses_unit_buckets_and_cumulative_counts() -> None:
+    exposition = PrometheusExposition(process_metrics=False)
+    provider = MeterProvider(metric_readers=[exposition.reader])
+    meter = provider.get_meter("test")
+    duration = meter.create_histogram("http.server.request.duration", unit="s")
+    size = meter.create_histogram("http.server.response.body.size", unit="By")
+    for _ in range(3):
+        duration.record(0.3, {"http.route": "/x"})
+        size.record(1000, {"http.route": "/x"})
+    body, content_type = exposition.render()
+    text = body.decode()
+    assert content_type.startswith("text/plain")
+    for _ in range(2):  # cumulative: a second scrape still shows every measurement
+        text = exposition.render()[0].decode()
+    assert 'http_server_request_duration_seconds_count{http_route="/x"' in text
+    bounds = {
+        float(line.split('le="')[1].split('"')[0])
+        for line in text.splitlines()
+        if line.startswith("http_server_request_duration_seconds_bucket")
+    }
+    assert bounds == {*SECONDS_BUCKETS, math.inf}
+    assert 'http_server_response_body_size_bytes_bucket{http_route="/x",le="1024.0"' in text
+    provider.shutdown()
+    exposition.shutdown()
+    exposition.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, False),
+        ({"OTEL_MONITORING_PROMETHEUS_EXPORT": "true"}, True),
+        ({"OTEL_MONITORING_PROMETHEUS_EXPORT": "0"}, False),
+        ({"OTEL_METRICS_EXPORTER": "otlp, prometheus"}, True),
+        ({"OTEL_METRICS_EXPORTER": "otlp"}, False),
+    ],
+)
+def test_prometheus_export_requested(env: dict[str, str], expected: bool) -> None:
+    assert prometheus_export_requested(env) is expected
+
+
+def test_prometheus_export_rejects_a_non_boolean() -> None:
+    with pytest.raises(ValueError, match="OTEL_MONITORING_PROMETHEUS_EXPORT"):
+        prometheus_export_requested({"OTEL_MONITORING_PROMETHEUS_EXPORT": "maybe"})
+
+
+def test_collector_config_parses_and_wires_the_pipelines() -> None:
+    config = yaml.safe_load((ROOT / "collector-config.yaml").read_text())
+    receivers = config["receivers"]["otlp"]["protocols"]
+    assert receivers["grpc"]["endpoint"].startswith("127.0.0.1:")
+    assert receivers["http"]["endpoint"].startswith("127.0.0.1:")
+    pipelines = config["service"]["pipelines"]
+    metrics = pipelines["metrics"]
+    assert metrics["receivers"] == ["otlp"]
+    processors = metrics["processors"]
+    assert processors.index("batch") < processors.index("deltatocumulative")
+    assert "prometheusremotewrite" in metrics["exporters"]
+    assert "otlphttp" in metrics["exporters"]
+    assert pipelines["traces"]["exporters"] == ["otlphttp"]
+    for pipeline in pipelines.values():
+        for kind in ("receivers", "processors", "exporters"):
+            for name in pipeline.get(kind, []):
+                assert name in config[kind], f"{kind[:-1]} {name} is used but not defined"
