@@ -221,22 +221,43 @@ def percent_change(
     return PercentChange(m0, m1, m1 - m0, pct)
 
 
+def _bin_means(
+    ts: npt.NDArray[np.float64], x: npt.NDArray[np.float64], bins: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Means of ``bins`` consecutive, (nearly) equally sized groups of points."""
+    edges = np.linspace(0, len(x), bins + 1).astype(np.int64)
+    sums_t = np.add.reduceat(ts, edges[:-1])
+    sums_x = np.add.reduceat(x, edges[:-1])
+    sizes = np.diff(edges).astype(np.float64)
+    return sums_t / sizes, sums_x / sizes
+
+
 def analyze_trend(
     timestamps_s: Sequence[float] | npt.ArrayLike,
     values: Sequence[float] | npt.ArrayLike,
     alpha: float = 0.05,
+    *,
+    max_points: int | None = 256,
 ) -> TrendResult:
     """Mann-Kendall direction, Theil-Sen slope (per hour) and first-half/second-half % change.
 
     Needs at least 3 points spanning a positive time; no trend is claimed unless the
-    Mann-Kendall p-value is below ``alpha``.
+    Mann-Kendall p-value is below ``alpha``. Both tests are O(n^2): a series longer than
+    ``max_points`` is first averaged into ``max_points`` consecutive groups (the trend of
+    the group means; ``n`` reports the points tested), which keeps a day of 10-s points
+    (8,640) to a few milliseconds. ``max_points=None`` tests every point.
     """
     ts = as_float_array(timestamps_s, "timestamps_s", min_len=3)
     x = as_float_array(values, "values", min_len=3)
     check_same_length(ts, x, "timestamps_s", "values")
+    change = percent_change(x)
+    if max_points is not None:
+        if max_points < 3:
+            raise InvalidInputError(f"max_points must be >= 3, got {max_points}")
+        if len(x) > max_points:
+            ts, x = _bin_means(ts, x, max_points)
     mk = mann_kendall(x, alpha)
     slope = theil_sen(ts, x, 1.0 - alpha)
-    change = percent_change(x)
     return TrendResult(
         mk.direction,
         mk.direction is not TrendDirection.NONE,

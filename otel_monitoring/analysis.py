@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from otel_monitoring.live_scores import LiveScores
 from otel_monitoring.stats import Stats
 from otel_monitoring.timeseries import Series, TimeseriesMetric, http_series
 from otel_monitoring.types import Window
@@ -53,9 +54,9 @@ def insights(
     import analyzers
 
     endpoints = stats.endpoints(window)
-    n_plus_one: dict[str, list[str]] = {}
+    n_plus_one: dict[str, list[tuple[str, int]]] = {}
     for pattern in stats.n_plus_one(limit=100):
-        n_plus_one.setdefault(pattern.statement, []).append(pattern.trace_id)
+        n_plus_one.setdefault(pattern.statement, []).append((pattern.trace_id, pattern.count))
     summaries = [
         analyzers.EndpointSummary(
             route=e.route,
@@ -77,14 +78,14 @@ def insights(
             avg_ms=q.avg_ms or 0.0,
             p95_ms=q.p95_ms or 0.0,
             max_ms=q.max_ms or 0.0,
-            n_plus_one_traces=tuple(n_plus_one.pop(q.example, ())[:3]),
+            n_plus_one_traces=tuple(t for t, _ in n_plus_one.pop(q.example, [])[:3]),
         )
         for q in stats.db_statements(window)
     ]
-    for statement, traces in n_plus_one.items():  # repeated statements of other summaries
-        queries.append(
-            analyzers.QuerySummary(statement, len(traces), 0.0, 0.0, 0.0, tuple(traces[:3]))
-        )
+    for statement, seen in n_plus_one.items():  # repeated statements of other summaries
+        executions = sum(count for _, count in seen)
+        traces = tuple(t for t, _ in seen[:3])
+        queries.append(analyzers.QuerySummary(statement, executions, 0.0, 0.0, 0.0, traces))
     caches = [analyzers.CacheSummary(c.cache, c.hits, c.misses) for c in stats.caches(window)]
     thresholds = analyzers.Thresholds(
         slow_p95_ms=latency_threshold_ms,
@@ -96,8 +97,14 @@ def insights(
     return Insights(found, recommended)
 
 
-def detect(series: Series, sensitivity: str = "medium") -> tuple[float, list[AnomalyPoint]]:
+def detect(
+    series: Series, sensitivity: str = "medium", live: LiveScores | None = None
+) -> tuple[float, list[AnomalyPoint]]:
     """Alarms on a chart series at ``sensitivity`` (low, medium, high) and the threshold.
+
+    When ``live`` watches this chart and its detector is past its warm-up, the alarms come
+    from the scores it computed as the buckets completed (history since start, no rescoring);
+    otherwise the series is scored afresh, learning on its first quarter.
 
     Raises:
         ValueError: unknown sensitivity.
@@ -108,9 +115,19 @@ def detect(series: Series, sensitivity: str = "medium") -> tuple[float, list[Ano
         level = analyzers.Sensitivity[sensitivity.upper()]
     except KeyError:
         raise ValueError(f"unknown sensitivity {sensitivity!r}: use low, medium or high") from None
+    threshold = float(level.value)
     times, values = _observed(series)
     if not times:
-        return float(level.value), []
+        return threshold, []
+    if live is not None:
+        cached = live.scores(series.metric, series.route, series.method, series.step_s)
+        if cached is not None and cached[0] >= analyzers.DetectorSettings().warmup_points:
+            start, end = series.points[0].t, series.points[-1].t
+            return threshold, [
+                AnomalyPoint(t, value, score)
+                for t, value, score in cached[1]
+                if start <= t <= end and score >= threshold
+            ]
     # A chart window holds a few hundred points; the detector's default warm-up (150 points,
     # tuned on series of thousands) would hide most of it, so learn on the first quarter.
     settings = analyzers.DetectorSettings(warmup_points=max(20, min(150, len(values) // 4)))

@@ -5,18 +5,18 @@
 * SLO rules compute error-budget burn rates (bad fraction / budget) over a long and a short
   window; both must exceed the factor (14.4x over 1 h and 5 min, 6x over 6 h and 30 min for a
   30-day objective), and each window needs enough requests (low-traffic guard).
-* Anomaly rules feed a streaming detector one completed bucket at a time (no point is
-  scored twice), and fire on an alarm until ``quiet_points`` buckets pass without one.
+* Anomaly rules read the live scores (:mod:`otel_monitoring.live_scores`: a streaming
+  detector fed each completed bucket once) and fire on an alarm until ``quiet_points``
+  buckets pass without one.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from typing import Any
 
 from otel_monitoring.alerts import Finding
 from otel_monitoring.guard import Guard
+from otel_monitoring.live_scores import LiveScores
 from otel_monitoring.rules import (
     AnomalyRule,
     Rule,
@@ -26,7 +26,7 @@ from otel_monitoring.rules import (
     ThresholdRule,
 )
 from otel_monitoring.stats import Stats
-from otel_monitoring.timeseries import TimeseriesMetric, http_series
+from otel_monitoring.timeseries import TimeseriesMetric
 from otel_monitoring.types import EndpointStats, ServiceStats
 
 __all__ = ["Evaluator"]
@@ -50,26 +50,16 @@ def _verdict(rule: ThresholdRule, value: float) -> tuple[bool, bool]:
     return value < rule.threshold, value >= rule.recovery
 
 
-class _Watch:
-    """Streaming detector state of one anomaly rule."""
-
-    def __init__(self, detector: Any, threshold: float) -> None:
-        self.detector = detector
-        self.threshold = threshold
-        self.last_index: int | None = None
-        self.last_alarm_index: int | None = None
-        self.last_value = math.nan
-        self.last_score = 0.0
-
-
 class Evaluator:
     """Callable source of findings for the alert engine."""
 
-    def __init__(self, stats: Stats, rules: Sequence[Rule], guard: Guard) -> None:
+    def __init__(
+        self, stats: Stats, rules: Sequence[Rule], guard: Guard, live: LiveScores | None = None
+    ) -> None:
         self.stats = stats
         self.rules = tuple(rules)
         self.guard = guard
-        self._watches: dict[str, _Watch] = {}
+        self.live = live
 
     def __call__(self) -> list[Finding]:
         found: list[Finding] = []
@@ -183,47 +173,33 @@ class Evaluator:
     def _anomaly(self, rule: AnomalyRule) -> list[Finding]:
         import analyzers
 
-        watch = self._watches.get(rule.name)
-        if watch is None:
-            level = analyzers.Sensitivity[rule.sensitivity.upper()]
-            watch = self._watches[rule.name] = _Watch(analyzers.AnomalyDetector(level), level.value)
-        now = self.stats.clock.now_s()
-        step = self.stats.store.tiers[0].width_s
-        series = http_series(
-            self.stats.store,
-            TimeseriesMetric(rule.statistic.value),
-            window_s=step * 60,
-            now_s=now,
-            route=rule.route,
-            method=rule.method,
-        )
-        current = math.floor(now / step)
-        for point in series.points:
-            index = round(point.t / step)
-            if index >= current or (watch.last_index is not None and index <= watch.last_index):
-                continue  # the current bucket is still filling; older ones were seen
-            watch.last_index = index
-            if point.value is None:
-                continue
-            watch.last_value = point.value
-            watch.last_score = watch.detector.update(point.t, point.value)
-            if watch.last_score >= watch.threshold:
-                watch.last_alarm_index = index
-        if watch.last_alarm_index is None:
+        if self.live is None:
             return []
-        quiet = (watch.last_index or 0) - watch.last_alarm_index
-        breach = quiet < rule.quiet_points
-        subject = f"{rule.method or ''} {rule.route or 'service'}".strip()
-        return [
-            Finding(
-                rule=rule.name,
-                severity=rule.severity,
-                labels=(("route", rule.route or "service"), ("statistic", rule.statistic.value)),
-                value=round(watch.last_value, 3),
-                threshold=watch.threshold,
-                summary=f"{subject}: anomalous {rule.statistic.value} ({watch.last_value:.1f}"
-                f" {rule.statistic.unit}, anomaly score {watch.last_score:.2f})",
-                breach=breach,
-                recovered=not breach,
+        threshold = float(analyzers.Sensitivity[rule.sensitivity.upper()].value)
+        step = self.stats.store.tiers[0].width_s
+        metric = TimeseriesMetric(rule.statistic.value)
+        found = []
+        for scores in self.live.matching(metric, rule.route, rule.method, step):
+            if not scores:
+                continue
+            alarms = [(t, value, score) for t, value, score in scores if score >= threshold]
+            if not alarms:
+                continue
+            last_t = scores[-1][0]
+            alarm_t, value, score = alarms[-1]
+            breach = round((last_t - alarm_t) / step) < rule.quiet_points
+            subject = f"{rule.method or ''} {rule.route or 'service'}".strip()
+            found.append(
+                Finding(
+                    rule=rule.name,
+                    severity=rule.severity,
+                    labels=(("route", rule.route or "service"), ("statistic", metric.value)),
+                    value=round(value, 3),
+                    threshold=threshold,
+                    summary=f"{subject}: anomalous {metric.value} ({value:.1f}"
+                    f" {rule.statistic.unit}, anomaly score {score:.2f})",
+                    breach=breach,
+                    recovered=not breach,
+                )
             )
-        ]
+        return found[:1]

@@ -33,13 +33,15 @@ from otel_monitoring.exporters import exporters_from_env
 from otel_monitoring.guard import Guard
 from otel_monitoring.ingest import Ingestor
 from otel_monitoring.instruments import Instruments
+from otel_monitoring.live_scores import LiveScores
 from otel_monitoring.notify import AlertLogEmitter, WebhookNotifier
 from otel_monitoring.operations import SeedOperations
 from otel_monitoring.processor import MonitoringSpanProcessor, TraceFindings
 from otel_monitoring.reader import MonitoringMetricReader
-from otel_monitoring.rules import Rule, check_rules, default_rules, load_rules_file
+from otel_monitoring.rules import AnomalyRule, Rule, check_rules, default_rules, load_rules_file
 from otel_monitoring.stats import Stats
 from otel_monitoring.store import MetricStore
+from otel_monitoring.timeseries import TimeseriesMetric
 
 __all__ = ["Monitor"]
 
@@ -122,8 +124,19 @@ class Monitor(SeedOperations):
             interval_s=s.interval_s,
         )
         self.rules = self._rules(rules)
+        self.live_scores = LiveScores(
+            self.store,
+            max_charts=6 * (s.max_series + 1),
+            metrics=tuple(
+                TimeseriesMetric(r.statistic.value)
+                for r in self.rules
+                if isinstance(r, AnomalyRule)
+            ),
+        )
         self.alerts = AlertEngine(
-            Evaluator(self.stats, self.rules, self.guard), self.clock, guard=self.guard
+            Evaluator(self.stats, self.rules, self.guard, self.live_scores),
+            self.clock,
+            guard=self.guard,
         )
         self.alerts.listeners.append(AlertLogEmitter(logger_provider))
         self.notifier: WebhookNotifier | None = None
@@ -220,6 +233,7 @@ class Monitor(SeedOperations):
             return
         self._local.evaluating = True
         try:
+            self.live_scores.update(self.clock.now_s())
             self.alerts.evaluate()
         except Exception as exc:  # instrumentation boundary
             self.guard.error("alert evaluation", exc)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from otel_monitoring.config import Settings
     from otel_monitoring.guard import Guard
     from otel_monitoring.instruments import Instruments
+    from otel_monitoring.live_scores import LiveScores
     from otel_monitoring.processor import TraceFindings
     from otel_monitoring.stats import Stats
     from otel_monitoring.store import MetricStore
@@ -52,6 +53,7 @@ class SeedOperations:
     alerts: AlertEngine
     audit: AuditLog
     instruments: Instruments
+    live_scores: LiveScores
 
     def record_cache(self, hit: bool, cache: str = "default") -> None:
         raise NotImplementedError  # provided by Monitor
@@ -186,7 +188,8 @@ class SeedOperations:
         """Anomalies of p95 latency (service or one route): points with score and value."""
         from otel_monitoring.analysis import detect
 
-        return detect(self._series("latency_p95", route, method, window), sensitivity)[1]
+        series = self._series("latency_p95", route, method, window)
+        return detect(series, sensitivity, live=self.live_scores)[1]
 
     def calculate_trend(
         self,

@@ -196,7 +196,7 @@ def make_router(monitor: Monitor) -> APIRouter:
             if anomalies:
                 from otel_monitoring.analysis import detect
 
-                marks = detect(series)[1]
+                marks = detect(series, live=monitor.live_scores)[1]
             return timeseries_out(series, window, marks)
 
         return await run(build)
@@ -275,7 +275,7 @@ def make_router(monitor: Monitor) -> APIRouter:
                 route=body.route,
                 method=body.method.upper() if body.method else None,
             )
-            threshold, marks = detect(series, body.sensitivity)
+            threshold, marks = detect(series, body.sensitivity, live=monitor.live_scores)
             observed = sum(1 for p in series.points if p.value is not None)
             return DetectOut(
                 metric=metric.value,

@@ -15,7 +15,7 @@ from enum import StrEnum
 from otel_monitoring.instruments import HTTP_DURATION_METRIC
 from otel_monitoring.store import Agg, MetricStore, SeriesKey
 
-__all__ = ["Point", "Series", "TimeseriesMetric", "http_series"]
+__all__ = ["Point", "Series", "TimeseriesMetric", "http_series", "value_of"]
 
 
 class TimeseriesMetric(StrEnum):
@@ -60,7 +60,8 @@ class Series:
     points: tuple[Point, ...]
 
 
-def _value(metric: TimeseriesMetric, agg: Agg | None, step_s: float) -> float | None:
+def value_of(metric: TimeseriesMetric, agg: Agg | None, step_s: float) -> float | None:
+    """The chart value of one bucket's aggregate (``None`` when it has no data)."""
     count = agg.count if agg is not None else 0
     if metric is TimeseriesMetric.THROUGHPUT:
         return round(count / (step_s / 60.0), 3)
@@ -109,7 +110,7 @@ def http_series(
         points.append(
             Point(
                 t=index * step_s,
-                value=_value(metric, agg, step_s),
+                value=value_of(metric, agg, step_s),
                 count=agg.count if agg is not None else 0,
             )
         )

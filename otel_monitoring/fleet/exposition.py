@@ -5,8 +5,9 @@ base-2 exponential histograms. Prometheus wants cumulative series, and the OTel 
 exporter (``opentelemetry-exporter-prometheus``) does not translate exponential histograms,
 so fleet mode adds a second SDK reader, :class:`FleetPrometheusReader`: cumulative, with
 explicit-bucket histograms whose boundaries follow the instrument's unit (seconds, bytes) or
-its advisory boundaries. That second reader aggregates every measurement again (about 2-3 us
-per request per histogram on the development machine; see ``docs/fleet.md``).
+its advisory boundaries. That second reader aggregates every measurement again: 3 to 12 us
+per request (two histogram records) on the 2-core development machine, and a scrape of 150
+series costs about 0.1 s of CPU in FastAPI's thread pool (see ``docs/fleet.md``).
 
 Names as Prometheus sees them: ``http.server.request.duration`` (unit ``s``) becomes
 ``http_server_request_duration_seconds_bucket`` / ``_count`` / ``_sum`` with the labels

@@ -211,6 +211,11 @@ class SqliteStore(MetricStore):
         if self._closed:
             raise sqlite3.ProgrammingError("the monitoring store is closed")
         if self._writer is None:
+            # a reader opened while the file was read-only would keep the new writer so
+            with self._read_lock:
+                if self._reader is not None:
+                    self._reader.close()
+                    self._reader = None
             conn = connect(self.path, self.busy_timeout_s)
             try:
                 if not self._schema_ready:
@@ -226,7 +231,8 @@ class SqliteStore(MetricStore):
         return self._writer
 
     def _drop_writer(self) -> None:
-        # After a fault, reopen: a file opened read-only stays read-only on that connection.
+        # After a fault, reopen: a file opened read-only stays read-only on that connection
+        # (and on every connection of this process sharing its WAL index).
         if self._writer is not None:
             self._writer.close()
             self._writer = None

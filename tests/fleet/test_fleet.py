@@ -257,3 +257,43 @@ def test_collector_config_parses_and_wires_the_pipelines() -> None:
         for kind in ("receivers", "processors", "exporters"):
             for name in pipeline.get(kind, []):
                 assert name in config[kind], f"{kind[:-1]} {name} is used but not defined"
+
+
+def _client(handler: Callable[[httpx.Request], httpx.Response]) -> PrometheusClient:
+    return PrometheusClient("http://prom.test:9090", transport=httpx.MockTransport(handler))
+
+
+def test_a_slow_prometheus_times_out_with_a_clear_error() -> None:
+    def hang(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    with _client(hang) as prom, pytest.raises(PrometheusUnavailableError, match="within 5 s"):
+        prom.query("up")
+
+
+def test_a_failing_prometheus_is_unavailable_not_a_query_error() -> None:
+    def overloaded(request: httpx.Request) -> httpx.Response:
+        body = {"status": "error", "errorType": "unavailable", "error": "too many queries"}
+        return httpx.Response(503, json=body)
+
+    with _client(overloaded) as prom, pytest.raises(PrometheusUnavailableError, match="too many"):
+        prom.query("up")
+
+
+def test_scalar_and_range_results_are_parsed() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/query":
+            return httpx.Response(
+                200,
+                json={"status": "success", "data": {"resultType": "scalar", "result": [1, "NaN"]}},
+            )
+        matrix = [{"metric": {"job": "shop"}, "values": [[10, "1"], [20, "+Inf"]]}]
+        return httpx.Response(
+            200, json={"status": "success", "data": {"resultType": "matrix", "result": matrix}}
+        )
+
+    with _client(answer) as prom:
+        assert prom.query_value("time()") is None  # NaN: no data
+        (series,) = prom.query_range("up", start_s=10, end_s=20, step_s=10)
+        assert series.labels == {"job": "shop"}
+        assert series.points == ((10.0, 1.0), (20.0, math.inf))

@@ -42,24 +42,34 @@ def main() -> None:
                     agg = _agg(rng)
                     store.add(SeriesKey("m", (("route", f"/r{s}"),)), Kind.HISTOGRAM, "s", t_s, agg)
                     if store is writers[0]:
-                        memory.add(SeriesKey("m", (("route", f"/r{s}"),)), Kind.HISTOGRAM, "s", t_s, agg)
+                        memory.add(
+                            SeriesKey("m", (("route", f"/r{s}"),)), Kind.HISTOGRAM, "s", t_s, agg
+                        )
                 started = time.perf_counter()
                 store.flush()
                 flush_ms.append((time.perf_counter() - started) * 1000)
         now = T0 + INTERVALS * 10.0 - 5.0
         size_mb = (Path(tmp) / "m.db").stat().st_size / 1e6
         print(f"file: {size_mb:.1f} MB for {2 * SERIES} series-processes x 1 h")
-        print(f"flush per interval ({SERIES} series): median {statistics.median(flush_ms):.1f} ms,"
-              f" max {max(flush_ms):.1f} ms")
+        print(
+            f"flush per interval ({SERIES} series): median {statistics.median(flush_ms):.1f} ms,"
+            f" max {max(flush_ms):.1f} ms"
+        )
         for name, window in (("1 h", 3600.0), ("5 min", 300.0), ("since start", None)):
             for label, target in (("memory", memory), ("sqlite 2 procs", writers[0])):
-                for grouping, group in (("per series", lambda k: k.attributes), ("all", lambda k: "all")):
+                for grouping, group in (
+                    ("per series", lambda k: k.attributes),
+                    ("all", lambda k: "all"),
+                ):
                     times = []
                     for _ in range(5):
                         started = time.perf_counter()
                         target.fold("m", window, now, group)
                         times.append((time.perf_counter() - started) * 1000)
-                    print(f"fold {name:11s} {grouping:10s} {label:15s} {statistics.median(times):7.1f} ms")
+                    print(
+                        f"fold {name:11s} {grouping:10s} {label:15s}"
+                        f" {statistics.median(times):7.1f} ms"
+                    )
         for label, target in (("memory", memory), ("sqlite 2 procs", writers[0])):
             started = time.perf_counter()
             target.buckets("m", 3600.0, now, lambda k: "all")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -56,7 +54,9 @@ def feed(
             total += n
             for store in stores:
                 store.add(route_key(f"/r{s}"), Kind.HISTOGRAM, "s", t_s, hist_agg(values, errors))
-                store.add(SeriesKey("gauge", (("s", str(s)),)), Kind.GAUGE, "1", t_s, sum_agg(s + step))
+                store.add(
+                    SeriesKey("gauge", (("s", str(s)),)), Kind.GAUGE, "1", t_s, sum_agg(s + step)
+                )
                 store.add(SeriesKey("hits", ()), Kind.SUM, "1", t_s, sum_agg(float(n)))
         for store in stores:
             if isinstance(store, SqliteStore):
@@ -73,7 +73,11 @@ def assert_agg_equal(got: Agg, want: Agg) -> None:
     if got.hist is not None and want.hist is not None:
         g, w = got.hist, want.hist
         assert (g.scale, g.zero_count, g.count, g.min, g.max) == (
-            w.scale, w.zero_count, w.count, w.min, w.max
+            w.scale,
+            w.zero_count,
+            w.count,
+            w.min,
+            w.max,
         )
         assert g.sum == pytest.approx(w.sum, rel=1e-9)
         if w.count:
@@ -85,3 +89,55 @@ def assert_agg_equal(got: Agg, want: Agg) -> None:
             )
 
 
+def worker_values(seed: int, intervals: int) -> list[np.ndarray]:
+    """The request durations (seconds) a worker process records per interval."""
+    rng = np.random.default_rng(seed)
+    return [rng.lognormal(-3.0, 0.8, int(rng.integers(50, 150))) for _ in range(intervals)]
+
+
+def run_worker(path: str, seed: int, intervals: int) -> None:
+    """Body of a worker process: record its traffic into the shared file, one flush per interval."""
+    from otel_monitoring.persist import SqliteStore
+
+    store = SqliteStore(path)
+    for step, values in enumerate(worker_values(seed, intervals)):
+        t_s = T0 + step * 10.0
+        store.add(route_key("/orders"), Kind.HISTOGRAM, "s", t_s, hist_agg(values, errors=1))
+        assert store.flush()
+    store.close()
+
+
+def readonly_scenario(directory: str) -> dict[str, int]:
+    """A file that turns read-only between runs, then writable again (run as a non-root user:
+    root ignores file permissions). Returns the observed counts for the test to check."""
+    import os
+
+    from otel_monitoring.persist import SqliteStore
+
+    path = os.path.join(directory, "monitoring.db")
+    key = SeriesKey("hits", ())
+    with SqliteStore(path) as first:
+        first.add(key, Kind.SUM, "1", T0, sum_agg(3))
+        assert first.flush()
+    os.chmod(path, 0o444)
+    store = SqliteStore(path)
+    store.add(key, Kind.SUM, "1", T0 + 10, sum_agg(4))
+    flushed_readonly = store.flush()
+    errors = store.persist_stats().write_errors
+    backlog = store.persist_stats().backlog
+    during = store.fold("hits", None, T0 + 10, lambda k: ("x",))[("x",)].value
+    for name in (path, path + "-wal", path + "-shm"):  # SQLite made those read-only too
+        if os.path.exists(name):
+            os.chmod(name, 0o644)
+    flushed_after = store.flush()
+    store.close()
+    with SqliteStore(path) as reopened:
+        after = reopened.fold("hits", None, T0 + 10, lambda k: ("x",))[("x",)].value
+    return {
+        "flushed_readonly": int(flushed_readonly),
+        "write_errors": errors,
+        "backlog": backlog,
+        "during": int(during),
+        "flushed_after": int(flushed_after),
+        "after": int(after),
+    }

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from persist_helpers import METRIC, T0, assert_agg_equal, feed, hist_agg, route_key, sum_agg
 
 from otel_monitoring.persist import SqliteStore, parse_store_url
 from otel_monitoring.store import Agg, Kind, MetricStore, SeriesKey
-
-from persist_helpers import METRIC, T0, assert_agg_equal, feed, hist_agg, route_key, sum_agg
 
 GROUPS: dict[str, Callable[[SeriesKey], tuple[str, ...] | None]] = {
     "per-series": lambda key: key.attributes and tuple(v for _, v in key.attributes),
@@ -26,14 +25,24 @@ def _assert_folds_equal(got: dict[object, Agg], want: dict[object, Agg]) -> None
         assert_agg_equal(got[group], want[group])
 
 
+@pytest.fixture(scope="module")
+def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MetricStore, SqliteStore]]:
+    """The same 8 hours of seeded traffic in a memory store and a SQLite store."""
+    memory = MetricStore(retention_s=86400)
+    store = SqliteStore(tmp_path_factory.mktemp("fed") / "m.db", retention_s=86400)
+    feed([memory, store], seed=7, series=6, intervals=8 * 360 // 6)
+    yield memory, store
+    store.close()
+
+
 @pytest.mark.parametrize("group_name", list(GROUPS))
 @pytest.mark.parametrize(
     "window_s", [60.0, 300.0, 3600.0, 6 * 3600.0, None], ids=["1m", "5m", "1h", "6h", "total"]
 )
-def test_fold_equals_memory_store(open_store, window_s: float | None, group_name: str) -> None:
-    memory = MetricStore(retention_s=86400)
-    store = open_store(retention_s=86400)
-    feed([memory, store], seed=7, series=6, intervals=8 * 360 // 6)  # 8 h, sparse steps
+def test_fold_equals_memory_store(
+    fed: tuple[MetricStore, SqliteStore], window_s: float | None, group_name: str
+) -> None:
+    memory, store = fed
     group = GROUPS[group_name]
     for now in (T0 + 4 * 3600 + 7.0, T0 + 4 * 3600 + 60.0, T0 + 8 * 3600.0):
         for metric in (METRIC, "gauge", "hits"):
@@ -80,8 +89,6 @@ def test_restart_keeps_metrics(db_path: Path) -> None:
 
 
 def _one_request() -> Agg:
-    from persist_helpers import hist_agg
-    import numpy as np
 
     return hist_agg(np.array([0.1]))
 
@@ -129,8 +136,16 @@ def test_parse_store_url(url: str, path: str) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["", "monitoring.db", "postgres://x/y", "sqlite://", "sqlite:///", "sqlite:///:memory:",
-     "sqlite:///m.db?mode=ro", "sqlite:///dir/"],
+    [
+        "",
+        "monitoring.db",
+        "postgres://x/y",
+        "sqlite://",
+        "sqlite:///",
+        "sqlite:///:memory:",
+        "sqlite:///m.db?mode=ro",
+        "sqlite:///dir/",
+    ],
 )
 def test_parse_store_url_rejects(url: str) -> None:
     with pytest.raises(ValueError, match="sqlite:///"):
