@@ -276,6 +276,33 @@ class AlertEngine:
                     self._tracks.setdefault(alert.fingerprint, _Track()).alert = alert
                 self._seq = max(self._seq, _sequence_of(alert.id))
 
+    def apply_resolutions(self, stored: Sequence[Alert]) -> None:
+        """Apply hand resolutions made by other workers (their webhooks already went out)."""
+        resolved = {a.id: a for a in stored if a.state is AlertState.RESOLVED}
+        with self._lock:
+            for fingerprint, track in self._tracks.items():
+                alert = track.alert
+                if alert is None or alert.id not in resolved:
+                    continue
+                done = resolved[alert.id]
+                if done.resolved_by != "auto":
+                    self._acknowledged.add(fingerprint)
+                track.alert = None
+                self._transition(track, done.resolved_s or self.clock.now_s())
+                self._resolved.append(done)
+
+    def mirror(self, stored: Sequence[Alert]) -> None:
+        """Show the alerts another worker evaluates (this worker does not hold the lease)."""
+        with self._lock:
+            self._tracks = {}
+            self._resolved.clear()
+            for alert in sorted(stored, key=lambda a: a.updated_s):
+                if alert.state is AlertState.RESOLVED:
+                    self._resolved.append(alert)
+                else:
+                    self._tracks[alert.fingerprint] = _Track(alert=alert)
+                self._seq = max(self._seq, _sequence_of(alert.id))
+
     # -- queries -----------------------------------------------------------------------------
     def active(self) -> list[Alert]:
         """Pending and firing alerts, newest first."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from otel_monitoring.clock import Clock
@@ -38,6 +39,10 @@ class AuditLog:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.dropped = 0
+        #: Called with each new record (a persistent store); failures are the sink's concern.
+        self.sinks: list[Callable[[AuditRecord], None]] = []
+        #: Where :meth:`records` reads from when set (a store shared by several workers).
+        self.source: Callable[[int], list[AuditRecord]] | None = None
 
     def append(
         self, *, who: str, action: str, target: str, reason: str, result: str
@@ -56,9 +61,13 @@ class AuditLog:
                 result=result,
             )
             self._records.append(record)
-            return record
+        for sink in self.sinks:
+            sink(record)
+        return record
 
     def records(self, limit: int = 100) -> list[AuditRecord]:
         """The most recent records, newest first."""
+        if self.source is not None:
+            return self.source(limit)
         with self._lock:
             return list(self._records)[::-1][:limit]

@@ -100,6 +100,13 @@ def _parse_rate_limits(text: str) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+def _parse_store(text: str) -> str:
+    from otel_monitoring.persist.url import parse_store_url
+
+    parse_store_url(text.strip())
+    return text.strip()
+
+
 # field name -> (env suffix, parser)
 _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "enabled": ("ENABLED", _parse_bool),
@@ -128,6 +135,11 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "rules_file": ("RULES_FILE", _parse_str),
     "webhook_urls": ("WEBHOOK_URLS", _parse_list),
     "webhook_allow": ("WEBHOOK_ALLOW", _parse_list),
+    "store_url": ("STORE", _parse_store),
+    "prometheus_export": ("PROMETHEUS_EXPORT", _parse_bool),
+    "prometheus_url": ("PROMETHEUS_URL", _parse_str),
+    "prometheus_selector": ("PROMETHEUS_SELECTOR", _parse_str),
+    "prometheus_timeout_s": ("PROMETHEUS_TIMEOUT", parse_duration_s),
 }
 
 _SECRET_FIELDS = frozenset({"api_keys"})
@@ -169,7 +181,11 @@ class Settings:
     rules_file: str | None = None
     webhook_urls: tuple[str, ...] = ()
     webhook_allow: tuple[str, ...] = ()
-    extra: Mapping[str, str] = field(default_factory=dict)
+    store_url: str | None = None
+    prometheus_export: bool = False
+    prometheus_url: str | None = None
+    prometheus_selector: str = ""
+    prometheus_timeout_s: float = 5.0
 
     def __post_init__(self) -> None:
         def bad(name: str, reason: str) -> ConfigError:
@@ -216,6 +232,17 @@ class Settings:
                 ipaddress.ip_network(proxy, strict=False)
             except ValueError:
                 raise bad("trusted_proxies", f"{proxy!r} is not an address or network") from None
+        if self.store_url is not None:
+            try:
+                _parse_store(self.store_url)
+            except ValueError as exc:
+                raise bad("store_url", str(exc)) from None
+        if self.prometheus_url is not None and not self.prometheus_url.startswith(
+            ("http://", "https://")
+        ):
+            raise bad("prometheus_url", "must be an http(s) URL such as http://127.0.0.1:9090")
+        if not 0 < self.prometheus_timeout_s <= 300:
+            raise bad("prometheus_timeout_s", "must be more than 0 and at most 300s")
         for name, rate in self.rate_limits:
             try:
                 _parse_rate_limits(f"{name}={rate}")
@@ -247,27 +274,10 @@ class Settings:
             except ValueError as exc:
                 shown = "<hidden>" if name in _SECRET_FIELDS else repr(raw)
                 raise ConfigError(f"invalid {ENV_PREFIX}{suffix}={shown}: {exc}") from None
-        extra = {
-            key: value
-            for key, value in env.items()
-            if key.startswith(ENV_PREFIX) and key not in ENV_VARS
-        }
-        unknown = sorted(key for key in extra if key not in _FORWARD_COMPATIBLE)
+        unknown = sorted(key for key in env if key.startswith(ENV_PREFIX) and key not in ENV_VARS)
         if unknown:
             raise ConfigError(
                 f"unknown environment variable {unknown[0]}; known: {', '.join(ENV_VARS)}"
             )
         values.update({key: value for key, value in overrides.items() if value is not None})
-        values["extra"] = extra
         return cls(**values)
-
-
-# Variables read by other parts of the package (API keys, stores, rules), accepted here.
-_FORWARD_COMPATIBLE = frozenset(
-    ENV_PREFIX + name
-    for name in (
-        "STORE",
-        "PROMETHEUS_URL",
-        "PROMETHEUS_EXPORT",
-    )
-)

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from otel_monitoring.alerts import Finding
 from otel_monitoring.guard import Guard
@@ -54,9 +55,18 @@ class Evaluator:
     """Callable source of findings for the alert engine."""
 
     def __init__(
-        self, stats: Stats, rules: Sequence[Rule], guard: Guard, live: LiveScores | None = None
+        self,
+        stats: Stats,
+        rules: Sequence[Rule],
+        guard: Guard,
+        live: LiveScores | None = None,
+        *,
+        view: Any = None,
     ) -> None:
+        """``view`` (for example the fleet's statistics) answers threshold rules in place of
+        ``stats``; SLO and anomaly rules always read this process's ``stats``."""
         self.stats = stats
+        self.view: Stats = view if view is not None else stats
         self.rules = tuple(rules)
         self.guard = guard
         self.live = live
@@ -104,14 +114,14 @@ class Evaluator:
     def _threshold(self, rule: ThresholdRule) -> list[Finding]:
         found = []
         if rule.scope is Scope.SERVICE:
-            service = self.stats.service(rule.window)
+            service = self.view.service(rule.window)
             value = _http_value(rule.statistic, service)
             if value is not None and service.requests >= rule.min_requests:
                 found.append(
                     self._finding(rule, (("scope", "service"),), value, "service", service.requests)
                 )
         elif rule.scope is Scope.ROUTE:
-            for e in self.stats.endpoints(rule.window, route=rule.route, method=rule.method):
+            for e in self.view.endpoints(rule.window, route=rule.route, method=rule.method):
                 value = _http_value(rule.statistic, e)
                 if value is not None and e.requests >= rule.min_requests:
                     labels = (("method", e.method), ("route", e.route))
@@ -119,7 +129,7 @@ class Evaluator:
                         self._finding(rule, labels, value, f"{e.method} {e.route}", e.requests)
                     )
         else:
-            for q in self.stats.db_statements(rule.window):
+            for q in self.view.db_statements(rule.window):
                 value = q.max_ms if rule.statistic is Statistic.DB_MAX else q.p95_ms
                 if value is not None and q.count >= rule.min_requests:
                     labels = (("statement", q.summary), ("system", q.system))

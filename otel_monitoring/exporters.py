@@ -29,7 +29,9 @@ def _exporter_names(signal: Signal, env: Mapping[str, str]) -> list[str]:
         endpoints = ("OTEL_EXPORTER_OTLP_ENDPOINT", f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT")
         return ["otlp"] if any(env.get(name) for name in endpoints) else []
     names = [name.strip() for name in raw.split(",") if name.strip()]
-    return [] if names == ["none"] else names
+    # "prometheus" is served by the package's own exposition (seconds-sized buckets, mounted
+    # on the app); the stock reader would aggregate a second time with unusable buckets.
+    return [] if names == ["none"] else [n for n in names if n != "prometheus"]
 
 
 def _entry_name(name: str, signal: Signal, env: Mapping[str, str]) -> str:

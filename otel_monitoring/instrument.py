@@ -97,10 +97,13 @@ def instrument_app(
             excluded_prefixes=(settings.prefix + "/", settings.prefix),
             server_timing=settings.server_timing,
         )
+    if monitor.exposition is not None:
+        monitor.exposition.mount(app, "/metrics")
     if mount:
-        from otel_monitoring.router import make_router
+        from otel_monitoring.router import install_error_handlers, make_router
 
         app.include_router(make_router(monitor), prefix=settings.prefix)
+        install_error_handlers(app)
     _wrap_lifespan(app, monitor)
     atexit.register(monitor.shutdown)
     setattr(app.state, _STATE_KEY, monitor)

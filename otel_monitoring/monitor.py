@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
@@ -42,6 +42,11 @@ from otel_monitoring.rules import AnomalyRule, Rule, check_rules, default_rules,
 from otel_monitoring.stats import Stats
 from otel_monitoring.store import MetricStore
 from otel_monitoring.timeseries import TimeseriesMetric
+
+if TYPE_CHECKING:
+    from otel_monitoring.fleet.exposition import PrometheusExposition
+    from otel_monitoring.fleet.stats import FleetStats
+    from otel_monitoring.sharing import SharedState
 
 __all__ = ["Monitor"]
 
@@ -78,9 +83,7 @@ class Monitor(SeedOperations):
         self.clock: Clock = clock or SystemClock()
         self.guard = Guard()
         s = self.settings
-        self.store = MetricStore(
-            retention_s=s.retention_s, max_series=s.max_series, resolution_s=s.resolution_s
-        )
+        self.store = self._store()
         self.findings = TraceFindings(
             guard=self.guard,
             interval_s=s.interval_s,
@@ -91,12 +94,22 @@ class Monitor(SeedOperations):
         )
         if span_exporters is None:
             span_exporters = exporters_from_env("traces", env)
+        pull_readers: list[MetricReader] = []
         if metric_exporters is None:
             found = exporters_from_env("metrics", env)
-            pull_readers: list[MetricReader] = [r for r in found if isinstance(r, MetricReader)]
+            pull_readers = [r for r in found if isinstance(r, MetricReader)]
             metric_exporters = [e for e in found if not isinstance(e, MetricReader)]
-        else:
-            pull_readers = []
+        self.exposition: PrometheusExposition | None = None
+        if s.prometheus_export or "prometheus" in env.get("OTEL_METRICS_EXPORTER", ""):
+            from otel_monitoring.fleet.exposition import PrometheusExposition
+
+            self.exposition = PrometheusExposition()
+            pull_readers.append(self.exposition.reader)
+            if "prometheus" in env.get("OTEL_METRICS_EXPORTER", ""):
+                self.exposition.serve(
+                    env.get("OTEL_EXPORTER_PROMETHEUS_HOST", "localhost"),
+                    int(env.get("OTEL_EXPORTER_PROMETHEUS_PORT", "9464")),
+                )
         self.reader = MonitoringMetricReader(
             sink=Ingestor(self.store, self.guard, self.clock.now_s) if s.stats_enabled else None,
             exporters=metric_exporters,
@@ -149,6 +162,27 @@ class Monitor(SeedOperations):
             )
             self.alerts.listeners.append(self.notifier)
         self.audit = AuditLog(self.clock)
+        self.shared: SharedState | None = None
+        if s.store_url:
+            from otel_monitoring.persist import SqliteStore
+            from otel_monitoring.sharing import SharedState
+
+            assert isinstance(self.store, SqliteStore)
+            self.shared = SharedState(self.store, self.alerts, self.audit, self.guard, s.interval_s)
+        self.fleet: FleetStats | None = None
+        if s.prometheus_url:
+            from otel_monitoring.fleet.prometheus import PrometheusClient
+            from otel_monitoring.fleet.stats import FleetStats
+
+            self.fleet = FleetStats(
+                PrometheusClient(s.prometheus_url, timeout_s=s.prometheus_timeout_s),
+                selector=s.prometheus_selector,
+                latency_threshold_ms=s.latency_threshold_ms,
+                self_telemetry=self.stats.self_telemetry,
+            )
+            self.alerts.source = Evaluator(
+                self.stats, self.rules, self.guard, self.live_scores, view=self.fleet
+            )
         self._local = threading.local()
         self.reader.tick = self.collect
         self.apps: list[Any] = []
@@ -157,6 +191,23 @@ class Monitor(SeedOperations):
         self.reader.start()
         with _active_lock:
             _active.append(self)
+
+    def _store(self) -> MetricStore:
+        s = self.settings
+        if s.store_url:
+            from otel_monitoring.persist import SqliteStore
+
+            return SqliteStore.from_url(
+                s.store_url, retention_s=s.retention_s, max_series=s.max_series, guard=self.guard
+            )
+        return MetricStore(
+            retention_s=s.retention_s, max_series=s.max_series, resolution_s=s.resolution_s
+        )
+
+    @property
+    def view(self) -> Stats:
+        """Where the API reads route statistics: the fleet (Prometheus) or this process."""
+        return self.fleet if self.fleet is not None else self.stats  # type: ignore[return-value]
 
     def _rules(self, rules: Sequence[Rule] | None) -> tuple[Rule, ...]:
         s = self.settings
@@ -233,8 +284,10 @@ class Monitor(SeedOperations):
             return
         self._local.evaluating = True
         try:
-            self.live_scores.update(self.clock.now_s())
-            self.alerts.evaluate()
+            now = self.clock.now_s()
+            self.live_scores.update(now)
+            if self.shared is None or self.shared.after_collect(now):
+                self.alerts.evaluate()
         except Exception as exc:  # instrumentation boundary
             self.guard.error("alert evaluation", exc)
         finally:
@@ -259,6 +312,10 @@ class Monitor(SeedOperations):
         self.db.detach()
         if self.notifier is not None:
             self.notifier.close(min(2.0, timeout / 2))
+        if self.exposition is not None:
+            self.exposition.shutdown()
+        if self.fleet is not None:
+            self.fleet.client.close()
         done = threading.Event()
 
         def work() -> None:
@@ -269,6 +326,9 @@ class Monitor(SeedOperations):
                     self.tracer_provider.shutdown()
                 for processor in self._owned_processors:
                     processor.shutdown()
+                if self.shared is not None:
+                    self.collect()
+                    self.shared.close()
             except Exception as exc:  # instrumentation boundary
                 self.guard.error("shutdown", exc)
             finally:

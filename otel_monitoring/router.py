@@ -14,7 +14,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse
 
 from otel_monitoring.api_deps import Access, LimitedBodyRoute
 from otel_monitoring.api_models import (
@@ -59,7 +60,7 @@ from otel_monitoring.types import (
     Window,
 )
 
-__all__ = ["make_router"]
+__all__ = ["install_error_handlers", "make_router"]
 
 MAX_LIMIT = 1000
 T = TypeVar("T")
@@ -82,6 +83,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         (413, "Request body larger than 64 KiB."),
         (422, "Invalid parameters."),
         (429, "Rate limit exceeded; see Retry-After."),
+        (503, "Fleet statistics unavailable (Prometheus unreachable)."),
     )
 }
 
@@ -100,6 +102,7 @@ def make_router(monitor: Monitor) -> APIRouter:
         include_in_schema=settings.openapi,
     )
     access = Access(settings, monitor.clock)
+    view = monitor.view  # route statistics: the fleet (Prometheus) when configured
     # One dependency per rate-limit name; mutating routes also need an admin key.
     deps: dict[str, Any] = {name: Depends(access.require(name)) for name in DEFAULT_LIMITS}
     admin: dict[str, Any] = {
@@ -116,7 +119,7 @@ def make_router(monitor: Monitor) -> APIRouter:
     @router.get("/health", response_model=HealthStatus)
     async def health(_: Principal = deps["health"]) -> HealthStatus:
         """System health, uptime, totals, error rate (percent), active alerts, self-telemetry."""
-        return await run(lambda: stats.health(active_alerts=len(monitor.alerts.active())))
+        return await run(lambda: view.health(active_alerts=len(monitor.alerts.active())))
 
     @router.get("/dashboard", response_model=DashboardOut)
     async def dashboard(
@@ -128,8 +131,8 @@ def make_router(monitor: Monitor) -> APIRouter:
             found = monitor.insights(window)
             active = monitor.alerts.active()
             return DashboardOut(
-                health=stats.health(active_alerts=len(active)),
-                top_endpoints=stats.top_endpoints(window, limit=10),
+                health=view.health(active_alerts=len(active)),
+                top_endpoints=view.top_endpoints(window, limit=10),
                 active_alerts=[AlertOut.of(a) for a in active],
                 insights=[insight_out(i) for i in found.insights if i not in found.recommendations],
                 recommendations=[insight_out(i) for i in found.recommendations],
@@ -149,7 +152,7 @@ def make_router(monitor: Monitor) -> APIRouter:
         _: Principal = deps["endpoints"],
     ) -> list[EndpointStats]:
         """Statistics of every route template and method."""
-        return await run(lambda: stats.endpoints(window, sort=sort, limit=limit))
+        return await run(lambda: view.endpoints(window, sort=sort, limit=limit))
 
     @router.get("/endpoints/{path:path}", response_model=list[EndpointStats])
     async def endpoint(
@@ -160,9 +163,9 @@ def make_router(monitor: Monitor) -> APIRouter:
     ) -> list[EndpointStats]:
         """One route template (e.g. ``/items/{item_id}``, URL-encoded or not), per method."""
         route = path if path.startswith("/") or path == "<unmatched>" else "/" + path
-        found = await run(lambda: stats.endpoint(route, method, window))
+        found = await run(lambda: view.endpoint(route, method, window))
         if not found:
-            known = sorted({e.route for e in await run(lambda: stats.endpoints(Window.ALL))})
+            known = sorted({e.route for e in await run(lambda: view.endpoints(Window.ALL))})
             raise HTTPException(
                 status_code=404,
                 detail=f"no statistics for route {route!r}"
@@ -397,7 +400,7 @@ def make_router(monitor: Monitor) -> APIRouter:
         window: WindowParam = Window.H1, _: Principal = deps["db"]
     ) -> list[DbStatementStats]:
         """DB operations per statement summary, slowest first."""
-        return await run(lambda: stats.db_statements(window))
+        return await run(lambda: view.db_statements(window))
 
     @router.get("/db/n-plus-one", response_model=list[NPlusOnePattern])
     async def n_plus_one(
@@ -429,6 +432,16 @@ def make_router(monitor: Monitor) -> APIRouter:
 
     _include_ui(router)
     return router
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer an unreachable or failing Prometheus (fleet mode) with a 503 and the reason."""
+    from otel_monitoring.fleet.prometheus import PrometheusError
+
+    async def unavailable(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": f"fleet statistics unavailable: {exc}"}, status_code=503)
+
+    app.add_exception_handler(PrometheusError, unavailable)
 
 
 def _include_ui(router: APIRouter) -> None:

@@ -16,7 +16,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from otel_monitoring.monitor import Monitor
-from otel_monitoring.router import make_router
+from otel_monitoring.router import install_error_handlers, make_router
 
 __all__ = ["SideServer"]
 
@@ -35,6 +35,7 @@ class SideServer:
             openapi_url=settings.prefix + "/openapi.json",
         )
         self.app.include_router(make_router(monitor), prefix=settings.prefix)
+        install_error_handlers(self.app)
         config = uvicorn.Config(
             self.app,
             host=settings.host,

@@ -152,6 +152,11 @@ def create_app(
         response = httpx.get(url, timeout=5.0)
         return {"upstream_status": response.status_code}
 
+    @shop.get("/whoami")
+    def whoami() -> dict[str, int]:
+        # Which worker process answered (several-worker tests and demos).
+        return {"pid": os.getpid()}
+
     @shop.get("/boom")
     def boom() -> Response:
         raise PaymentGatewayError("payment gateway exploded for card 4111111111111111")

@@ -1,8 +1,4 @@
-"""Fleet fixtures: a real Prometheus on loopback and shop instances that expose ``/metrics``.
-
-``instance_app`` is also the uvicorn factory the instance subprocesses run
-(``uvicorn --factory --app-dir tests/fleet conftest:instance_app``).
-"""
+"""Fleet fixtures: a real Prometheus on loopback scraping shop instances' ``/metrics``."""
 
 from __future__ import annotations
 
@@ -12,42 +8,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 PROMETHEUS_BIN = "/usr/bin/prometheus"
 FLEET_DIR = Path(__file__).resolve().parent
-
-
-def instance_app() -> Any:
-    """The sample shop, instrumented, with ``GET /metrics`` for Prometheus.
-
-    ``Monitor`` takes its metric readers at construction, so the Prometheus reader is
-    added through a subclass handed to ``instrument_app`` (until ``instrument_app`` adds
-    it itself when ``OTEL_MONITORING_PROMETHEUS_EXPORT=true``).
-    """
-    from collections.abc import Sequence
-
-    from opentelemetry.sdk.metrics import MeterProvider
-    from opentelemetry.sdk.metrics.export import MetricReader
-
-    from otel_monitoring import instrument
-    from otel_monitoring.demo.shop import create_app, create_engine_for
-    from otel_monitoring.fleet.exposition import PrometheusExposition
-    from otel_monitoring.monitor import Monitor
-
-    exposition = PrometheusExposition()
-
-    class ExposedMonitor(Monitor):
-        def _meter_provider(self, pull_readers: Sequence[MetricReader]) -> MeterProvider:
-            return super()._meter_provider([*pull_readers, exposition.reader])
-
-    instrument.Monitor = ExposedMonitor  # type: ignore[misc]
-    app = create_app(create_engine_for(), instrument=True)
-    exposition.mount(app)
-    return app
 
 
 @dataclass(frozen=True)

@@ -84,14 +84,13 @@ def fleet(
     urls = []
     for name in ("a", "b"):
         port = another_port()
-        env = {**shop_env, "SHOP_DB": str(tmp_path / f"shop-{name}.db")}
-        argv = [
-            *uvicorn_cmd("conftest:instance_app", port),
-            "--factory",
-            "--app-dir",
-            str(FLEET_DIR),
-        ]
-        server = start_server(argv, env, port)
+        env = {
+            **shop_env,
+            "SHOP_DB": str(tmp_path / f"shop-{name}.db"),
+            "SHOP_INSTRUMENT": "1",
+            "OTEL_MONITORING_PROMETHEUS_EXPORT": "true",
+        }
+        server = start_server(uvicorn_cmd("otel_monitoring.demo.shop:app", port), env, port)
         urls.append(server.url)  # type: ignore[attr-defined]
     prometheus = start_prometheus([url.removeprefix("http://") for url in urls])
     return urls, prometheus.url  # type: ignore[attr-defined]
@@ -297,3 +296,54 @@ def test_scalar_and_range_results_are_parsed() -> None:
         (series,) = prom.query_range("up", start_s=10, end_s=20, step_s=10)
         assert series.labels == {"job": "shop"}
         assert series.points == ((10.0, 1.0), (20.0, math.inf))
+
+
+def test_the_api_reads_the_fleet_from_prometheus(
+    fleet: tuple[list[str], str],
+    start_server: Callable[..., object],
+    shop_env: dict[str, str],
+    uvicorn_cmd: Callable[..., list[str]],
+    another_port: Callable[[], int],
+    tmp_path: Path,
+) -> None:
+    (url_a, url_b), prom_url = fleet
+    n1 = _send(url_a, TRAFFIC_A)
+    n2 = _send(url_b, TRAFFIC_B)
+    sent_s = time.time()
+    with PrometheusClient(prom_url) as prom:
+        _wait_scraped(prom, sent_s + 0.2, instances=2)
+    port = another_port()
+    env = {
+        **shop_env,
+        "SHOP_DB": str(tmp_path / "shop-api.db"),
+        "SHOP_INSTRUMENT": "1",
+        "OTEL_MONITORING_PROMETHEUS_URL": prom_url,
+        "OTEL_MONITORING_PROMETHEUS_SELECTOR": 'job="shop"',
+    }
+    api = start_server(uvicorn_cmd("otel_monitoring.demo.shop:app", port), env, port)
+    base = api.url  # type: ignore[attr-defined]
+    health = httpx.get(f"{base}/monitoring/health", timeout=10).json()
+    assert health["total_requests"] == n1 + n2
+    endpoints = httpx.get(
+        f"{base}/monitoring/endpoints", params={"window": "5m"}, timeout=10
+    ).json()
+    assert sum(e["requests"] for e in endpoints) == n1 + n2
+
+
+def test_an_unreachable_prometheus_answers_503_with_a_reason(
+    start_server: Callable[..., object],
+    shop_env: dict[str, str],
+    uvicorn_cmd: Callable[..., list[str]],
+    another_port: Callable[[], int],
+) -> None:
+    port, dead = another_port(), another_port()
+    env = {
+        **shop_env,
+        "SHOP_INSTRUMENT": "1",
+        "OTEL_MONITORING_PROMETHEUS_URL": f"http://127.0.0.1:{dead}",
+        "OTEL_MONITORING_PROMETHEUS_TIMEOUT": "2s",
+    }
+    api = start_server(uvicorn_cmd("otel_monitoring.demo.shop:app", port), env, port)
+    response = httpx.get(f"{api.url}/monitoring/endpoints", timeout=10)  # type: ignore[attr-defined]
+    assert response.status_code == 503
+    assert "fleet statistics unavailable" in response.json()["detail"]
