@@ -100,9 +100,7 @@ def main() -> None:
     bound = len(routes) * len(classes) + 2
     served = monitor.stats.service("all").requests
     print(f"requests served and counted:  {served} (sent {total})")
-    print(
-        f"HTTP duration series held:    {len(keys)} (bound: routes x classes + 2 = {bound})"
-    )
+    print(f"HTTP duration series held:    {len(keys)} (bound: routes x classes + 2 = {bound})")
     print(f"RSS after warm-up:            {before:.1f} MB")
     print(f"RSS at end:                   {after:.1f} MB")
     print(f"RSS growth:                   {after - before:+.1f} MB (target < 10 MB)")

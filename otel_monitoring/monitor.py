@@ -184,7 +184,7 @@ class Monitor(SeedOperations):
                 self.stats, self.rules, self.guard, self.live_scores, view=self.fleet
             )
         self._local = threading.local()
-        self.reader.tick = self.collect
+        self.reader.tick = self.flush
         self.apps: list[Any] = []
         self._shutdown_done = False
         self._shutdown_lock = threading.Lock()
@@ -273,14 +273,22 @@ class Monitor(SeedOperations):
             self.guard.error("record_cache", exc)
 
     def flush(self) -> None:
-        """Collect now, so the statistics include every request finished so far."""
-        self.collect()
+        """Collect now (and, with a shared store, write and evaluate), so the statistics
+        include every request finished so far."""
+        self.collect(background=True)
 
-    def collect(self) -> None:
-        """Collect into the store, then evaluate alerts. Never raises."""
+    def collect(self, *, background: bool = False) -> None:
+        """Collect into the store, update live scores and evaluate alerts. Never raises.
+
+        With a shared store, writing it, the lease and the shared alert list are background
+        work (the reader thread, or an explicit :meth:`flush`): an API request that
+        refreshes the numbers never waits on the file, even when it is locked.
+        """
         self.reader.collect_now()
         self.stats.mark_refreshed()
         if getattr(self._local, "evaluating", False) or not self.settings.stats_enabled:
+            return
+        if self.shared is not None and not background:
             return
         self._local.evaluating = True
         try:
@@ -327,7 +335,7 @@ class Monitor(SeedOperations):
                 for processor in self._owned_processors:
                     processor.shutdown()
                 if self.shared is not None:
-                    self.collect()
+                    self.flush()
                     self.shared.close()
             except Exception as exc:  # instrumentation boundary
                 self.guard.error("shutdown", exc)

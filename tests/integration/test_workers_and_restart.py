@@ -1,0 +1,191 @@
+"""Several uvicorn workers sharing one SQLite store, and a restart after SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+SHOP = "otel_monitoring.demo.shop:app"
+ADMIN = {"Authorization": "Bearer workers-admin-key"}
+
+
+def _env(shop_env: dict[str, str], db: Path, **extra: str) -> dict[str, str]:
+    return {
+        **shop_env,
+        "SHOP_INSTRUMENT": "1",
+        "OTEL_MONITORING_STORE": f"sqlite:///{db}",
+        "OTEL_MONITORING_INTERVAL": "500ms",
+        "OTEL_MONITORING_API_KEY": "workers-admin-key:admin",
+        **extra,
+    }
+
+
+def _eventually(check: Callable[[], bool], timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.2)
+
+
+def _fresh_get(url: str, **kwargs: Any) -> httpx.Response:
+    # A new connection each time, so requests spread over the workers.
+    return httpx.get(url, headers={"Connection": "close", **ADMIN}, timeout=10, **kwargs)
+
+
+def test_two_workers_report_the_combined_numbers(
+    start_server: Callable[..., Any],
+    port: int,
+    shop_env: dict[str, str],
+    uvicorn_cmd: Any,
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "monitoring.db"
+    argv = [*uvicorn_cmd(SHOP, port), "--workers", "2"]
+    server = start_server(argv, _env(shop_env, db, OTEL_MONITORING_LATENCY_THRESHOLD_MS="30"), port)
+    pids = set()
+    sent = 0
+    for i in range(120):
+        response = _fresh_get(server.url + ("/whoami" if i % 2 else "/slow"), params={"ms": 40})
+        assert response.status_code == 200
+        sent += 1
+        if i % 2:
+            pids.add(response.json()["pid"])
+    assert len(pids) == 2, "both workers served requests"
+
+    def combined() -> bool:
+        answers = [_fresh_get(server.url + "/monitoring/health").json() for _ in range(6)]
+        return all(a["total_requests"] == sent for a in answers)
+
+    _eventually(combined)
+    views = [
+        {
+            (e["route"], e["requests"], e["latency"]["p95_ms"])
+            for e in _fresh_get(
+                server.url + "/monitoring/endpoints", params={"window": "5m"}
+            ).json()
+        }
+        for _ in range(6)
+    ]
+    assert all(view == views[0] for view in views), "every worker answers with the same numbers"
+    assert ("/slow", 60) in {(route, n) for route, n, _ in views[0]}
+
+    # one worker evaluates: one alert per condition, the same id through every worker
+    def one_alert() -> bool:
+        lists = [_fresh_get(server.url + "/monitoring/alerts").json() for _ in range(4)]
+        return all(len(a) == 1 and a[0]["id"] == lists[0][0]["id"] for a in lists)
+
+    _eventually(one_alert)
+    with sqlite3.connect(db) as connection:
+        (holder,) = connection.execute("SELECT holder FROM leases").fetchone()
+    leader = int(str(holder).rpartition(":")[2])
+    assert leader in pids
+
+    # the leader dies: another worker takes the lease and evaluation goes on
+    os.kill(leader, signal.SIGKILL)
+
+    def new_leader() -> bool:
+        with sqlite3.connect(db) as connection:
+            row = connection.execute("SELECT holder FROM leases").fetchone()
+        return row is not None and int(str(row[0]).rpartition(":")[2]) != leader
+
+    _eventually(new_leader)
+    for _ in range(20):  # a new condition only a live evaluator can notice: errors
+        assert _fresh_get(server.url + "/boom").status_code == 500
+
+    def error_alert() -> bool:
+        alerts = _fresh_get(server.url + "/monitoring/alerts").json()
+        return any(a["rule"] == "high_error_rate" for a in alerts)
+
+    _eventually(error_alert)
+
+
+def test_history_resolution_and_audit_survive_sigkill(
+    start_server: Callable[..., Any],
+    port: int,
+    shop_env: dict[str, str],
+    uvicorn_cmd: Any,
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "monitoring.db"
+    env = _env(shop_env, db, OTEL_MONITORING_LATENCY_THRESHOLD_MS="30")
+    server = start_server(uvicorn_cmd(SHOP, port), env, port)
+    with httpx.Client(base_url=server.url, headers=ADMIN, timeout=10) as client:
+        for _ in range(8):
+            assert client.get("/slow", params={"ms": 40}).status_code == 200
+        for _ in range(8):
+            assert client.get("/categories/1/items").status_code == 200  # N+1: slow enough
+        _eventually(lambda: len(client.get("/monitoring/alerts").json()) >= 1)
+        alert = client.get("/monitoring/alerts").json()[0]
+        resolved = client.post(
+            f"/monitoring/alerts/{alert['id']}/resolve", json={"reason": "known incident"}
+        )
+        assert resolved.status_code == 200
+        requests_before = client.get("/monitoring/health").json()["total_requests"]
+
+    def written() -> bool:  # the resolution and this interval's numbers are in the file
+        with sqlite3.connect(db) as connection:
+            bodies = [row[0] for row in connection.execute("SELECT body FROM alerts")]
+        return any("known incident" in body for body in bodies)
+
+    _eventually(written)
+
+    server.proc.send_signal(signal.SIGKILL)
+    server.proc.wait(timeout=10)
+    restarted = start_server(uvicorn_cmd(SHOP, port), env, port)
+    with httpx.Client(base_url=restarted.url, headers=ADMIN, timeout=10) as client:
+        history = client.get("/monitoring/alerts", params={"state": "resolved"}).json()
+        mine = [a for a in history if a["id"] == alert["id"]]
+        assert mine, history
+        assert mine[0]["resolution_reason"] == "known incident"
+        assert mine[0]["resolved_by"].startswith("key:")
+        assert [h["state"] for h in mine[0]["history"]][-1] == "resolved"
+        audit = client.get("/monitoring/audit").json()
+        assert any(
+            r["action"] == "resolve_alert"
+            and r["target"] == alert["id"]
+            and r["result"] == "resolved"
+            for r in audit
+        )
+        assert client.get("/monitoring/health").json()["total_requests"] >= requests_before
+
+
+def test_a_locked_store_never_hurts_requests_and_writes_resume(
+    start_server: Callable[..., Any],
+    port: int,
+    shop_env: dict[str, str],
+    uvicorn_cmd: Any,
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "monitoring.db"
+    server = start_server(uvicorn_cmd(SHOP, port), _env(shop_env, db), port)
+    blocker = sqlite3.connect(db, timeout=1.0, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # every write of the app now fails (locked)
+    try:
+        statuses = [_fresh_get(server.url + f"/items/{1 + i % 9}").status_code for i in range(60)]
+        assert statuses == [200] * 60
+        health = _fresh_get(server.url + "/monitoring/health").json()
+        assert health["total_requests"] >= 60  # served from memory meanwhile
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+
+    def persisted() -> bool:
+        from otel_monitoring.persist import SqliteStore
+
+        reader = SqliteStore.from_url(f"sqlite:///{db}", retention_s=86400, max_series=100)
+        try:
+            folded = reader.fold(
+                "http.server.request.duration", None, time.time(), lambda k: ("all",)
+            )
+            return bool(folded) and folded[("all",)].count == 60
+        finally:
+            reader.close()
+
+    _eventually(persisted)
