@@ -212,7 +212,7 @@ def test_slo_burn_rate_fires_on_both_windows_and_guards_low_traffic() -> None:
     slo = SloRule("availability", objective=0.99, min_requests=50)
     monitor = _monitor(rules=[slo])
     try:
-        for i in range(20):  # 20 requests, all failing: too few to judge
+        for _ in range(20):  # 20 requests, all failing: too few to judge
             monitor.record_request("GET", "/pay", 500, 10.0)
         monitor.flush()
         assert monitor.alerts.active() == []
