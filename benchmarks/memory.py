@@ -61,24 +61,12 @@ def main() -> None:
         path = f"/unknown/{(i * 7919) % args.distinct}/page"
         return {**unknown_scope, "path": path, "raw_path": path.encode()}, b""
 
+    def collect(i: int) -> None:
+        if (i + 1) % args.collect_every == 0:
+            monitor.flush()
+
     async def run(start: int, count: int) -> None:
-        async def send(message: dict[str, Any]) -> None:
-            return None
-
-        for i in range(start, start + count):
-            scope, body = stream(i)
-            sent = False
-
-            async def receive() -> dict[str, Any]:
-                nonlocal sent
-                if sent:
-                    return {"type": "http.disconnect"}
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}  # noqa: B023
-
-            await app(dict(scope), receive, send)
-            if (i + 1) % args.collect_every == 0:
-                monitor.flush()
+        await overhead.drive(app, stream, start, count, collect)
 
     loop = asyncio.new_event_loop()
     total = args.unknown + args.normal

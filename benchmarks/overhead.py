@@ -186,13 +186,21 @@ def _requests() -> list[tuple[Scope, bytes]]:
     return stream
 
 
-async def _drive(app: FastAPI, stream: list[tuple[Scope, bytes]], count: int) -> float:
+async def drive(
+    app: FastAPI,
+    request_at: Callable[[int], tuple[Scope, bytes]],
+    start: int,
+    count: int,
+    after_each: Callable[[int], None] | None = None,
+) -> float:
+    """Send requests ``start .. start+count-1`` through the ASGI app; returns us/request."""
+
     async def send(message: dict[str, Any]) -> None:
         return None
 
-    start = time.perf_counter()
-    for i in range(count):
-        scope, body = stream[i % len(stream)]
+    began = time.perf_counter()
+    for i in range(start, start + count):
+        scope, body = request_at(i)
         sent = False
 
         async def receive() -> dict[str, Any]:
@@ -203,7 +211,13 @@ async def _drive(app: FastAPI, stream: list[tuple[Scope, bytes]], count: int) ->
             return {"type": "http.request", "body": body, "more_body": False}  # noqa: B023
 
         await app(dict(scope), receive, send)
-    return (time.perf_counter() - start) / count * 1e6
+        if after_each is not None:
+            after_each(i)
+    return (time.perf_counter() - began) / count * 1e6
+
+
+async def _drive(app: FastAPI, stream: list[tuple[Scope, bytes]], count: int) -> float:
+    return await drive(app, lambda i: stream[i % len(stream)], 0, count)
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from otel_monitoring.processor import TraceFindings
     from otel_monitoring.stats import Stats
     from otel_monitoring.store import MetricStore
-    from otel_monitoring.timeseries import TimeseriesMetric
+    from otel_monitoring.timeseries import Series, TimeseriesMetric
 
 __all__ = ["CleanupResult", "SeedOperations"]
 
@@ -159,13 +159,15 @@ class SeedOperations:
         return result
 
     # -- analysis ----------------------------------------------------------------------------
-    def _series(
+    def chart(
         self,
         metric: TimeseriesMetric | str,
-        route: str | None,
-        method: str | None,
-        window: Window | str,
-    ) -> Any:
+        route: str | None = None,
+        method: str | None = None,
+        window: Window | str = Window.H1,
+    ) -> Series:
+        """Chart points of a statistic over ``window`` (``all`` = the last 24 h), for the
+        service or one route (and method), fresh from the store."""
         from otel_monitoring.timeseries import TimeseriesMetric, http_series
 
         self.stats.refresh()
@@ -175,7 +177,7 @@ class SeedOperations:
             window_s=Window(window).seconds or 86400.0,
             now_s=self.clock.now_s(),
             route=route,
-            method=method,
+            method=method.upper() if method else None,
         )
 
     def detect_latency_anomalies(
@@ -188,7 +190,7 @@ class SeedOperations:
         """Anomalies of p95 latency (service or one route): points with score and value."""
         from otel_monitoring.analysis import detect
 
-        series = self._series("latency_p95", route, method, window)
+        series = self.chart("latency_p95", route, method, window)
         return detect(series, sensitivity, live=self.live_scores)[1]
 
     def calculate_trend(
@@ -201,7 +203,7 @@ class SeedOperations:
         """Trend of a statistic: Mann-Kendall direction, Theil-Sen slope per hour, % change."""
         from otel_monitoring.analysis import trend
 
-        return trend(self._series(metric, route, method, window))
+        return trend(self.chart(metric, route, method, window))
 
     def detect_correlation(self, window: Window | str = Window.H1) -> tuple[Any, ...]:
         """Correlations between throughput, error rate and routes' p95 (BH-corrected)."""

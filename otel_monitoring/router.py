@@ -46,7 +46,7 @@ from otel_monitoring.insight_views import (
 from otel_monitoring.monitor import Monitor
 from otel_monitoring.ratelimit import DEFAULT_LIMITS
 from otel_monitoring.stats import EndpointSort
-from otel_monitoring.timeseries import TimeseriesMetric, http_series
+from otel_monitoring.timeseries import TimeseriesMetric
 from otel_monitoring.types import (
     CacheStats,
     DbStatementStats,
@@ -186,15 +186,7 @@ def make_router(monitor: Monitor) -> APIRouter:
         """Chart points of a statistic, for the service or one route and method."""
 
         def build() -> TimeseriesOut:
-            stats.refresh()
-            series = http_series(
-                stats.store,
-                metric,
-                window_s=_window_s(window, 86400.0),
-                now_s=monitor.clock.now_s(),
-                route=route,
-                method=method.upper() if method else None,
-            )
+            series = monitor.chart(metric, route, method, window)
             marks = []
             if anomalies:
                 from otel_monitoring.analysis import detect
@@ -269,15 +261,7 @@ def make_router(monitor: Monitor) -> APIRouter:
         def build() -> DetectOut:
             from otel_monitoring.analysis import detect
 
-            stats.refresh()
-            series = http_series(
-                stats.store,
-                metric,
-                window_s=_window_s(window, 86400.0),
-                now_s=monitor.clock.now_s(),
-                route=body.route,
-                method=body.method.upper() if body.method else None,
-            )
+            series = monitor.chart(metric, body.route, body.method, window)
             threshold, marks = detect(series, body.sensitivity, live=monitor.live_scores)
             observed = sum(1 for p in series.points if p.value is not None)
             return DetectOut(
@@ -319,15 +303,7 @@ def make_router(monitor: Monitor) -> APIRouter:
         """Trend of a statistic: direction with significance, slope per hour, % change."""
 
         def build() -> TrendOut:
-            stats.refresh()
-            series = http_series(
-                stats.store,
-                metric,
-                window_s=_window_s(window, 86400.0),
-                now_s=monitor.clock.now_s(),
-                route=route,
-                method=method.upper() if method else None,
-            )
+            series = monitor.chart(metric, route, method, window)
             return trend_out(series, window)
 
         return await run(build)

@@ -40,7 +40,7 @@ from otel_monitoring.types import (
     Window,
 )
 
-__all__ = ["EndpointSort", "Stats"]
+__all__ = ["EndpointQueries", "EndpointSort", "Stats", "sort_endpoints"]
 
 _OWN_METRICS = frozenset(
     (
@@ -87,7 +87,45 @@ def _pct(part: int, whole: int) -> float:
     return round(100.0 * part / whole, 4) if whole else 0.0
 
 
-class Stats:
+class EndpointQueries:
+    """``endpoint`` and ``top_endpoints``, derived from a class's ``endpoints`` query
+    (shared by this process's :class:`Stats` and the fleet's statistics)."""
+
+    def endpoints(
+        self,
+        window: Window | str = Window.H1,
+        *,
+        sort: EndpointSort | str = EndpointSort.REQUESTS,
+        limit: int | None = None,
+        route: str | None = None,
+        method: str | None = None,
+    ) -> list[EndpointStats]:
+        raise NotImplementedError
+
+    def endpoint(
+        self, route: str, method: str | None = None, window: Window | str = Window.H1
+    ) -> list[EndpointStats]:
+        """Statistics of one route template (every method, or just ``method``)."""
+        return self.endpoints(window, route=route, method=method.upper() if method else None)
+
+    def top_endpoints(
+        self, window: Window | str = Window.H1, *, limit: int = 10
+    ) -> list[EndpointStats]:
+        """The worst endpoints: by error rate, then p95 latency."""
+        ranked = self.endpoints(window)
+        ranked.sort(key=lambda e: (e.error_rate, e.latency.p95_ms or 0.0, e.requests), reverse=True)
+        return ranked[:limit]
+
+
+def sort_endpoints(
+    found: list[EndpointStats], sort: EndpointSort, limit: int | None
+) -> list[EndpointStats]:
+    """Order endpoint statistics by ``sort`` (largest first) and keep ``limit`` of them."""
+    found.sort(key=_SORT_KEYS[sort], reverse=True)
+    return found[:limit] if limit is not None else found
+
+
+class Stats(EndpointQueries):
     """Queries over the live statistics; see the module docstring."""
 
     def __init__(
@@ -207,22 +245,7 @@ class Stats:
                     ),
                 )
             )
-        result.sort(key=_SORT_KEYS[sort], reverse=True)
-        return result[:limit] if limit is not None else result
-
-    def endpoint(
-        self, route: str, method: str | None = None, window: Window | str = Window.H1
-    ) -> list[EndpointStats]:
-        """Statistics of one route template (every method, or just ``method``)."""
-        return self.endpoints(window, route=route, method=method.upper() if method else None)
-
-    def top_endpoints(
-        self, window: Window | str = Window.H1, *, limit: int = 10
-    ) -> list[EndpointStats]:
-        """The worst endpoints: by error rate, then p95 latency."""
-        ranked = self.endpoints(window)
-        ranked.sort(key=lambda e: (e.error_rate, e.latency.p95_ms or 0.0, e.requests), reverse=True)
-        return ranked[:limit]
+        return sort_endpoints(result, sort, limit)
 
     def service(self, window: Window | str = Window.H1) -> ServiceStats:
         """Statistics over all routes."""

@@ -205,12 +205,7 @@ class MetricStore:
         """
         out: dict[K, Agg] = {}
         with self._lock:
-            for key, series in self._series.items():
-                if key.metric != metric:
-                    continue
-                bucket = group(key)
-                if bucket is None:
-                    continue
+            for bucket, series in self._grouped(metric, group):
                 into = out.get(bucket)
                 if into is None:
                     into = out[bucket] = Agg()
@@ -242,12 +237,7 @@ class MetricStore:
         first = math.floor((now_s - window_s) / width) + 1
         last = math.floor(now_s / width)
         with self._lock:
-            for key, series in self._series.items():
-                if key.metric != metric:
-                    continue
-                bucket = group(key)
-                if bucket is None:
-                    continue
+            for bucket, series in self._grouped(metric, group):
                 ring = next(r for r in series.rings if r.tier.width_s == width)
                 per_index = out.setdefault(bucket, {})
                 for slot in ring.slots:
@@ -299,6 +289,16 @@ class MetricStore:
     def __iter__(self) -> Iterator[SeriesKey]:
         with self._lock:
             return iter(list(self._series))
+
+    def _grouped(
+        self, metric: str, group: Callable[[SeriesKey], K | None]
+    ) -> Iterator[tuple[K, _Series]]:
+        """The series of ``metric`` with their group (skipping ``None``); caller holds the lock."""
+        for key, series in self._series.items():
+            if key.metric == metric:
+                bucket = group(key)
+                if bucket is not None:
+                    yield bucket, series
 
     def _ring_for(self, series: _Series, window_s: float) -> _Ring:
         for ring in series.rings:

@@ -46,7 +46,7 @@ from otel_monitoring.clock import Clock, SystemClock
 from otel_monitoring.errors import ConfigError
 from otel_monitoring.fleet.prometheus import PrometheusClient, Sample
 from otel_monitoring.processor import UNMATCHED_ROUTE
-from otel_monitoring.stats import EndpointSort
+from otel_monitoring.stats import EndpointQueries, EndpointSort, sort_endpoints
 from otel_monitoring.timeseries import Point, Series, TimeseriesMetric
 from otel_monitoring.types import (
     DbStatementStats,
@@ -145,7 +145,7 @@ def _ms(seconds: float | None) -> float | None:
     return round(seconds * 1000.0, 3)
 
 
-class FleetStats:
+class FleetStats(EndpointQueries):
     """Statistics of a fleet of instances read from a Prometheus-compatible API.
 
     Args:
@@ -358,22 +358,7 @@ class FleetStats:
                     ),
                 )
             )
-        result.sort(key=_SORT_KEYS[sort], reverse=True)
-        return result[:limit] if limit is not None else result
-
-    def endpoint(
-        self, route: str, method: str | None = None, window: Window | str = Window.H1
-    ) -> list[EndpointStats]:
-        """Statistics of one route template (every method, or just ``method``)."""
-        return self.endpoints(window, route=route, method=method.upper() if method else None)
-
-    def top_endpoints(
-        self, window: Window | str = Window.H1, *, limit: int = 10
-    ) -> list[EndpointStats]:
-        """The worst endpoints: by error rate, then p95 latency."""
-        ranked = self.endpoints(window)
-        ranked.sort(key=lambda e: (e.error_rate, e.latency.p95_ms or 0.0, e.requests), reverse=True)
-        return ranked[:limit]
+        return sort_endpoints(result, sort, limit)
 
     def service(self, window: Window | str = Window.H1) -> ServiceStats:
         """Statistics over all routes of all instances. Raises ``PrometheusError``."""
@@ -611,12 +596,3 @@ class FleetStats:
         """Scraped instances of the selector and whether each is up, sorted by name."""
         samples: Iterable[Sample] = self.client.query(f"up{{{self.selector}}}", self._at())
         return sorted((s.labels.get("instance", "?"), s.value == 1.0) for s in samples)
-
-
-_SORT_KEYS: dict[EndpointSort, Callable[[EndpointStats], float]] = {
-    EndpointSort.REQUESTS: lambda e: float(e.requests),
-    EndpointSort.ERROR_RATE: lambda e: e.error_rate,
-    EndpointSort.P95: lambda e: e.latency.p95_ms or 0.0,
-    EndpointSort.P99: lambda e: e.latency.p99_ms or 0.0,
-    EndpointSort.THROUGHPUT: lambda e: e.throughput_rpm,
-}
