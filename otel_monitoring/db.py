@@ -11,13 +11,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from opentelemetry import trace
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from otel_monitoring.guard import Guard
 from otel_monitoring.instruments import Instruments
-from otel_monitoring.processor import TraceFindings
+from otel_monitoring.processor import TraceFindings, current_trace_id
 from otel_monitoring.sql import normalize_statement, summarize_statement
 
 __all__ = ["DbListener"]
@@ -99,6 +98,6 @@ class DbListener:
         if error is not None:
             attributes["error.type"] = error
         self.instruments.db_duration.record(duration_s, attributes)
-        span_context = trace.get_current_span().get_span_context()
-        if span_context.is_valid:
-            self.findings.note_statement(span_context.trace_id, normalized)
+        trace_id = current_trace_id()
+        if trace_id:
+            self.findings.note_statement(trace_id, normalized)

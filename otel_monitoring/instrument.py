@@ -84,14 +84,16 @@ def instrument_app(
     for extra in (engine, *engines):
         if extra is not None:
             monitor.instrument_engine(extra)
-            _instrument_sqlalchemy_spans(extra, monitor)
+            if not monitor.lean:  # DB spans only matter when traces go somewhere
+                _instrument_sqlalchemy_spans(extra, monitor)
     _instrument_outbound(monitor)
     if settings.enabled and not getattr(app, "_is_instrumented_by_opentelemetry", False):
         _disable_native_telemetry(app)
         app.add_middleware(
             MonitoringMiddleware,
-            tracer=monitor.tracer,
+            tracer=None if monitor.lean else monitor.tracer,
             instruments=monitor.instruments,
+            findings=monitor.findings if settings.stats_enabled else None,
             guard=monitor.guard,
             excluded_paths=frozenset(settings.excluded_urls),
             excluded_prefixes=(settings.prefix + "/", settings.prefix),

@@ -16,6 +16,7 @@ everything.
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -27,6 +28,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from otel_monitoring.guard import Guard
 from otel_monitoring.instruments import Instruments
+from otel_monitoring.processor import REQUEST_TRACE_ID, UNMATCHED_ROUTE, TraceFindings
 
 __all__ = ["MonitoringMiddleware", "route_of"]
 
@@ -39,6 +41,19 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 _METHODS = frozenset(
     ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY")
 )
+
+
+def _incoming_trace_id(scope: Scope) -> int:
+    """The trace id of a W3C ``traceparent`` request header, or 0."""
+    for name, value in scope.get("headers", ()):
+        if name == b"traceparent":
+            parts = value.split(b"-")
+            if len(parts) >= 4 and len(parts[1]) == 32:
+                try:
+                    return int(parts[1], 16)
+                except ValueError:
+                    return 0
+    return 0
 
 
 def route_of(scope: Scope) -> str | None:
@@ -70,8 +85,9 @@ class MonitoringMiddleware:
         self,
         app: ASGIApp,
         *,
-        tracer: Tracer,
+        tracer: Tracer | None,
         instruments: Instruments,
+        findings: TraceFindings | None = None,
         guard: Guard,
         excluded_paths: frozenset[str],
         excluded_prefixes: tuple[str, ...] = (),
@@ -79,6 +95,7 @@ class MonitoringMiddleware:
     ) -> None:
         self.app = app
         self.tracer = tracer
+        self.findings = findings
         self.duration = instruments.http_duration
         self.size = instruments.http_response_size
         self.guard = guard
@@ -98,6 +115,9 @@ class MonitoringMiddleware:
         if scope["type"] != "http" or self._excluded(scope.get("path", "")):
             await self.app(scope, receive, send)
             return
+        if self.tracer is None:
+            await self._lean(scope, receive, send)
+            return
         start = time.perf_counter()
         try:
             method = scope.get("method", "GET")
@@ -112,23 +132,7 @@ class MonitoringMiddleware:
             return
 
         state = _ResponseState()
-        server_timing = self.server_timing
-
-        async def send_wrapper(message: Message) -> None:
-            try:
-                kind = message["type"]
-                if kind == "http.response.start":
-                    state.status = message["status"]
-                    if server_timing:
-                        elapsed_ms = (time.perf_counter() - start) * 1000.0
-                        headers = list(message.get("headers", ()))
-                        headers.append((b"server-timing", b"app;dur=%.3f" % elapsed_ms))
-                        message["headers"] = headers
-                elif kind == "http.response.body":
-                    state.size += len(message.get("body", b""))
-            except Exception as exc:  # instrumentation boundary
-                self.guard.error("middleware send", exc)
-            await send(message)
+        send_wrapper = self._sender(send, state, start)
 
         error_type: str | None = None
         try:
@@ -147,6 +151,78 @@ class MonitoringMiddleware:
                 self.guard.error("middleware finish", exc)
             finally:
                 otel_context.detach(token)
+
+    async def _lean(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """No SDK span (no trace exporter is configured): the same statistics, exemplars and
+        error samples, fed to the findings directly, at a fraction of the cost. The request
+        keeps the caller's trace id (``traceparent``) or gets a random one."""
+        start = time.perf_counter()
+        method = scope.get("method", "GET")
+        if method not in _METHODS:
+            method = "_OTHER"
+        trace_id = _incoming_trace_id(scope) or random.getrandbits(128)
+        token = REQUEST_TRACE_ID.set(trace_id)
+        state = _ResponseState()
+        error: tuple[str, str] | None = None
+        try:
+            await self.app(scope, receive, self._sender(send, state, start))
+        except BaseException as exc:
+            kind = type(exc)
+            error = (f"{kind.__module__}.{kind.__qualname__}", str(exc))
+            raise
+        finally:
+            try:
+                duration_s = time.perf_counter() - start
+                status = state.status if state.status is not None else (500 if error else None)
+                route = route_of(scope)
+                attributes: dict[str, str | int] = {"http.request.method": method}
+                if route is not None:
+                    attributes["http.route"] = route
+                if status is not None:
+                    attributes["http.response.status_code"] = status
+                    if status >= 500 and error is None:
+                        error = (str(status), "")
+                if error is not None:
+                    attributes["error.type"] = error[0].rpartition(".")[2]
+                self.duration.record(duration_s, attributes)
+                if status is not None:
+                    self.size.record(state.size, attributes)
+                if self.findings is not None:
+                    self.findings.on_server_span(
+                        route=route or UNMATCHED_ROUTE,
+                        method=method,
+                        status_code=status,
+                        duration_s=duration_s,
+                        end_s=time.time(),
+                        trace_id=trace_id,
+                        span_id=random.getrandbits(64),
+                        error=error,
+                    )
+            except Exception as exc:  # instrumentation boundary
+                self.guard.error("middleware finish", exc)
+            finally:
+                REQUEST_TRACE_ID.reset(token)
+
+    def _sender(self, send: Send, state: _ResponseState, start: float) -> Send:
+        server_timing = self.server_timing
+
+        async def send_wrapper(message: Message) -> None:
+            try:
+                kind = message["type"]
+                if kind == "http.response.start":
+                    state.status = message["status"]
+                    if server_timing:
+                        elapsed_ms = (time.perf_counter() - start) * 1000.0
+                        headers = list(message.get("headers", ()))
+                        headers.append((b"server-timing", b"app;dur=%.3f" % elapsed_ms))
+                        message["headers"] = headers
+                elif kind == "http.response.body":
+                    state.size += len(message.get("body", b""))
+            except Exception as exc:  # instrumentation boundary
+                self.guard.error("middleware send", exc)
+            await send(message)
+
+        return send_wrapper
 
     def _parent_context(self, scope: Scope) -> Context | None:
         fields = self._fields

@@ -121,6 +121,9 @@ class Monitor(SeedOperations):
         self.tracer_provider, self._owns_tracer_provider = self._tracer_provider(
             tracer_provider, span_exporters
         )
+        #: No trace exporter and no other span processor: requests are measured without SDK
+        #: spans (the middleware feeds the findings directly), which costs far less.
+        self.lean = not span_exporters and _only_processor(self.tracer_provider, self.processor)
         self.meter_provider = self._meter_provider(pull_readers)
         self.tracer: Tracer = self.tracer_provider.get_tracer(_SCOPE)
         self.instruments = Instruments.create(self.meter_provider.get_meter(_SCOPE))
@@ -351,6 +354,14 @@ class Monitor(SeedOperations):
                 timeout,
             )
         return finished
+
+
+def _only_processor(provider: TracerProvider, ours: SpanProcessor) -> bool:
+    """Whether ``provider`` has no span processor but ``ours`` (reads SDK internals; when
+    they are not there, assume other processors exist and keep real spans)."""
+    active = getattr(provider, "_active_span_processor", None)
+    processors = getattr(active, "_span_processors", None)
+    return isinstance(processors, tuple) and all(p is ours for p in processors)
 
 
 def _is_shut_down(provider: TracerProvider) -> bool:

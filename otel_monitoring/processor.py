@@ -11,7 +11,9 @@ from __future__ import annotations
 import heapq
 import threading
 from collections import OrderedDict, deque
+from contextvars import ContextVar
 
+from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import SpanKind, StatusCode
@@ -20,9 +22,27 @@ from otel_monitoring.guard import Guard
 from otel_monitoring.sanitize import sanitize_message
 from otel_monitoring.types import ErrorSample, Exemplar, NPlusOnePattern
 
-__all__ = ["UNMATCHED_ROUTE", "MonitoringSpanProcessor", "TraceFindings"]
+__all__ = [
+    "REQUEST_TRACE_ID",
+    "UNMATCHED_ROUTE",
+    "MonitoringSpanProcessor",
+    "TraceFindings",
+    "current_trace_id",
+]
 
 UNMATCHED_ROUTE = "<unmatched>"
+
+#: Trace id of the request being served when the middleware runs without SDK spans.
+REQUEST_TRACE_ID: ContextVar[int] = ContextVar("otel_monitoring_request_trace_id", default=0)
+
+
+def current_trace_id() -> int:
+    """The trace id of the current request (lean mode) or OTel span; 0 when there is none."""
+    trace_id = REQUEST_TRACE_ID.get()
+    if trace_id:
+        return trace_id
+    context = trace.get_current_span().get_span_context()
+    return context.trace_id if context.is_valid else 0
 _HISTORY_INTERVALS = 60  # past intervals of exemplars kept per route
 _OPEN_TRACES = 10_000  # traces with DB statements counted at once
 _N_PLUS_ONE_KEPT = 100

@@ -244,3 +244,29 @@ def test_shutdown_is_bounded_when_the_endpoint_hangs(tmp_path: Path) -> None:
     # The abandoned exporter reports its failed export when the process exits; that
     # report is expected here and is not a test result.
     logging.getLogger("opentelemetry.exporter.otlp").setLevel(logging.CRITICAL)
+
+
+def test_without_a_trace_exporter_no_sdk_spans_but_same_findings(tmp_path: Path) -> None:
+    engine = create_engine_for(str(tmp_path / "lean.db"))
+    app = create_app(engine)
+    monitor = otel_monitoring.instrument_app(
+        app, engine=engine, tracer_provider=TracerProvider(), span_exporters=[], metric_exporters=[]
+    )
+    try:
+        assert monitor.lean
+        client = TestClient(app, raise_server_exceptions=False)
+        parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        assert client.get("/items/4", headers={"traceparent": parent}).status_code == 200
+        assert client.get("/boom").status_code == 500
+        assert client.get("/categories/2/items").status_code == 200
+        (items,) = monitor.stats.endpoint("/items/{item_id}")
+        assert items.requests == 1
+        assert items.exemplars[0].trace_id == "0af7651916cd43dd8448eb211c80319c"
+        (error,) = monitor.stats.errors()
+        assert error.exception_type.endswith("PaymentGatewayError") and error.status_code == 500
+        assert "4111111111111111" not in error.message
+        (pattern,) = monitor.stats.n_plus_one()
+        assert pattern.route == "/categories/{category_id}/items"
+        assert {s.summary for s in monitor.stats.db_statements()} >= {"SELECT items"}
+    finally:
+        monitor.shutdown()
