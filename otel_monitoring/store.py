@@ -127,9 +127,22 @@ class _Ring:
     def fold(self, since_s: float, until_s: float, into: Agg, kind: Kind) -> None:
         first = math.floor(since_s / self.tier.width_s) + 1
         last = math.floor(until_s / self.tier.width_s)
-        for slot in self.slots:
-            if slot is not None and first <= slot[0] <= last:
-                into.merge(slot[1], kind)
+        for _, agg in self.between(first, last):
+            into.merge(agg, kind)
+
+    def between(self, first: int, last: int) -> Iterator[tuple[int, Agg]]:
+        """The buckets with index in ``[first, last]``; visits at most ``slots`` positions."""
+        size = self.tier.slots
+        if last - first + 1 >= size:
+            for slot in self.slots:
+                if slot is not None and first <= slot[0] <= last:
+                    yield slot
+            return
+        slots = self.slots
+        for index in range(max(first, last - size + 1), last + 1):
+            slot = slots[index % size]
+            if slot is not None and slot[0] == index:
+                yield slot
 
     def drop_before(self, t_s: float) -> int:
         cutoff = math.floor(t_s / self.tier.width_s)
@@ -240,12 +253,11 @@ class MetricStore:
             for bucket, series in self._grouped(metric, group):
                 ring = next(r for r in series.rings if r.tier.width_s == width)
                 per_index = out.setdefault(bucket, {})
-                for slot in ring.slots:
-                    if slot is not None and first <= slot[0] <= last:
-                        into = per_index.get(slot[0])
-                        if into is None:
-                            into = per_index[slot[0]] = Agg()
-                        into.merge(slot[1], series.kind)
+                for index, agg in ring.between(first, last):
+                    into = per_index.get(index)
+                    if into is None:
+                        into = per_index[index] = Agg()
+                    into.merge(agg, series.kind)
         return width, out
 
     def series(self, metric: str | None = None) -> list[tuple[SeriesKey, Kind, str]]:
