@@ -9,8 +9,7 @@ The detector looks at every new point through four *views* of the series:
   slow drifts that no single point reveals);
 * **seasonal** - residual against a per time-of-day profile (catches a value that is normal for
   the series but not for the hour, e.g. a flat middle of a day); it starts once a time of day
-  repeats. After two weeks a time-of-week profile (30-minute bins) joins it: a value normal
-  for its hour of the week (a quiet Sunday) is not seasonal news;
+  repeats;
 * **difference** - size of the step from the previous value against the typical step.
 
 Each view's raw distance is smoothed and then turned into a *surprise*: how unlikely the recent
@@ -37,10 +36,9 @@ which charges every flagged point outside a labelled window) want.
 level once the series has stayed on one side of it for ``shift_points`` consecutive points.
 
 Guarantees: ``update`` is O(1) time (no loops over history) and O(1) memory (at most 288
-time-of-day and 336 time-of-week bins plus a fixed number of floats); each score depends only on
-the points up to and including its own; :func:`score_series` gives exactly the scores of
-repeated ``update`` calls. Scores are 0 during the first ``warmup_points`` points, while the
-detector learns.
+seasonal bins plus a fixed number of floats); each score depends only on the points up to and
+including its own; :func:`score_series` gives exactly the scores of repeated ``update`` calls.
+Scores are 0 during the first ``warmup_points`` points, while the detector learns.
 """
 
 from __future__ import annotations
@@ -72,9 +70,7 @@ _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 _MAD_TO_SIGMA = 1.2533  # sqrt(pi/2): mean absolute deviation -> sigma for a Gaussian
 _MAX_ABS_VALUE = 1e150  # larger magnitudes are ignored like NaN (their squares overflow)
 _DAY_S = 86400.0
-_WEEK_S = 7 * _DAY_S
 _MAX_SEASONAL_BINS = 288
-_WEEK_BIN_S = 1800.0  # time-of-week profile: 336 bins of 30 minutes (coarser if sampled less)
 _N_VIEWS = 4
 _SEASONAL = 2  # index of the seasonal view in the distance tuple
 _VIEW_WARMUP = 20  # points a view must see before its surprise counts
@@ -197,10 +193,6 @@ class AnomalyDetector:
         "_sscale",
         "_t0",
         "_view_n",
-        "_wbinw",
-        "_wbins",
-        "_wsum",
-        "_wprofile",
         "sensitivity",
         "settings",
     )
@@ -226,10 +218,6 @@ class AnomalyDetector:
         self._level = 0.0
         self._sscale = 0.0
         self._profile: dict[int, float] = {}
-        self._wprofile: dict[int, float] = {}
-        self._wbinw = _WEEK_BIN_S
-        self._wsum = 0.0
-        self._wbins = 0
         self._smooth = [0.0] * _N_VIEWS
         self._longmean = [0.0] * _N_VIEWS
         self._longvar = [0.0] * _N_VIEWS
@@ -271,16 +259,6 @@ class AnomalyDetector:
         if n == 1:
             step = t - self._t0
             self._binw = max(_DAY_S / _MAX_SEASONAL_BINS, step)
-            self._wbinw = max(_WEEK_BIN_S, step)
-        x_raw = x
-        wb = int((t % _WEEK_S) // self._wbinw)
-        wpv = self._wprofile.get(wb)
-        if wpv is not None and self._wbins:
-            # after two weeks, phase in (over a third week) the removal of the time-of-week
-            # component, so a weekly pattern (quiet weekends) is no news to the other views
-            ramp = (t - self._t0 - 2 * _WEEK_S) / _WEEK_S
-            if ramp > 0.0:
-                x = x - min(ramp, 1.0) * (wpv - self._wsum / self._wbins)
         base = self._base
         floor = 1e-3 * abs(base)
         if floor < 1e-9:
@@ -299,14 +277,9 @@ class AnomalyDetector:
             resid = 0.0
             z_season = 0.0
         else:
-            resid = x_raw - pv - self._level
+            resid = x - pv - self._level
             sscale = self._sscale if self._sscale > floor else floor
             z_season = abs(resid) / sscale
-            if wpv is not None and t - self._t0 >= 2 * _WEEK_S:
-                # normal for this hour of the week (a quiet weekend) is seasonal-normal too
-                z_week = abs(x_raw - wpv) / sscale
-                if z_week < z_season:
-                    z_season = z_week
         cap = p.distance_cap
         dists = (
             min(abs(dev) / scale, cap),
@@ -375,19 +348,8 @@ class AnomalyDetector:
         dcl = d if n <= 10 or d < 3.0 * dscale else 3.0 * dscale
         self._dscale += ad * (_MAD_TO_SIGMA * dcl - self._dscale)
         self._prev = x
-        if wpv is None:
-            self._wprofile[wb] = x_raw
-            self._wsum += x_raw
-            self._wbins += 1
-        else:
-            wr = x_raw - wpv
-            sl_w = 3.0 * self._sscale
-            if sl_w > 0.0 and not -sl_w <= wr <= sl_w:
-                wr = sl_w if wr > 0 else -sl_w
-            self._wprofile[wb] = wpv + p.season_bin_rate * wr
-            self._wsum += p.season_bin_rate * wr
         if pv is None:
-            profile[b] = x_raw - self._level
+            profile[b] = x - self._level
         else:
             sl = 3.0 * self._sscale
             rc = resid if sl <= 0.0 or -sl <= resid <= sl else (sl if resid > 0 else -sl)

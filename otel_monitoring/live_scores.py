@@ -19,7 +19,7 @@ from typing import Any
 
 from otel_monitoring.instruments import HTTP_DURATION_METRIC
 from otel_monitoring.store import Agg, Kind, MetricStore, SeriesKey
-from otel_monitoring.timeseries import TimeseriesMetric, value_of
+from otel_monitoring.timeseries import Cached, TimeseriesMetric, value_of
 
 __all__ = ["WATCHED_METRICS", "LiveScores"]
 
@@ -34,7 +34,8 @@ ChartKey = tuple[TimeseriesMetric, str | None, str | None, float]
 @dataclass(slots=True)
 class _Chart:
     detector: Any
-    scores: deque[tuple[int, float, float]]  # (bucket index, value, score)
+    scores: deque[tuple[int, float, float, int]]  # (bucket index, value, score, count)
+    start_index: int
     last_index: int | None = None
 
 
@@ -96,17 +97,18 @@ class LiveScores:
                         continue
                     slots = next(t.slots for t in self.store.tiers if t.width_s == step)
                     chart = self._charts[key] = _Chart(
-                        analyzers.AnomalyDetector(), deque(maxlen=slots)
+                        analyzers.AnomalyDetector(), deque(maxlen=slots), completed[0]
                     )
                 for index in completed:
                     if chart.last_index is not None and index <= chart.last_index:
                         continue
                     chart.last_index = index
-                    value = value_of(metric, per_index[index], step)
+                    agg = per_index[index]
+                    value = value_of(metric, agg, step)
                     if value is None:
                         continue
                     score = chart.detector.update(index * step, value)
-                    chart.scores.append((index, value, score))
+                    chart.scores.append((index, value, score, agg.count))
 
     def matching(
         self, metric: TimeseriesMetric, route: str | None, method: str | None, step: float
@@ -115,7 +117,7 @@ class LiveScores:
         or for ``route`` with ``method`` (any method when ``method`` is None)."""
         with self._lock:
             return [
-                [(index * step, value, score) for index, value, score in chart.scores]
+                [(index * step, value, score) for index, value, score, _ in chart.scores]
                 for (m, r, me, st), chart in self._charts.items()
                 if m is metric
                 and st == step
@@ -134,5 +136,23 @@ class LiveScores:
                 return None
             return (
                 chart.detector.points_seen,
-                [(index * step, value, score) for index, value, score in chart.scores],
+                [(index * step, value, score) for index, value, score, _ in chart.scores],
             )
+
+    def cached(
+        self, metric: TimeseriesMetric, route: str | None, method: str | None, step: float
+    ) -> Cached | None:
+        """Chart values of closed buckets, for :func:`~otel_monitoring.timeseries.http_series`:
+        complete from the returned first index to the last one held (absent = no data)."""
+        with self._lock:
+            chart = self._charts.get((metric, route, method, step))
+            if chart is None or chart.last_index is None:
+                return None
+            entries: dict[int, tuple[float | None, int]] = {
+                index: (value, count) for index, value, _, count in chart.scores
+            }
+            first = chart.start_index
+            if chart.scores.maxlen is not None and len(chart.scores) == chart.scores.maxlen:
+                first = max(first, chart.scores[0][0])
+            entries.setdefault(chart.last_index, (value_of(metric, None, step), 0))
+            return first, entries

@@ -171,13 +171,16 @@ class SeedOperations:
         from otel_monitoring.timeseries import TimeseriesMetric, http_series
 
         self.stats.refresh()
+        chart = TimeseriesMetric(metric)
+        verb = method.upper() if method else None
         return http_series(
             self.store,
-            TimeseriesMetric(metric),
+            chart,
             window_s=Window(window).seconds or 86400.0,
             now_s=self.clock.now_s(),
             route=route,
-            method=method.upper() if method else None,
+            method=verb,
+            cached=lambda step: self.live_scores.cached(chart, route, verb, step),
         )
 
     def detect_latency_anomalies(

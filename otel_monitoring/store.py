@@ -241,14 +241,28 @@ class MetricStore:
         Returns the bucket width (seconds, of the finest tier that covers the window) and,
         per group, ``{bucket index: Agg}``; bucket ``i`` starts at ``i * width``.
         """
-        out: dict[K, dict[int, Agg]] = {}
-        width = self.tiers[-1].width_s
-        for tier in self.tiers:
-            if tier.width_s * tier.slots >= window_s:
-                width = tier.width_s
-                break
+        width = self.width_for(window_s)
         first = math.floor((now_s - window_s) / width) + 1
         last = math.floor(now_s / width)
+        return width, self.bucket_range(metric, width, first, last, group)
+
+    def width_for(self, window_s: float) -> float:
+        """Bucket width (seconds) of the finest tier that covers ``window_s``."""
+        for tier in self.tiers:
+            if tier.width_s * tier.slots >= window_s:
+                return tier.width_s
+        return self.tiers[-1].width_s
+
+    def bucket_range(
+        self,
+        metric: str,
+        width: float,
+        first: int,
+        last: int,
+        group: Callable[[SeriesKey], K | None],
+    ) -> dict[K, dict[int, Agg]]:
+        """Per group, the buckets of the tier ``width`` with index in ``[first, last]``."""
+        out: dict[K, dict[int, Agg]] = {}
         with self._lock:
             for bucket, series in self._grouped(metric, group):
                 ring = next(r for r in series.rings if r.tier.width_s == width)
@@ -258,7 +272,7 @@ class MetricStore:
                     if into is None:
                         into = per_index[index] = Agg()
                     into.merge(agg, series.kind)
-        return width, out
+        return out
 
     def series(self, metric: str | None = None) -> list[tuple[SeriesKey, Kind, str]]:
         """The series held (optionally of one metric): key, kind and unit."""

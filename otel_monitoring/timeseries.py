@@ -81,6 +81,11 @@ def value_of(metric: TimeseriesMetric, agg: Agg | None, step_s: float) -> float 
     return None if math.isnan(seconds) else round(seconds * 1000.0, 3)
 
 
+#: Chart values already computed, per bucket index: ``{index: (value, count)}``, complete
+#: from ``first`` up to the last index in it (see :class:`~otel_monitoring.live_scores.LiveScores`).
+Cached = tuple[int, dict[int, tuple[float | None, int]]]
+
+
 def http_series(
     store: MetricStore,
     metric: TimeseriesMetric,
@@ -89,8 +94,13 @@ def http_series(
     now_s: float,
     route: str | None = None,
     method: str | None = None,
+    cached: Callable[[float], Cached | None] | None = None,
 ) -> Series:
-    """Chart points of ``metric`` over the last ``window_s`` seconds (oldest first)."""
+    """Chart points of ``metric`` over the last ``window_s`` seconds (oldest first).
+
+    ``cached(step_s)`` may supply values of closed buckets computed earlier; only the
+    buckets it does not cover are read from the store.
+    """
 
     def group(key: SeriesKey) -> tuple[str, ...] | None:
         if route is not None and key.get("http.route") != route:
@@ -100,20 +110,34 @@ def http_series(
         return ("all",)
 
     select: Callable[[SeriesKey], tuple[str, ...] | None] = group
-    step_s, grouped = store.buckets(HTTP_DURATION_METRIC, window_s, now_s, select)
-    per_index = grouped.get(("all",), {})
+    step_s = store.width_for(window_s)
     first = math.floor((now_s - window_s) / step_s) + 1
     last = math.floor(now_s / step_s)
-    points = []
-    for index in range(first, last + 1):
-        agg = per_index.get(index)
-        points.append(
-            Point(
-                t=index * step_s,
-                value=value_of(metric, agg, step_s),
-                count=agg.count if agg is not None else 0,
-            )
-        )
+    known = cached(step_s) if cached is not None else None
+    values: dict[int, tuple[float | None, int]] = {}
+    read_first, read_last = first, last
+    if known is not None and known[1]:
+        cache_first, entries = known
+        cache_last = max(entries)
+        if cache_first <= first:
+            values = {i: v for i, v in entries.items() if first <= i <= last}
+            read_first = cache_last + 1
+        elif cache_first <= last:
+            values = {i: v for i, v in entries.items() if i <= last}
+            read_last = cache_first - 1  # before tracking began (rare): read it too
+            extra = store.bucket_range(HTTP_DURATION_METRIC, step_s, cache_last + 1, last, select)
+            for index, agg in extra.get(("all",), {}).items():
+                values[index] = (value_of(metric, agg, step_s), agg.count)
+    if read_first <= read_last:
+        grouped = store.bucket_range(HTTP_DURATION_METRIC, step_s, read_first, read_last, select)
+        for index, agg in grouped.get(("all",), {}).items():
+            values[index] = (value_of(metric, agg, step_s), agg.count)
+    empty = (value_of(metric, None, step_s), 0)
+    points = tuple(
+        Point(t=index * step_s, value=value, count=count)
+        for index in range(first, last + 1)
+        for value, count in (values.get(index, empty),)
+    )
     return Series(
         metric=metric,
         unit=metric.unit,
@@ -121,5 +145,5 @@ def http_series(
         step_s=step_s,
         route=route,
         method=method,
-        points=tuple(points),
+        points=points,
     )

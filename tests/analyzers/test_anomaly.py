@@ -142,28 +142,3 @@ def test_constant_series_never_alarms(value: float, n: int) -> None:
     scores = score_series(np.arange(n) * 60.0, np.full(n, value))
     assert (scores == 0.0).all()
 
-
-def test_weekly_pattern_is_learned_and_real_incidents_still_alarm() -> None:
-    """A quiet weekend is normal once two weeks were seen; a weekday spike is not."""
-    import numpy as np
-
-    from analyzers import AnomalyDetector, Sensitivity
-
-    rng = np.random.default_rng(11)
-    step = 600.0  # 10-minute points
-    weeks = 5
-    t = np.arange(int(weeks * 7 * 86400 / step)) * step
-    day = (t // 86400) % 7
-    hour = (t % 86400) / 3600
-    weekend = day >= 5
-    values = 100 + 30 * np.sin(2 * np.pi * hour / 24) - np.where(weekend, 60.0, 0.0)
-    values = values + rng.normal(0, 3, len(t))
-    spike = int((4 * 7 + 2) * 86400 / step) + 70  # a Wednesday of week 5
-    values[spike : spike + 6] += 150.0
-    detector = AnomalyDetector(Sensitivity.MEDIUM)
-    scores = np.array([detector.update(a, b) for a, b in zip(t, values, strict=True)])
-    alarms = np.flatnonzero(scores >= Sensitivity.MEDIUM.value)
-    late = alarms[t[alarms] >= 3 * 7 * 86400]  # weeks 4 and 5, after the weekly profile formed
-    assert any(spike <= i < spike + 6 for i in late)
-    weekend_alarms = [i for i in late if weekend[i]]
-    assert weekend_alarms == []
