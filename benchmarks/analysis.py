@@ -86,14 +86,8 @@ def main() -> None:
     marks = 0
 
     def day_of_p95(route: str) -> Series:
-        return http_series(
-            monitor.store,
-            TimeseriesMetric.LATENCY_P95,
-            window_s=86400.0,
-            now_s=now,
-            route=route,
-            method="GET",
-        )
+        # what the API does: closed buckets come from the live scores, the rest from the store
+        return monitor.chart(TimeseriesMetric.LATENCY_P95, route, "GET", "24h")
 
     for route in routes:
         series = day_of_p95(route)
@@ -107,10 +101,20 @@ def main() -> None:
 
     started = time.perf_counter()
     for route in routes[:10]:
-        series = day_of_p95(route)
+        series = http_series(
+            monitor.store,
+            TimeseriesMetric.LATENCY_P95,
+            window_s=86400.0,
+            now_s=now,
+            route=route,
+            method="GET",
+        )
         detect(series)
     rescore_s = (time.perf_counter() - started) * len(routes) / 10
-    print(f"rescore: the same charts scored afresh: {rescore_s:.3f} s (estimated from 10 routes)")
+    print(
+        f"rescore: the same charts read from the store and scored afresh: {rescore_s:.3f} s"
+        " (estimated from 10 routes)"
+    )
 
     rng = np.random.default_rng(1)
     ts = np.arange(8640) * 10.0
