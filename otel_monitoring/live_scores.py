@@ -63,14 +63,14 @@ class LiveScores:
             def by_route(key: SeriesKey) -> tuple[str, str]:
                 return key.get("http.route"), key.get("http.request.method")
 
-            width, grouped = self.store.buckets(HTTP_DURATION_METRIC, step * 4, now_s, by_route)
-            if width != step:
-                continue
+            current = math.floor(now_s / step)
+            grouped = self.store.bucket_range(
+                HTTP_DURATION_METRIC, step, current - 3, current, by_route
+            )
             service: dict[int, Agg] = {}
             for per_index in grouped.values():
                 for index, agg in per_index.items():
                     service.setdefault(index, Agg()).merge(agg, Kind.HISTOGRAM)
-            current = math.floor(now_s / step)
             self._feed((None, None), service, step, current)
             for (route, method), per_index in grouped.items():
                 self._feed((route, method), per_index, step, current)

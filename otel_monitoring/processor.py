@@ -43,6 +43,8 @@ def current_trace_id() -> int:
         return trace_id
     context = trace.get_current_span().get_span_context()
     return context.trace_id if context.is_valid else 0
+
+
 _HISTORY_INTERVALS = 60  # past intervals of exemplars kept per route
 _OPEN_TRACES = 10_000  # traces with DB statements counted at once
 _N_PLUS_ONE_KEPT = 100

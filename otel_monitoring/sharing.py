@@ -56,10 +56,15 @@ class SharedState:
         """Write this interval; returns whether this worker should evaluate alerts now."""
         self.store.flush()
         try:
-            self.leader = self.store.try_lease(LEASE, self.holder, self.ttl_s, now_s)
+            leased = self.store.try_lease(LEASE, self.holder, self.ttl_s, now_s)
         except Exception as exc:  # instrumentation boundary: the store absorbs faults
             self.guard.error("alert lease", exc)
-            self.leader = False
+            leased = False
+        if not leased and self.leader and self.store.persist_stats().backlog > 0:
+            # The file cannot be written (disk full, locked, read-only): nobody can take the
+            # lease meanwhile, so the last leader keeps evaluating in memory until it clears.
+            leased = True
+        self.leader = leased
         stored = self.store.load_alerts()
         if self.leader:
             self.alerts.apply_resolutions(stored)

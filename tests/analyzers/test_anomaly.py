@@ -141,4 +141,3 @@ def test_hostile_values_never_crash(values: list[float], step: float) -> None:
 def test_constant_series_never_alarms(value: float, n: int) -> None:
     scores = score_series(np.arange(n) * 60.0, np.full(n, value))
     assert (scores == 0.0).all()
-

@@ -23,6 +23,8 @@ def _env(shop_env: dict[str, str], db: Path, **extra: str) -> dict[str, str]:
         "OTEL_MONITORING_STORE": f"sqlite:///{db}",
         "OTEL_MONITORING_INTERVAL": "500ms",
         "OTEL_MONITORING_API_KEY": "workers-admin-key:admin",
+        # the tests poll the API; the limits are tested elsewhere
+        "OTEL_MONITORING_RATE_LIMITS": "alerts=6000/minute,health=6000/minute,endpoints=6000/minute",
         **extra,
     }
 
@@ -165,13 +167,29 @@ def test_a_locked_store_never_hurts_requests_and_writes_resume(
 ) -> None:
     db = tmp_path / "monitoring.db"
     server = start_server(uvicorn_cmd(SHOP, port), _env(shop_env, db), port)
+
+    def leading() -> bool:  # the worker has written the file and holds the lease
+        try:
+            with sqlite3.connect(db) as connection:
+                return connection.execute("SELECT holder FROM leases").fetchone() is not None
+        except sqlite3.Error:
+            return False
+
+    _eventually(leading)
     blocker = sqlite3.connect(db, timeout=1.0, isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")  # every write of the app now fails (locked)
     try:
         statuses = [_fresh_get(server.url + f"/items/{1 + i % 9}").status_code for i in range(60)]
-        assert statuses == [200] * 60
+        statuses += [_fresh_get(server.url + "/boom").status_code for _ in range(25)]
+        assert statuses == [200] * 60 + [500] * 25
         health = _fresh_get(server.url + "/monitoring/health").json()
-        assert health["total_requests"] >= 60  # served from memory meanwhile
+        assert health["total_requests"] >= 85  # served from memory meanwhile
+
+        def evaluated_in_memory() -> bool:
+            alerts = _fresh_get(server.url + "/monitoring/alerts").json()
+            return any(a["rule"] == "high_error_rate" for a in alerts)
+
+        _eventually(evaluated_in_memory)  # alert evaluation went on while the file was locked
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
@@ -184,7 +202,7 @@ def test_a_locked_store_never_hurts_requests_and_writes_resume(
             folded = reader.fold(
                 "http.server.request.duration", None, time.time(), lambda k: ("all",)
             )
-            return bool(folded) and folded[("all",)].count == 60
+            return bool(folded) and folded[("all",)].count == 85
         finally:
             reader.close()
 
