@@ -24,7 +24,9 @@ def _env(shop_env: dict[str, str], db: Path, **extra: str) -> dict[str, str]:
         "OTEL_MONITORING_INTERVAL": "500ms",
         "OTEL_MONITORING_API_KEY": "workers-admin-key:admin",
         # the tests poll the API; the limits are tested elsewhere
-        "OTEL_MONITORING_RATE_LIMITS": "alerts=6000/minute,health=6000/minute,endpoints=6000/minute",
+        "OTEL_MONITORING_RATE_LIMITS": ",".join(
+            f"{name}=6000/minute" for name in ("alerts", "health", "endpoints")
+        ),
         **extra,
     }
 
