@@ -40,7 +40,7 @@ from otel_monitoring.types import (
     Window,
 )
 
-__all__ = ["EndpointQueries", "EndpointSort", "Stats", "sort_endpoints"]
+__all__ = ["EndpointQueries", "EndpointSort", "Stats", "judge_health", "sort_endpoints"]
 
 _OWN_METRICS = frozenset(
     (
@@ -115,6 +115,31 @@ class EndpointQueries:
         ranked = self.endpoints(window)
         ranked.sort(key=lambda e: (e.error_rate, e.latency.p95_ms or 0.0, e.requests), reverse=True)
         return ranked[:limit]
+
+
+def judge_health(
+    recent: ServiceStats, endpoints: list[EndpointStats], latency_threshold_ms: float
+) -> tuple[HealthState, list[str]]:
+    """State and reasons from the last 5 minutes: unhealthy at >= 10 % errors, degraded at
+    >= 1 % or when a route's p95 exceeds ``latency_threshold_ms`` (ms)."""
+    reasons: list[str] = []
+    state = HealthState.HEALTHY
+    if recent.requests >= _MIN_REQUESTS_FOR_HEALTH and recent.error_rate >= 10.0:
+        state = HealthState.UNHEALTHY
+        reasons.append(f"error rate {recent.error_rate:.2f}% over the last 5 min (>= 10%)")
+    elif recent.requests >= _MIN_REQUESTS_FOR_HEALTH and recent.error_rate >= 1.0:
+        state = HealthState.DEGRADED
+        reasons.append(f"error rate {recent.error_rate:.2f}% over the last 5 min (>= 1%)")
+    for endpoint in endpoints:
+        p95 = endpoint.latency.p95_ms
+        if p95 is not None and p95 > latency_threshold_ms:
+            if state is HealthState.HEALTHY:
+                state = HealthState.DEGRADED
+            reasons.append(
+                f"{endpoint.method} {endpoint.route} p95 {p95:.0f} ms over the last 5 min"
+                f" (> {latency_threshold_ms:.0f} ms)"
+            )
+    return state, reasons
 
 
 def sort_endpoints(
@@ -448,23 +473,7 @@ class Stats(EndpointQueries):
         when a route's p95 exceeds the latency threshold, or with active alerts."""
         recent = self.service(Window.M5)
         total = self.service(Window.ALL)
-        reasons: list[str] = []
-        state = HealthState.HEALTHY
-        if recent.requests >= _MIN_REQUESTS_FOR_HEALTH and recent.error_rate >= 10.0:
-            state = HealthState.UNHEALTHY
-            reasons.append(f"error rate {recent.error_rate:.2f}% over the last 5 min (>= 10%)")
-        elif recent.requests >= _MIN_REQUESTS_FOR_HEALTH and recent.error_rate >= 1.0:
-            state = HealthState.DEGRADED
-            reasons.append(f"error rate {recent.error_rate:.2f}% over the last 5 min (>= 1%)")
-        for endpoint in self.endpoints(Window.M5):
-            p95 = endpoint.latency.p95_ms
-            if p95 is not None and p95 > self.latency_threshold_ms:
-                if state is HealthState.HEALTHY:
-                    state = HealthState.DEGRADED
-                reasons.append(
-                    f"{endpoint.method} {endpoint.route} p95 {p95:.0f} ms over the last 5 min"
-                    f" (> {self.latency_threshold_ms:.0f} ms)"
-                )
+        state, reasons = judge_health(recent, self.endpoints(Window.M5), self.latency_threshold_ms)
         if active_alerts:
             if state is HealthState.HEALTHY:
                 state = HealthState.DEGRADED

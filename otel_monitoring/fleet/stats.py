@@ -46,7 +46,7 @@ from otel_monitoring.clock import Clock, SystemClock
 from otel_monitoring.errors import ConfigError
 from otel_monitoring.fleet.prometheus import PrometheusClient, Sample
 from otel_monitoring.processor import UNMATCHED_ROUTE
-from otel_monitoring.stats import EndpointQueries, EndpointSort, sort_endpoints
+from otel_monitoring.stats import EndpointQueries, EndpointSort, judge_health, sort_endpoints
 from otel_monitoring.timeseries import Point, Series, TimeseriesMetric
 from otel_monitoring.types import (
     DbStatementStats,
@@ -548,23 +548,7 @@ class FleetStats(EndpointQueries):
 
         recent = self._service(Window.M5, part("recent_"))
         total = self._service(Window.ALL, part("total_"))
-        reasons: list[str] = []
-        state = HealthState.HEALTHY
-        if recent.requests >= _MIN_REQUESTS_FOR_HEALTH and recent.error_rate >= 10.0:
-            state = HealthState.UNHEALTHY
-            reasons.append(f"error rate {recent.error_rate:.2f}% over the last 5 min (>= 10%)")
-        elif recent.requests >= _MIN_REQUESTS_FOR_HEALTH and recent.error_rate >= 1.0:
-            state = HealthState.DEGRADED
-            reasons.append(f"error rate {recent.error_rate:.2f}% over the last 5 min (>= 1%)")
-        for endpoint in self.endpoints(Window.M5):
-            p95 = endpoint.latency.p95_ms
-            if p95 is not None and p95 > self.latency_threshold_ms:
-                if state is HealthState.HEALTHY:
-                    state = HealthState.DEGRADED
-                reasons.append(
-                    f"{endpoint.method} {endpoint.route} p95 {p95:.0f} ms over the last 5 min"
-                    f" (> {self.latency_threshold_ms:.0f} ms)"
-                )
+        state, reasons = judge_health(recent, self.endpoints(Window.M5), self.latency_threshold_ms)
         down = sorted(s.labels.get("instance", "?") for s in found["down"])
         if down:
             if state is HealthState.HEALTHY:
