@@ -7,6 +7,7 @@ first analysis), so ``import otel_monitoring`` and the request path never load s
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -49,8 +50,13 @@ def insights(
     window: Window = Window.H1,
     latency_threshold_ms: float = 1000.0,
     db_threshold_ms: float = 500.0,
+    latency_series: Sequence[Series] = (),
 ) -> Insights:
-    """Insights and recommendations on the live statistics of ``window``."""
+    """Insights and recommendations on the live statistics of ``window``.
+
+    ``latency_series`` (p95 charts of routes) adds regressions (change points) and trends
+    toward the latency threshold.
+    """
     import analyzers
 
     endpoints = stats.endpoints(window)
@@ -91,8 +97,25 @@ def insights(
         slow_p95_ms=latency_threshold_ms,
         slow_query_ms=db_threshold_ms,
         slo_p95_ms=latency_threshold_ms,
+        # live p95 drifts with the daily cycle by tens of percent; a regression worth a
+        # recommendation is a step of at least half again
+        regression_ratio=0.5,
     )
-    found = analyzers.insights(summaries, queries, caches, thresholds=thresholds)
+    series = []
+    for chart in latency_series:
+        observed = [(p.t, p.value) for p in chart.points if p.value is not None]
+        if len(observed) >= 10 and chart.route is not None:
+            series.append(
+                analyzers.LatencySeries(
+                    route=chart.route,
+                    method=chart.method or "",
+                    timestamps_s=tuple(t for t, _ in observed),
+                    p95_ms=tuple(v for _, v in observed),
+                )
+            )
+    found = analyzers.insights(
+        summaries, queries, caches, latency_series=series, thresholds=thresholds
+    )
     recommended = tuple(i for i in found if i.severity >= analyzers.Severity.WARNING)
     return Insights(found, recommended)
 

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 
 __all__ = ["CleanupResult", "SeedOperations"]
 
+#: Routes (the busiest) whose last hour of p95 is checked for regressions and trends.
+_CHARTED_ROUTES = 10
+
 
 @dataclass(frozen=True, slots=True)
 class CleanupResult:
@@ -221,11 +224,15 @@ class SeedOperations:
         """Insights and recommendations on the live statistics of ``window``."""
         from otel_monitoring.analysis import insights
 
+        busiest = self.stats.endpoints(window, limit=_CHARTED_ROUTES)
         return insights(
             self.stats,
             window=Window(window),
             latency_threshold_ms=self.settings.latency_threshold_ms,
             db_threshold_ms=self.settings.db_threshold_ms,
+            latency_series=[
+                self.chart("latency_p95", e.route, e.method, Window.H1) for e in busiest
+            ],
         )
 
     def get_performance_insights(self, window: Window | str = Window.H1) -> tuple[Any, ...]:

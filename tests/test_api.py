@@ -313,3 +313,19 @@ def test_openapi_can_hide_the_api(tmp_path: Path) -> None:
     finally:
         shown.close()
         hidden.close()
+
+
+def test_recommendations_cite_a_latency_regression(open_api: Api) -> None:
+    monitor, clock = open_api.monitor, open_api.clock
+    for step in range(60):  # an hour of 1-minute steps: p95 jumps from ~20 ms to ~200 ms
+        latency = 20.0 if step < 30 else 200.0
+        for _ in range(5):
+            monitor.record_request("GET", "/search", 200, latency + (step % 3))
+        monitor.flush()
+        clock.advance(60.0)
+    found = open_api.client.get("/monitoring/recommendations").json()
+    regression = [i for i in found if i["kind"] == "regression"]
+    assert regression, found
+    assert regression[0]["route"] == "/search"
+    evidence = {e["name"]: e["value"] for e in regression[0]["evidence"]}
+    assert evidence["before_p95"] < 50 < 150 < evidence["after_p95"]
