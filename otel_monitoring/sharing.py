@@ -44,6 +44,7 @@ class SharedState:
         self.ttl_s = 3 * interval_s
         self.holder = f"{socket.gethostname()}:{os.getpid()}"
         self.leader = False
+        store.prepare()
         alerts.restore(store.load_alerts())
         alerts.listeners.append(self._save)
         audit.sinks.append(store.append_audit)

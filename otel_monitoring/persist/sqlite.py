@@ -208,6 +208,18 @@ class SqliteStore(SharedRecords, MetricStore):
         )
 
     # -- connections -------------------------------------------------------------------------
+    def prepare(self) -> bool:
+        """Open the file for writing now (creating its tables), so the first reads of a new
+        file find them; ``False`` (counted and logged) if it cannot be written yet."""
+        self._check_fork()
+        with self._write_lock:
+            try:
+                self._writer_conn()
+            except sqlite3.Error as exc:
+                self._write_failed("opening", exc)
+                return False
+        return True
+
     def _writer_conn(self) -> sqlite3.Connection:
         if self._closed:
             raise sqlite3.ProgrammingError("the monitoring store is closed")
