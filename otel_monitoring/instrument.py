@@ -95,8 +95,8 @@ def instrument_app(
             instruments=monitor.instruments,
             findings=monitor.findings if settings.stats_enabled else None,
             guard=monitor.guard,
-            excluded_paths=frozenset(settings.excluded_urls),
-            excluded_prefixes=(settings.prefix + "/", settings.prefix),
+            excluded_paths=frozenset((*settings.excluded_urls, settings.prefix)),
+            excluded_prefixes=(settings.prefix + "/",),
             server_timing=settings.server_timing,
         )
     if monitor.exposition is not None:

@@ -163,30 +163,23 @@ class MonitoringMiddleware:
         trace_id = _incoming_trace_id(scope) or random.getrandbits(128)
         token = REQUEST_TRACE_ID.set(trace_id)
         state = _ResponseState()
-        error: tuple[str, str] | None = None
+        error: tuple[str, str] | None = None  # as a span's exception event: full type, message
+        error_type: str | None = None
         try:
             await self.app(scope, receive, self._sender(send, state, start))
         except BaseException as exc:
             kind = type(exc)
+            error_type = kind.__qualname__
             error = (f"{kind.__module__}.{kind.__qualname__}", str(exc))
             raise
         finally:
             try:
                 duration_s = time.perf_counter() - start
-                status = state.status if state.status is not None else (500 if error else None)
-                route = route_of(scope)
-                attributes: dict[str, str | int] = {"http.request.method": method}
-                if route is not None:
-                    attributes["http.route"] = route
-                if status is not None:
-                    attributes["http.response.status_code"] = status
-                    if status >= 500 and error is None:
-                        error = (str(status), "")
-                if error is not None:
-                    attributes["error.type"] = error[0].rpartition(".")[2]
-                self.duration.record(duration_s, attributes)
-                if status is not None:
-                    self.size.record(state.size, attributes)
+                route, status, error_type = self._measure(
+                    scope, method, state, error_type, duration_s
+                )
+                if error is None and error_type is not None:
+                    error = (error_type, "")
                 if self.findings is not None:
                     self.findings.on_server_span(
                         route=route or UNMATCHED_ROUTE,
@@ -244,32 +237,53 @@ class MonitoringMiddleware:
         error_type: str | None,
         duration_s: float,
     ) -> None:
+        route, status, error_type = self._measure(scope, method, state, error_type, duration_s)
+        attributes: dict[str, str | int] = {
+            "http.request.method": method,
+            "url.path": scope.get("path", ""),
+            "url.scheme": scope.get("scheme", "http"),
+        }
+        if route is not None:
+            attributes["http.route"] = route
+            span.update_name(f"{method} {route}")
+        if status is not None:
+            attributes["http.response.status_code"] = status
+        if error_type is not None:
+            attributes["error.type"] = error_type
+            span.set_status(Status(StatusCode.ERROR))
+        span.set_attributes(attributes)
+        span.end()
+
+    def _measure(
+        self,
+        scope: Scope,
+        method: str,
+        state: _ResponseState,
+        error_type: str | None,
+        duration_s: float,
+    ) -> tuple[str | None, int | None, str | None]:
+        """Record the duration and response size; returns route, status and error type.
+
+        An exception with no response sent becomes a 500 further out (ServerErrorMiddleware);
+        a 5xx without an exception has its status as error type (semantic conventions).
+        """
         status = state.status
         if status is None and error_type is not None:
-            status = 500  # the exception becomes a 500 further out (ServerErrorMiddleware)
+            status = 500
         route = route_of(scope)
         attributes: dict[str, str | int] = {"http.request.method": method}
         if route is not None:
             attributes["http.route"] = route
-            span.update_name(f"{method} {route}")
         if status is not None:
             attributes["http.response.status_code"] = status
             if status >= 500 and error_type is None:
                 error_type = str(status)
         if error_type is not None:
             attributes["error.type"] = error_type
-            span.set_status(Status(StatusCode.ERROR))
-        span.set_attributes(
-            {
-                **attributes,
-                "url.path": scope.get("path", ""),
-                "url.scheme": scope.get("scheme", "http"),
-            }
-        )
-        span.end()
         self.duration.record(duration_s, attributes)
         if status is not None:
             self.size.record(state.size, attributes)
+        return route, status, error_type
 
 
 class _ResponseState:

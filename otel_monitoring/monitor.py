@@ -137,7 +137,6 @@ class Monitor(SeedOperations):
             collections=lambda: self.reader.collections,
             db_examples=self.db.examples,
             latency_threshold_ms=s.latency_threshold_ms,
-            interval_s=s.interval_s,
         )
         self.rules = self._rules(rules)
         self.live_scores = LiveScores(

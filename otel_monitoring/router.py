@@ -88,10 +88,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _window_s(window: Window, default_s: float = 3600.0) -> float:
-    return window.seconds or default_s
-
-
 def make_router(monitor: Monitor) -> APIRouter:
     """Build the monitoring API for ``monitor`` (mount it with a prefix)."""
     settings = monitor.settings
@@ -318,7 +314,7 @@ def make_router(monitor: Monitor) -> APIRouter:
             from otel_monitoring.analysis import correlations as compute
 
             stats.refresh()
-            found = compute(stats, window_s=_window_s(window, 86400.0), now_s=monitor.clock.now_s())
+            found = compute(stats, window_s=window.seconds or 86400.0, now_s=monitor.clock.now_s())
             return [correlation_out(pair) for pair in found]
 
         return await run(build)

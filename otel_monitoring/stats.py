@@ -164,7 +164,6 @@ class Stats(EndpointQueries):
         collections: Callable[[], int],
         db_examples: Mapping[str, str],
         latency_threshold_ms: float,
-        interval_s: float,
     ) -> None:
         self.store = store
         self.findings = findings
@@ -174,7 +173,6 @@ class Stats(EndpointQueries):
         self._collections = collections
         self._db_examples = db_examples
         self.latency_threshold_ms = latency_threshold_ms
-        self.interval_s = interval_s
         self.started_mono_s = clock.monotonic_s()
         self._last_refresh_mono_s = -math.inf
 
@@ -225,11 +223,13 @@ class Stats(EndpointQueries):
             return (r, m, key.get("status_class"))
 
         durations = self._fold(HTTP_DURATION_METRIC, window, by_route)
+
+        def by_endpoint(key: SeriesKey) -> tuple[str, ...] | None:
+            found = by_route(key)
+            return None if found is None else found[:2]
+
         sizes = self.store.fold(
-            HTTP_RESPONSE_SIZE_METRIC,
-            window.seconds,
-            self.clock.now_s(),
-            lambda key: by_route(key)[:2] if by_route(key) else None,  # type: ignore[index]
+            HTTP_RESPONSE_SIZE_METRIC, window.seconds, self.clock.now_s(), by_endpoint
         )
         grouped: dict[tuple[str, str], list[tuple[str, Agg]]] = {}
         for (r, m, klass), agg in durations.items():

@@ -124,7 +124,7 @@ def test_history_resolution_and_audit_survive_sigkill(
         for _ in range(8):
             assert client.get("/slow", params={"ms": 40}).status_code == 200
         for _ in range(8):
-            assert client.get("/categories/1/items").status_code == 200  # N+1: slow enough
+            assert client.get("/categories/1/items").status_code == 200  # more traffic, fast
         _eventually(lambda: len(client.get("/monitoring/alerts").json()) >= 1)
         alert = client.get("/monitoring/alerts").json()[0]
         resolved = client.post(
