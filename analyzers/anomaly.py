@@ -12,6 +12,11 @@ The detector looks at every new point through four *views* of the series:
   repeats;
 * **difference** - size of the step from the previous value against the typical step.
 
+Before the views, a **weekly** check: offsets per hour of the week and per hour of the day
+(against a week-long mean) both predict each point; once two weeks have passed and the weekly
+one is clearly better (see :meth:`AnomalyDetector._week`), the views see the value less its
+day-of-week deviation, so a weekend like the earlier weekends is not news.
+
 Each view's raw distance is smoothed and then turned into a *surprise*: how unlikely the recent
 smoothed distance is under that view's own long-run distribution (the "anomaly likelihood" idea
 of Ahmad et al. 2017), expressed as ``-log10`` of a Gaussian tail probability. Surprise is made
@@ -36,8 +41,9 @@ which charges every flagged point outside a labelled window) want.
 level once the series has stayed on one side of it for ``shift_points`` consecutive points.
 
 Guarantees: ``update`` is O(1) time (no loops over history) and O(1) memory (at most 288
-seasonal bins plus a fixed number of floats); each score depends only on the points up to and
-including its own; :func:`score_series` gives exactly the scores of repeated ``update`` calls.
+daily and 192 weekly bins plus a fixed number of floats); each score depends only on the
+points up to and including its own; :func:`score_series` gives exactly the scores of repeated
+``update`` calls.
 Scores are 0 during the first ``warmup_points`` points, while the detector learns.
 """
 
@@ -74,6 +80,8 @@ _MAX_SEASONAL_BINS = 288
 _N_VIEWS = 4
 _SEASONAL = 2  # index of the seasonal view in the distance tuple
 _VIEW_WARMUP = 20  # points a view must see before its surprise counts
+_WEEK_S = 7 * _DAY_S
+_MAX_WEEKLY_BIN_S = 3 * 3600.0
 
 
 class Sensitivity(enum.Enum):
@@ -122,6 +130,12 @@ class DetectorSettings:
     range_weight: float = 1000.0
     range_decay: float = 1e-4
     range_min_distance: float = 0.0
+    weekly: bool = True
+    weekly_bin_rate: float = 0.5
+    weekly_gate: float = 0.45
+    weekly_release: float = 0.6
+    weekly_min_days: float = 14.0
+    weekly_bin_s: float = 3600.0
 
     def __post_init__(self) -> None:
         rates = (
@@ -139,6 +153,16 @@ class DetectorSettings:
             raise InvalidInputError("warmup_points >= 2, refractory_points >= 0, shift_points >= 1")
         if self.range_margin < 0 or self.range_weight < 0 or not 0.0 <= self.range_decay < 1.0:
             raise InvalidInputError("range_margin, range_weight >= 0 and 0 <= range_decay < 1")
+        if not (
+            0.0 < self.weekly_bin_rate <= 1.0
+            and 0.0 < self.weekly_gate <= self.weekly_release
+            and self.weekly_min_days >= 7.0
+            and self.weekly_bin_s >= 3600.0
+        ):
+            raise InvalidInputError(
+                "weekly_bin_rate in (0, 1], 0 < weekly_gate <= weekly_release,"
+                " weekly_min_days >= 7, weekly_bin_s >= 3600"
+            )
         if not 0.0 < self.record_decay <= 1.0:
             raise InvalidInputError("record_decay must be in (0, 1]")
         if min(self.winsor_k, self.distance_cap, self.score_half, self.realarm_factor) <= 0:
@@ -193,6 +217,16 @@ class AnomalyDetector:
         "_sscale",
         "_t0",
         "_view_n",
+        "_wadj",
+        "_wbinw",
+        "_wdaily",
+        "_wday",
+        "_weekly",
+        "_werr",
+        "_wprof",
+        "_wrates",
+        "_wref",
+        "_wstep",
         "sensitivity",
         "settings",
     )
@@ -226,6 +260,57 @@ class AnomalyDetector:
         self._run = 0
         self._last_open = 0.0
         self._last_open_n = -(10**12)
+        self._wbinw = 3600.0
+        self._wref = 0.0
+        self._wprof: dict[int, float] = {}
+        self._wday: dict[int, float] = {}
+        self._werr = 0.0
+        self._wdaily = 0.0
+        self._weekly = False
+        self._wadj = 0.0
+        self._wstep = 3600.0
+        self._wrates = (0.5, 1.0 / 7.0)
+
+    def _week(self, t: float, x: float) -> float:
+        """Weekly view: ``x`` less its day-of-week deviation once that explains the series.
+
+        Two offset profiles against a week-long mean ``wref``: per hour of the week (recent
+        weeks) and per hour of the day (about a week of days). Once ``weekly_min_days`` have
+        passed and the weekly profile predicts clearly better (mean error below
+        ``weekly_gate`` x the daily one), the detector sees ``x - (weekly - daily)`` so a
+        weekend that looks like earlier weekends is not news.
+        """
+        p = self.settings
+        binw = self._wbinw
+        db = int((t % _DAY_S) // binw)
+        wb = (int(t // _DAY_S) % 7) * 1000 + db
+        r = x - self._wref
+        wprof, wday = self._wprof, self._wday
+        wo = wprof.get(wb)
+        do = wday.get(db)
+        ae = self._wstep / _WEEK_S
+        adj = 0.0
+        if wo is not None and do is not None:
+            ew = abs(r - wo)
+            cap = 3.0 * _MAD_TO_SIGMA * self._werr
+            # an outlier moves the weekly profile by at most 3 sigma
+            r_w = wo + (cap if r > wo else -cap) if 0.0 < cap < ew else r
+            self._werr += ae * (ew - self._werr)
+            self._wdaily += ae * (abs(r - do) - self._wdaily)
+            adj = wo - do
+            wprof[wb] = wo + self._wrates[0] * (r_w - wo)
+        else:
+            wprof[wb] = r
+        wday[db] = r if do is None else do + self._wrates[1] * (r - do)
+        self._wref += max(ae, 1.0 / self._n) * (x - self._wref)
+        scale = self._scale
+        if abs(adj) <= scale or abs(self._wadj) <= scale:
+            gate = p.weekly_release if self._weekly else p.weekly_gate
+            self._weekly = (
+                t - self._t0 >= p.weekly_min_days * _DAY_S and self._werr < gate * self._wdaily
+            )
+        self._wadj = adj
+        return x - adj if self._weekly else x
 
     @property
     def points_seen(self) -> int:
@@ -253,12 +338,21 @@ class AnomalyDetector:
         n = self._n
         self._n = n + 1
         if n == 0:
-            self._base = self._fast = self._prev = self._hi = self._lo = x
+            self._base = self._fast = self._prev = self._hi = self._lo = self._wref = x
             self._t0 = t
             return 0.0
         if n == 1:
             step = t - self._t0
             self._binw = max(_DAY_S / _MAX_SEASONAL_BINS, step)
+            self._wbinw = max(p.weekly_bin_s, step)
+            self._wstep = min(max(step, 1e-9), _WEEK_S)
+            visits = self._wstep / self._wbinw  # a bin holds 1/visits points per visit
+            self._wrates = (
+                1.0 - (1.0 - p.weekly_bin_rate) ** visits,
+                1.0 - (6.0 / 7.0) ** visits,
+            )
+        if p.weekly and self._wbinw <= _MAX_WEEKLY_BIN_S:
+            x = self._week(t, x)
         base = self._base
         floor = 1e-3 * abs(base)
         if floor < 1e-9:

@@ -27,3 +27,20 @@ def make_series(
 @pytest.fixture
 def seasonal_series() -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     return make_series(7)
+
+
+def make_weekly_series(
+    seed: int, weeks: int = 5, *, weekend_drop: float = 60.0, spike_at: int | None = None
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """Every 10 minutes for ``weeks`` weeks from a Monday: a daily cycle, weekends
+    ``weekend_drop`` lower, noise sigma 5. Returns timestamps, values and ISO weekday - 1."""
+    rng = np.random.default_rng(seed)
+    n = weeks * 7 * 144
+    monday = 1_700_438_400.0  # 2023-11-20 00:00 UTC, a Monday
+    ts = monday + 600.0 * np.arange(n)
+    weekday = ((ts - monday) // 86400.0 % 7).astype(np.int64)
+    values = 100.0 + 20.0 * np.sin(2 * np.pi * ts / 86400.0) + rng.normal(0.0, 5.0, n)
+    values -= weekend_drop * (weekday >= 5)
+    if spike_at is not None:
+        values[spike_at] += 60.0
+    return ts, values, weekday

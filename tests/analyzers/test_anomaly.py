@@ -16,7 +16,7 @@ from analyzers import (
     detect_anomalies,
     score_series,
 )
-from tests.analyzers.conftest import make_series
+from tests.analyzers.conftest import make_series, make_weekly_series
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -63,6 +63,26 @@ def test_clean_seasonal_series_raises_few_alarms() -> None:
     alarms = [len(detect_anomalies(*make_series(seed, 4000)).anomalies) for seed in range(5)]
     # pure noise sets new records now and then; about one alarm per 700 points at MEDIUM
     assert sum(alarms) <= 50
+
+
+def test_weekly_pattern_is_learned_after_two_weeks() -> None:
+    # weekends 60 lower than weekdays (noise sigma 5), a spike on a Wednesday of week 5
+    spike = 4 * 1008 + 2 * 144 + 84
+
+    def weekend_alarms(drop: float, weekly: bool) -> int:
+        """Alarms on Saturdays, Sundays and Mondays of weeks 3-5, over four seeds."""
+        found = 0
+        for seed in range(4):
+            ts, vs, weekday = make_weekly_series(seed, weekend_drop=drop, spike_at=spike)
+            report = detect_anomalies(ts, vs, settings=DetectorSettings(weekly=weekly))
+            indexes = [a.index for a in report.anomalies]
+            assert spike in indexes, f"seed {seed}, drop {drop}: the spike must be flagged"
+            found += sum(1 for i in indexes if i >= 2016 and weekday[i] in (5, 6, 0))
+        return found
+
+    noise = weekend_alarms(0.0, weekly=True)  # the same noise with no weekly pattern
+    assert weekend_alarms(60.0, weekly=True) <= noise + 2
+    assert weekend_alarms(60.0, weekly=False) >= noise + 8  # without the weekly view
 
 
 def test_sensitivity_orders_alarm_counts() -> None:
