@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from otel_monitoring.live_scores import LiveScores
+import numpy as np
+
+from otel_monitoring.live_scores import History, LiveScores
 from otel_monitoring.stats import Stats
 from otel_monitoring.timeseries import Series, TimeseriesMetric, http_series
 from otel_monitoring.types import Window
@@ -19,7 +21,15 @@ from otel_monitoring.types import Window
 if TYPE_CHECKING:
     import analyzers
 
-__all__ = ["AnomalyPoint", "Insights", "correlations", "detect", "insights", "trend"]
+__all__ = [
+    "AnomalyPoint",
+    "Insights",
+    "correlations",
+    "detect",
+    "detect_history",
+    "insights",
+    "trend",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +130,39 @@ def insights(
     return Insights(found, recommended)
 
 
+def _threshold(sensitivity: str) -> tuple[analyzers.Sensitivity, float]:
+    import analyzers
+
+    try:
+        level = analyzers.Sensitivity[sensitivity.upper()]
+    except KeyError:
+        raise ValueError(f"unknown sensitivity {sensitivity!r}: use low, medium or high") from None
+    return level, float(level.value)
+
+
+def _alarms(
+    history: History, threshold: float, start_s: float = -math.inf, end_s: float = math.inf
+) -> list[AnomalyPoint]:
+    times = history.times_s
+    hits = np.flatnonzero((history.scores >= threshold) & (times >= start_s) & (times <= end_s))
+    return [
+        AnomalyPoint(float(times[i]), float(history.values[i]), float(history.scores[i]))
+        for i in hits.tolist()
+    ]
+
+
+def detect_history(
+    history: History, sensitivity: str = "medium"
+) -> tuple[float, list[AnomalyPoint]]:
+    """Alarms at ``sensitivity`` among the points of a live chart history (scored as they
+    arrived; none while its detector is still in its warm-up) and the threshold.
+
+    Raises:
+        ValueError: unknown sensitivity.
+    """
+    return (threshold := _threshold(sensitivity)[1]), _alarms(history, threshold)
+
+
 def detect(
     series: Series, sensitivity: str = "medium", live: LiveScores | None = None
 ) -> tuple[float, list[AnomalyPoint]]:
@@ -134,23 +177,16 @@ def detect(
     """
     import analyzers
 
-    try:
-        level = analyzers.Sensitivity[sensitivity.upper()]
-    except KeyError:
-        raise ValueError(f"unknown sensitivity {sensitivity!r}: use low, medium or high") from None
-    threshold = float(level.value)
+    level, threshold = _threshold(sensitivity)
     times, values = _observed(series)
     if not times:
         return threshold, []
     if live is not None:
-        cached = live.scores(series.metric, series.route, series.method, series.step_s)
-        if cached is not None and cached[0] >= analyzers.DetectorSettings().warmup_points:
-            start, end = series.points[0].t, series.points[-1].t
-            return threshold, [
-                AnomalyPoint(t, value, score)
-                for t, value, score in cached[1]
-                if start <= t <= end and score >= threshold
-            ]
+        start, end = series.points[0].t, series.points[-1].t
+        history = live.history(series.metric, series.route, series.method, series.step_s)
+        warm = analyzers.DetectorSettings().warmup_points
+        if history is not None and history.points_seen >= warm:
+            return threshold, _alarms(history, threshold, start, end)
     # A chart window holds a few hundred points; the detector's default warm-up (150 points,
     # tuned on series of thousands) would hide most of it, so learn on the first quarter.
     settings = analyzers.DetectorSettings(warmup_points=max(20, min(150, len(values) // 4)))

@@ -31,6 +31,7 @@ __all__ = [
     "ErrorOut",
     "EvidenceOut",
     "InsightOut",
+    "Resolution",
     "ResolveIn",
     "iso",
 ]
@@ -180,6 +181,12 @@ class DashboardOut(BaseModel):
     timestamp: str
 
 
+#: ``chart``: the chart's points for the window (10 s up to 1 h, 1 min up to 24 h);
+#: ``finest``: the live charts' finest points (every collection), kept for
+#: ``OTEL_MONITORING_FINE_HISTORY`` (p95 latency, error rate and throughput).
+Resolution = Literal["chart", "finest"]
+
+
 class DetectIn(BaseModel):
     """What to scan for anomalies: a charted metric of the service or one route."""
 
@@ -189,6 +196,7 @@ class DetectIn(BaseModel):
     method: str | None = Field(default=None, max_length=16, pattern=r"^[A-Za-z_]+$")
     window: Window = Window.H1
     sensitivity: Literal["low", "medium", "high"] = "medium"
+    resolution: Resolution = "chart"
 
 
 class AnomalyOut(BaseModel):
@@ -205,6 +213,7 @@ class DetectOut(BaseModel):
     route: str | None
     method: str | None
     window: str
+    step_s: float
     points: int
     threshold: float
     anomalies: list[AnomalyOut]

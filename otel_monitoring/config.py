@@ -118,6 +118,7 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "interval_s": ("INTERVAL", parse_duration_s),
     "retention_s": ("RETENTION", parse_duration_s),
     "resolution_s": ("RESOLUTION", parse_duration_s),
+    "fine_history_s": ("FINE_HISTORY", parse_duration_s),
     "shutdown_timeout_s": ("SHUTDOWN_TIMEOUT", parse_duration_s),
     "excluded_urls": ("EXCLUDED_URLS", _parse_list),
     "max_series": ("MAX_SERIES", _parse_int),
@@ -164,6 +165,7 @@ class Settings:
     interval_s: float = 10.0
     retention_s: float = 24 * 3600.0
     resolution_s: float = 10.0
+    fine_history_s: float = 0.0
     shutdown_timeout_s: float = 5.0
     excluded_urls: tuple[str, ...] = DEFAULT_EXCLUDED_URLS
     max_series: int = 2000
@@ -210,6 +212,14 @@ class Settings:
             raise bad("retention_s", "must be between 1m and 30d")
         if not 0.1 <= self.resolution_s <= 10:
             raise bad("resolution_s", "must be between 100ms and 10s")
+        if not 0 <= self.fine_history_s <= 86400:
+            raise bad("fine_history_s", "must be at most 24h (0: as long as the finest tier)")
+        if self.fine_history_s / self.resolution_s > 8640.5:
+            raise bad(
+                "fine_history_s",
+                f"keeps at most 8640 finest points per chart: at most"
+                f" {8640 * self.resolution_s:g}s at a resolution of {self.resolution_s:g}s",
+            )
         if not 0 < self.shutdown_timeout_s <= 300:
             raise bad("shutdown_timeout_s", "must be more than 0 and at most 300s")
         for url in self.excluded_urls:

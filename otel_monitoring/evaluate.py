@@ -189,14 +189,10 @@ class Evaluator:
         step = self.stats.store.tiers[0].width_s
         metric = TimeseriesMetric(rule.statistic.value)
         found = []
-        for scores in self.live.matching(metric, rule.route, rule.method, step):
-            if not scores:
+        for last_t, alarm in self.live.latest(metric, rule.route, rule.method, step, threshold):
+            if alarm is None:
                 continue
-            alarms = [(t, value, score) for t, value, score in scores if score >= threshold]
-            if not alarms:
-                continue
-            last_t = scores[-1][0]
-            alarm_t, value, score = alarms[-1]
+            alarm_t, value, score = alarm
             breach = round((last_t - alarm_t) / step) < rule.quiet_points
             subject = f"{rule.method or ''} {rule.route or 'service'}".strip()
             found.append(

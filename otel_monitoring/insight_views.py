@@ -9,10 +9,12 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from pydantic import BaseModel
 
 from otel_monitoring.analysis import AnomalyPoint
 from otel_monitoring.api_models import EvidenceOut, InsightOut
+from otel_monitoring.live_scores import History
 from otel_monitoring.timeseries import Series
 from otel_monitoring.types import Window
 
@@ -64,6 +66,7 @@ class TrendOut(BaseModel):
     route: str | None
     method: str | None
     points: int
+    step_s: float
     available: bool
     reason: str | None = None
     direction: str | None = None
@@ -110,24 +113,39 @@ def timeseries_out(series: Series, window: Window, marks: list[AnomalyPoint]) ->
     )
 
 
-def trend_out(series: Series, window: Window) -> TrendOut:
+def trend_out(
+    series: Series | History,
+    window: Window,
+    route: str | None,
+    method: str | None,
+    unavailable: str | None = None,
+) -> TrendOut:
+    """The trend of a chart series or of a live chart's finest points (``unavailable``:
+    why there are none)."""
     import analyzers
-    from otel_monitoring.analysis import trend
 
-    observed = [p.value for p in series.points if p.value is not None]
+    if isinstance(series, History):
+        times, observed = series.times_s, series.values
+    else:
+        pairs = [(p.t, p.value) for p in series.points if p.value is not None]
+        times = np.array([t for t, _ in pairs], dtype=np.float64)
+        observed = np.array([v for _, v in pairs], dtype=np.float64)
     base: dict[str, Any] = {
         "metric": series.metric.value,
-        "unit": series.unit,
+        "unit": series.metric.unit,
         "window": window.value,
-        "route": series.route,
-        "method": series.method,
+        "route": route,
+        "method": method,
         "points": len(observed),
+        "step_s": series.step_s,
     }
+    if unavailable is not None:
+        return TrendOut(**base, available=False, reason=unavailable)
     try:
-        result = trend(series)
+        result = analyzers.analyze_trend(times, observed)
     except analyzers.AnalysisError as exc:
         return TrendOut(**base, available=False, reason=str(exc))
-    average = analyzers.simple_moving_average(observed, min(5, len(observed)))
+    average = analyzers.simple_moving_average(observed[-24:], min(5, len(observed)))
     return TrendOut(
         **base,
         available=True,

@@ -3,25 +3,33 @@
 Rescoring a day of points on every request would cost seconds for a hundred routes; instead
 one streaming detector per chart (service and each route and method, for p95 latency, error
 rate and throughput, at the finest and the 1-minute resolution) is fed each completed bucket
-once, right after the collection that completed it, and its scores are kept as long as the
-store keeps the buckets. A request then reads scores instead of computing them. Per
-collection the work is one detector update per chart (a few microseconds each), and memory is
-bounded by charts x buckets (charts capped at ``max_charts``).
+once, right after the collection that completed it. Its values and scores are kept in fixed
+rings: as long as the store keeps the buckets, and for the finest resolution up to
+``fine_history_s`` (``OTEL_MONITORING_FINE_HISTORY``), which may exceed the store's hour of
+finest buckets so that a whole day of 10-s points can be analysed without rescoring. A request
+then reads scores instead of computing them.
+
+Per collection the work is one detector update per chart (a few microseconds each). Memory is
+bounded by charts x slots x 16 bytes (a float64 value, a float32 score and an int32 count per
+bucket), with charts capped at ``max_charts``: 303 charts (100 routes) hold 1.7 MB at the
+default hour of 10-s points and 42 MB with a day of them.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from otel_monitoring.instruments import HTTP_DURATION_METRIC
 from otel_monitoring.store import Agg, Kind, MetricStore, SeriesKey
 from otel_monitoring.timeseries import Cached, TimeseriesMetric, value_of
 
-__all__ = ["WATCHED_METRICS", "LiveScores"]
+__all__ = ["WATCHED_METRICS", "History", "LiveScores"]
 
 WATCHED_METRICS = (
     TimeseriesMetric.LATENCY_P95,
@@ -31,12 +39,72 @@ WATCHED_METRICS = (
 ChartKey = tuple[TimeseriesMetric, str | None, str | None, float]
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
+class History:
+    """The scored points of one chart, oldest first.
+
+    ``times_s`` are bucket starts (Unix seconds), ``values`` the chart values and ``scores``
+    the streaming anomaly scores in [0, 1], all of one length; ``points_seen`` counts every
+    point the chart's detector has learned from (it is past warm-up from 150 on).
+    """
+
+    metric: TimeseriesMetric
+    points_seen: int
+    step_s: float
+    times_s: npt.NDArray[np.float64]
+    values: npt.NDArray[np.float64]
+    scores: npt.NDArray[np.float32]
+
+    @classmethod
+    def empty(cls, metric: TimeseriesMetric, step_s: float) -> History:
+        """No points (a chart with no data yet)."""
+        none = np.zeros(0)
+        return cls(metric, 0, step_s, none, none, none.astype(np.float32))
+
+
 class _Chart:
-    detector: Any
-    scores: deque[tuple[int, float, float, int]]  # (bucket index, value, score, count)
-    start_index: int
-    last_index: int | None = None
+    """A detector and the ring of its last ``slots`` buckets (slot = bucket index % slots).
+
+    A slot holds NaN as value when its bucket had no data or no value (not fed to the
+    detector), with its request count; buckets skipped between two fed ones are cleared.
+    """
+
+    __slots__ = ("counts", "detector", "last_index", "scores", "start_index", "values")
+
+    def __init__(self, detector: Any, slots: int, start_index: int) -> None:
+        self.detector = detector
+        self.values = np.full(slots, np.nan)
+        self.scores = np.zeros(slots, dtype=np.float32)
+        self.counts = np.zeros(slots, dtype=np.int32)
+        self.start_index = start_index
+        self.last_index: int | None = None
+
+    @property
+    def first_index(self) -> int:
+        """Oldest bucket index the ring still describes (``last_index`` must be set)."""
+        assert self.last_index is not None
+        return max(self.start_index, self.last_index - len(self.values) + 1)
+
+    def put(self, index: int, value: float | None, score: float, count: int) -> None:
+        slots = len(self.values)
+        last = self.last_index
+        if last is not None and index - last > 1:
+            gap = np.arange(last + 1, min(index, last + 1 + slots)) % slots
+            self.values[gap] = np.nan
+            self.scores[gap] = 0.0
+            self.counts[gap] = 0
+        position = index % slots
+        self.values[position] = np.nan if value is None else value
+        self.scores[position] = score
+        self.counts[position] = min(count, 2**31 - 1)
+        self.last_index = index
+
+    def window(self, first: int, last: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.intp]]:
+        """Bucket indices in ``[first, last]`` held by the ring, and their slot positions."""
+        assert self.last_index is not None
+        lo, hi = max(first, self.first_index), min(last, self.last_index)
+        indices = np.arange(lo, hi + 1, dtype=np.int64)
+        return indices, (indices % len(self.values)).astype(np.intp)
 
 
 class LiveScores:
@@ -48,12 +116,32 @@ class LiveScores:
         *,
         max_charts: int = 3000,
         metrics: tuple[TimeseriesMetric, ...] = WATCHED_METRICS,
+        fine_history_s: float = 0.0,
     ) -> None:
         self.store = store
         self.max_charts = max_charts
         self.metrics = tuple(dict.fromkeys((*WATCHED_METRICS, *metrics)))
+        finest = store.tiers[0]
+        self.fine_step_s = finest.width_s
+        self._slots = {
+            tier.width_s: tier.slots for tier in store.tiers[:2] if tier.width_s != finest.width_s
+        }
+        self._slots[finest.width_s] = max(
+            finest.slots, math.ceil(fine_history_s / finest.width_s - 1e-9)
+        )
         self._charts: dict[ChartKey, _Chart] = {}
         self._lock = threading.Lock()
+
+    @property
+    def fine_history_s(self) -> float:
+        """How far back the finest-resolution charts reach (seconds)."""
+        return self._slots[self.fine_step_s] * self.fine_step_s
+
+    def footprint(self) -> tuple[int, int]:
+        """``(charts, bytes)``: charts tracked and the bytes their rings hold."""
+        with self._lock:
+            rings = [(c.values, c.scores, c.counts) for c in self._charts.values()]
+        return len(rings), sum(a.nbytes for ring in rings for a in ring)
 
     def update(self, now_s: float) -> None:
         """Feed every chart the buckets completed since the last call."""
@@ -95,48 +183,88 @@ class LiveScores:
                 if chart is None:
                     if len(self._charts) >= self.max_charts:
                         continue
-                    slots = next(t.slots for t in self.store.tiers if t.width_s == step)
                     chart = self._charts[key] = _Chart(
-                        analyzers.AnomalyDetector(), deque(maxlen=slots), completed[0]
+                        analyzers.AnomalyDetector(), self._slots[step], completed[0]
                     )
                 for index in completed:
                     if chart.last_index is not None and index <= chart.last_index:
                         continue
-                    chart.last_index = index
                     agg = per_index[index]
                     value = value_of(metric, agg, step)
-                    if value is None:
-                        continue
-                    score = chart.detector.update(index * step, value)
-                    chart.scores.append((index, value, score, agg.count))
+                    score = 0.0 if value is None else chart.detector.update(index * step, value)
+                    chart.put(index, value, score, agg.count)
 
-    def matching(
-        self, metric: TimeseriesMetric, route: str | None, method: str | None, step: float
-    ) -> list[list[tuple[float, float, float]]]:
-        """Scores of every chart of ``metric`` at ``step`` for the service (``route`` None)
-        or for ``route`` with ``method`` (any method when ``method`` is None)."""
+    def latest(
+        self,
+        metric: TimeseriesMetric,
+        route: str | None,
+        method: str | None,
+        step: float,
+        threshold: float,
+    ) -> list[tuple[float, tuple[float, float, float] | None]]:
+        """Per chart of ``metric`` at ``step`` for the service (``route`` None) or for
+        ``route`` with ``method`` (any method when None): the time of its last scored bucket
+        and its last alarm ``(t, value, score)`` with ``score >= threshold`` (or None)."""
+        found: list[tuple[float, tuple[float, float, float] | None]] = []
         with self._lock:
-            return [
-                [(index * step, value, score) for index, value, score, _ in chart.scores]
-                for (m, r, me, st), chart in self._charts.items()
-                if m is metric
-                and st == step
-                and r == route
-                and (method is None or me == method)
-                and (route is not None or me is None)
-            ]
+            for (m, r, me, st), chart in self._charts.items():
+                if not (
+                    m is metric
+                    and st == step
+                    and r == route
+                    and (method is None or me == method)
+                    and (route is not None or me is None)
+                    and chart.last_index is not None
+                ):
+                    continue
+                indices, positions = chart.window(chart.first_index, chart.last_index)
+                scored = ~np.isnan(chart.values[positions])
+                if not scored.any():
+                    continue
+                last_t = float(indices[scored][-1]) * step
+                hits = np.flatnonzero(scored & (chart.scores[positions] >= threshold))
+                alarm = None
+                if len(hits):
+                    at = hits[-1]
+                    value, score = chart.values[positions[at]], chart.scores[positions[at]]
+                    alarm = (float(indices[at]) * step, float(value), float(score))
+                found.append((last_t, alarm))
+        return found
 
-    def scores(
-        self, metric: TimeseriesMetric, route: str | None, method: str | None, step: float
-    ) -> tuple[int, list[tuple[float, float, float]]] | None:
-        """``(points seen, [(t, value, score), ...])`` of a chart, or ``None`` if not watched."""
+    def methods(self, metric: TimeseriesMetric, route: str, step: float) -> list[str]:
+        """Methods with a chart of ``metric`` for ``route`` at ``step``, sorted."""
+        with self._lock:
+            return sorted(
+                str(me) for m, r, me, st in self._charts if (m, r, st) == (metric, route, step)
+            )
+
+    def history(
+        self,
+        metric: TimeseriesMetric,
+        route: str | None,
+        method: str | None,
+        step: float,
+        start_s: float = -math.inf,
+        end_s: float = math.inf,
+    ) -> History | None:
+        """Scored points of one chart with bucket start in ``[start_s, end_s]``, or ``None``
+        when the chart is not watched (or has seen no bucket yet)."""
         with self._lock:
             chart = self._charts.get((metric, route, method, step))
-            if chart is None:
+            if chart is None or chart.last_index is None:
                 return None
-            return (
-                chart.detector.points_seen,
-                [(index * step, value, score) for index, value, score, _ in chart.scores],
+            first = chart.first_index if start_s == -math.inf else math.ceil(start_s / step)
+            last = chart.last_index if end_s == math.inf else math.floor(end_s / step)
+            indices, positions = chart.window(first, last)
+            values = chart.values[positions]
+            scored = ~np.isnan(values)
+            return History(
+                metric=metric,
+                points_seen=chart.detector.points_seen,
+                step_s=step,
+                times_s=indices[scored].astype(np.float64) * step,
+                values=values[scored],
+                scores=chart.scores[positions][scored],
             )
 
     def cached(
@@ -148,11 +276,16 @@ class LiveScores:
             chart = self._charts.get((metric, route, method, step))
             if chart is None or chart.last_index is None:
                 return None
+            first = chart.first_index
+            indices, positions = chart.window(first, chart.last_index)
+            values, counts = chart.values[positions], chart.counts[positions]
+            held = np.flatnonzero(~np.isnan(values) | (counts > 0))
             entries: dict[int, tuple[float | None, int]] = {
-                index: (value, count) for index, value, _, count in chart.scores
+                int(indices[i]): (
+                    None if math.isnan(v := float(values[i])) else v,
+                    int(counts[i]),
+                )
+                for i in held.tolist()
             }
-            first = chart.start_index
-            if chart.scores.maxlen is not None and len(chart.scores) == chart.scores.maxlen:
-                first = max(first, chart.scores[0][0])
             entries.setdefault(chart.last_index, (value_of(metric, None, step), 0))
             return first, entries

@@ -142,6 +142,7 @@ class Monitor(SeedOperations):
         self.live_scores = LiveScores(
             self.store,
             max_charts=6 * (s.max_series + 1),
+            fine_history_s=s.fine_history_s,
             metrics=tuple(
                 TimeseriesMetric(r.statistic.value)
                 for r in self.rules

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from otel_monitoring.config import Settings
     from otel_monitoring.guard import Guard
     from otel_monitoring.instruments import Instruments
-    from otel_monitoring.live_scores import LiveScores
+    from otel_monitoring.live_scores import History, LiveScores
     from otel_monitoring.processor import TraceFindings
     from otel_monitoring.stats import Stats
     from otel_monitoring.store import MetricStore
@@ -186,16 +186,66 @@ class SeedOperations:
             cached=lambda step: self.live_scores.cached(chart, route, verb, step),
         )
 
+    def finest(
+        self,
+        metric: TimeseriesMetric | str,
+        route: str | None = None,
+        method: str | None = None,
+        window: Window | str = Window.H1,
+    ) -> History:
+        """The finest points (one per collection) of a live chart over ``window`` with the
+        anomaly scores they got as they arrived, without rescoring; a day of them when
+        ``OTEL_MONITORING_FINE_HISTORY=24h``. Empty when the chart has no data yet.
+
+        Raises:
+            ValueError: ``metric`` is not one the live charts watch, ``window`` reaches
+                beyond the finest history, or a route with several methods and no method.
+        """
+        from otel_monitoring.live_scores import History
+        from otel_monitoring.timeseries import TimeseriesMetric
+
+        chart = TimeseriesMetric(metric)
+        live = self.live_scores
+        if chart not in live.metrics:
+            watched = ", ".join(m.value for m in live.metrics)
+            raise ValueError(
+                f"the finest points are kept for {watched}; use the chart resolution for"
+                f" {chart.value}"
+            )
+        window_s = Window(window).seconds or 86400.0
+        if window_s > live.fine_history_s + 1e-6:
+            raise ValueError(
+                f"the finest points ({live.fine_step_s:g} s) are kept for the last"
+                f" {live.fine_history_s:g} s; ask for a shorter window or raise"
+                " OTEL_MONITORING_FINE_HISTORY (up to 24h)"
+            )
+        self.stats.refresh()
+        now = self.clock.now_s()
+        verb = method.upper() if method else None
+        if route is not None and verb is None:
+            methods = live.methods(chart, route, live.fine_step_s)
+            if len(methods) > 1:
+                raise ValueError(f"route {route!r} has methods {', '.join(methods)}: give one")
+            verb = methods[0] if methods else None
+        found = live.history(chart, route, verb, live.fine_step_s, now - window_s, now)
+        return found if found is not None else History.empty(chart, live.fine_step_s)
+
     def detect_latency_anomalies(
         self,
         route: str | None = None,
         method: str | None = None,
         window: Window | str = Window.H1,
         sensitivity: str = "medium",
+        resolution: str = "chart",
     ) -> list[Any]:
-        """Anomalies of p95 latency (service or one route): points with score and value."""
-        from otel_monitoring.analysis import detect
+        """Anomalies of p95 latency (service or one route): points with score and value.
 
+        ``resolution="finest"`` reads the live chart's finest points (see :meth:`finest`).
+        """
+        from otel_monitoring.analysis import detect, detect_history
+
+        if resolution == "finest":
+            return detect_history(self.finest("latency_p95", route, method, window), sensitivity)[1]
         series = self.chart("latency_p95", route, method, window)
         return detect(series, sensitivity, live=self.live_scores)[1]
 
@@ -205,10 +255,18 @@ class SeedOperations:
         route: str | None = None,
         method: str | None = None,
         window: Window | str = Window.H1,
+        resolution: str = "chart",
     ) -> analyzers.TrendResult:
-        """Trend of a statistic: Mann-Kendall direction, Theil-Sen slope per hour, % change."""
+        """Trend of a statistic: Mann-Kendall direction, Theil-Sen slope per hour, % change.
+
+        ``resolution="finest"`` reads the live chart's finest points (see :meth:`finest`).
+        """
+        import analyzers
         from otel_monitoring.analysis import trend
 
+        if resolution == "finest":
+            history = self.finest(metric, route, method, window)
+            return analyzers.analyze_trend(history.times_s, history.values)
         return trend(self.chart(metric, route, method, window))
 
     def detect_correlation(self, window: Window | str = Window.H1) -> tuple[Any, ...]:

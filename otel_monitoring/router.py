@@ -29,6 +29,7 @@ from otel_monitoring.api_models import (
     DetectOut,
     ErrorOut,
     InsightOut,
+    Resolution,
     ResolveIn,
     iso,
 )
@@ -43,6 +44,7 @@ from otel_monitoring.insight_views import (
     timeseries_out,
     trend_out,
 )
+from otel_monitoring.live_scores import History
 from otel_monitoring.monitor import Monitor
 from otel_monitoring.ratelimit import DEFAULT_LIMITS
 from otel_monitoring.stats import EndpointSort
@@ -246,6 +248,15 @@ def make_router(monitor: Monitor) -> APIRouter:
         return AlertOut.of(resolved)
 
     # -- analysis --------------------------------------------------------------------------
+    def finest(
+        metric: TimeseriesMetric, route: str | None, method: str | None, window: Window
+    ) -> tuple[History, str | None]:
+        """A live chart's finest points, or none and the reason they are not available."""
+        try:
+            return monitor.finest(metric, route, method, window), None
+        except ValueError as exc:
+            return History.empty(metric, monitor.live_scores.fine_step_s), str(exc)
+
     @router.post("/anomalies/detect", response_model=DetectOut)
     async def detect_anomalies(
         body: Annotated[DetectIn, Body()],
@@ -255,16 +266,25 @@ def make_router(monitor: Monitor) -> APIRouter:
         metric, window = body.metric, body.window
 
         def build() -> DetectOut:
-            from otel_monitoring.analysis import detect
+            from otel_monitoring.analysis import detect, detect_history
 
-            series = monitor.chart(metric, body.route, body.method, window)
-            threshold, marks = detect(series, body.sensitivity, live=monitor.live_scores)
-            observed = sum(1 for p in series.points if p.value is not None)
+            reason = "no data for this series in the window"
+            if body.resolution == "finest":
+                history, unavailable = finest(metric, body.route, body.method, window)
+                threshold, marks = detect_history(history, body.sensitivity)
+                observed, step_s = len(history.values), history.step_s
+                reason = unavailable or reason
+            else:
+                series = monitor.chart(metric, body.route, body.method, window)
+                threshold, marks = detect(series, body.sensitivity, live=monitor.live_scores)
+                observed = sum(1 for p in series.points if p.value is not None)
+                step_s = series.step_s
             return DetectOut(
                 metric=metric.value,
                 route=body.route,
                 method=body.method,
                 window=window.value,
+                step_s=step_s,
                 points=observed,
                 threshold=threshold,
                 anomalies=[
@@ -272,7 +292,7 @@ def make_router(monitor: Monitor) -> APIRouter:
                     for m in marks
                 ],
                 available=observed > 0,
-                reason=None if observed else "no data for this series in the window",
+                reason=None if observed else reason,
             )
 
         try:
@@ -294,13 +314,22 @@ def make_router(monitor: Monitor) -> APIRouter:
         window: WindowParam = Window.H1,
         route: RouteParam = None,
         method: MethodParam = None,
+        resolution: Annotated[
+            Resolution,
+            Query(
+                description="chart: the chart's points for the window; finest: the live"
+                " charts' points of every collection (OTEL_MONITORING_FINE_HISTORY)."
+            ),
+        ] = "chart",
         _: Principal = deps["trends"],
     ) -> TrendOut:
         """Trend of a statistic: direction with significance, slope per hour, % change."""
 
         def build() -> TrendOut:
-            series = monitor.chart(metric, route, method, window)
-            return trend_out(series, window)
+            if resolution == "finest":
+                history, unavailable = finest(metric, route, method, window)
+                return trend_out(history, window, route, method, unavailable)
+            return trend_out(monitor.chart(metric, route, method, window), window, route, method)
 
         return await run(build)
 
