@@ -6,6 +6,7 @@ first analysis), so ``import otel_monitoring`` and the request path never load s
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ __all__ = [
     "detect_history",
     "insights",
     "trend",
+    "version_labels",
 ]
 
 
@@ -54,6 +56,18 @@ def _observed(series: Series) -> tuple[list[float], list[float]]:
     return [p.t for p in points], [float(p.value) for p in points if p.value is not None]
 
 
+def version_labels(
+    times_s: Sequence[float], versions: Sequence[tuple[float, str]]
+) -> tuple[str, ...] | None:
+    """The ``service.version`` running at each time (``"unknown"`` before the first one
+    recorded), or ``None`` when the times span fewer than two versions."""
+    starts = [t for t, _ in versions]
+    labels = tuple(
+        versions[i - 1][1] if (i := bisect.bisect_right(starts, t)) else "unknown" for t in times_s
+    )
+    return labels if len(set(labels)) > 1 else None
+
+
 def insights(
     stats: Stats,
     *,
@@ -61,11 +75,13 @@ def insights(
     latency_threshold_ms: float = 1000.0,
     db_threshold_ms: float = 500.0,
     latency_series: Sequence[Series] = (),
+    versions: Sequence[tuple[float, str]] = (),
 ) -> Insights:
     """Insights and recommendations on the live statistics of ``window``.
 
     ``latency_series`` (p95 charts of routes) adds regressions (change points) and trends
-    toward the latency threshold.
+    toward the latency threshold; ``versions`` (``(first seen, service.version)``, oldest
+    first) lets a regression name the version it started with.
     """
     import analyzers
 
@@ -121,6 +137,7 @@ def insights(
                     method=chart.method or "",
                     timestamps_s=tuple(t for t, _ in observed),
                     p95_ms=tuple(v for _, v in observed),
+                    versions=version_labels([t for t, _ in observed], versions),
                 )
             )
     found = analyzers.insights(

@@ -108,7 +108,11 @@ class _Chart:
 
 
 class LiveScores:
-    """Per-chart streaming detectors; see the module docstring. Thread-safe."""
+    """Per-chart streaming detectors; see the module docstring. Thread-safe.
+
+    ``settle_s``: how long after its end a bucket is complete (0 for this process alone; a
+    little over the collection interval when other processes write to a shared store).
+    """
 
     def __init__(
         self,
@@ -117,8 +121,10 @@ class LiveScores:
         max_charts: int = 3000,
         metrics: tuple[TimeseriesMetric, ...] = WATCHED_METRICS,
         fine_history_s: float = 0.0,
+        settle_s: float = 0.0,
     ) -> None:
         self.store = store
+        self.settle_s = settle_s
         self.max_charts = max_charts
         self.metrics = tuple(dict.fromkeys((*WATCHED_METRICS, *metrics)))
         finest = store.tiers[0]
@@ -151,7 +157,9 @@ class LiveScores:
             def by_route(key: SeriesKey) -> tuple[str, str]:
                 return key.get("http.route"), key.get("http.request.method")
 
-            current = math.floor(now_s / step)
+            # a bucket is fed once no process can still add to it (``settle_s``: other
+            # processes sharing a SQLite store write once per collection interval)
+            current = math.floor((now_s - self.settle_s) / step)
             grouped = self.store.bucket_range(
                 HTTP_DURATION_METRIC, step, current - 3, current, by_route
             )

@@ -125,6 +125,13 @@ class Monitor(SeedOperations):
         #: spans (the middleware feeds the findings directly), which costs far less.
         self.lean = not span_exporters and _only_processor(self.tracer_provider, self.processor)
         self.meter_provider = self._meter_provider(pull_readers)
+        #: ``service.version`` of the resource (``OTEL_SERVICE_VERSION`` or
+        #: ``OTEL_RESOURCE_ATTRIBUTES``); the store remembers when each version first ran, so
+        #: latency regressions name the version they started with.
+        resource = self.tracer_provider.resource.attributes
+        self.service_version = str(resource.get("service.version", ""))
+        if self.service_version:
+            self.store.note_version(self.service_version, self.clock.now_s())
         self.tracer: Tracer = self.tracer_provider.get_tracer(_SCOPE)
         self.instruments = Instruments.create(self.meter_provider.get_meter(_SCOPE))
         self.db = DbListener(self.instruments, self.findings, self.guard)
@@ -143,6 +150,7 @@ class Monitor(SeedOperations):
             self.store,
             max_charts=6 * (s.max_series + 1),
             fine_history_s=s.fine_history_s,
+            settle_s=2.0 * s.interval_s if s.store_url else 0.0,
             metrics=tuple(
                 TimeseriesMetric(r.statistic.value)
                 for r in self.rules

@@ -291,6 +291,7 @@ class SeedOperations:
             latency_series=[
                 self.chart("latency_p95", e.route, e.method, Window.H1) for e in busiest
             ],
+            versions=self.store.versions(),
         )
 
     def get_performance_insights(self, window: Window | str = Window.H1) -> tuple[Any, ...]:

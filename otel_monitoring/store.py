@@ -28,6 +28,7 @@ K = TypeVar("K")
 Attributes = tuple[tuple[str, str], ...]
 
 OVERFLOW_ATTRIBUTES: Attributes = (("otel.metric.overflow", "true"),)
+_MAX_VERSIONS = 100
 
 
 class Kind(StrEnum):
@@ -181,6 +182,7 @@ class MetricStore:
         self._per_metric: dict[str, int] = {}
         self._lock = threading.Lock()
         self.overflowed = 0
+        self._versions: dict[str, float] = {}
 
     # -- ingestion -------------------------------------------------------------------------
     def add(self, key: SeriesKey, kind: Kind, unit: str, t_s: float, agg: Agg) -> None:
@@ -305,6 +307,20 @@ class MetricStore:
                     del self._series[key]
                     self._per_metric[key.metric] -= 1
         return removed
+
+    # -- deployed versions -----------------------------------------------------------------
+    def note_version(self, version: str, now_s: float) -> None:
+        """Record that ``service.version`` ``version`` runs from ``now_s`` (Unix seconds) on,
+        unless it was seen before. The 100 most recent versions are kept."""
+        with self._lock:
+            self._versions.setdefault(version, now_s)
+            while len(self._versions) > _MAX_VERSIONS:
+                del self._versions[min(self._versions, key=self._versions.__getitem__)]
+
+    def versions(self) -> list[tuple[float, str]]:
+        """``(first seen, version)`` of the versions that wrote here, oldest first."""
+        with self._lock:
+            return sorted((t, v) for v, t in self._versions.items())
 
     def clear(self) -> None:
         """Forget everything."""

@@ -8,6 +8,7 @@ One file is shared by every process of one host. Tables:
   process only ever writes its own rows, and always the whole aggregate, so a retried write
   is idempotent and two processes never contend for a row.
 * ``processes``: who wrote (pid, host, start time); informational.
+* ``versions``: each ``service.version`` that wrote, with when it was first seen.
 * ``alerts``: the latest state of each alert (JSON of
   :func:`~otel_monitoring.alerts.alert_to_json`).
 * ``audit``: append-only; triggers refuse ``UPDATE`` and ``DELETE``, so even raw SQL through
@@ -94,6 +95,10 @@ CREATE TABLE IF NOT EXISTS leases (
     name TEXT PRIMARY KEY,
     holder TEXT NOT NULL,
     expires_s REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS versions (
+    version TEXT PRIMARY KEY,
+    first_s REAL NOT NULL
 );
 """
 

@@ -130,6 +130,35 @@ class SharedRecords:
                 stored = fallback
         return (pending + stored)[:limit]
 
+    # -- deployed versions -------------------------------------------------------------------
+    def note_version(self, version: str, now_s: float) -> None:
+        """Record ``version`` as first seen at ``now_s`` unless the file knows it (kept in
+        memory too, so a failed write still labels this process's data). Never raises."""
+        self._check_fork()
+        super().note_version(version, now_s)  # type: ignore[misc]
+        with self._write_lock:
+            try:
+                with transaction(self._writer_conn()) as conn:
+                    conn.execute(
+                        "INSERT OR IGNORE INTO versions (version, first_s) VALUES (?, ?)",
+                        (version, now_s),
+                    )
+            except sqlite3.Error as exc:
+                self._write_failed("recording the service version in", exc)
+
+    def versions(self) -> list[tuple[float, str]]:
+        """``(first seen, version)`` of every process that wrote the file, oldest first."""
+        self._check_fork()
+        known: dict[str, float] = {v: t for t, v in super().versions()}  # type: ignore[misc]
+        with self._read_lock:
+            try:
+                rows = self._reader_conn().execute("SELECT version, first_s FROM versions")
+                for version, first_s in rows:
+                    known[str(version)] = min(float(first_s), known.get(version, math.inf))
+            except sqlite3.Error as exc:
+                self._read_failed("reading service versions from", exc)
+        return sorted((t, v) for v, t in known.items())
+
     # -- leases ------------------------------------------------------------------------------
     def try_lease(self, name: str, holder: str, ttl_s: float, now_s: float) -> bool:
         """Take or renew the lease ``name`` for ``holder`` until ``now_s + ttl_s`` (seconds).

@@ -448,9 +448,21 @@ class SqliteStore(SharedRecords, MetricStore):
         group: Callable[[SeriesKey], K | None],
     ) -> tuple[float, dict[K, dict[int, Agg]]]:
         """As :meth:`MetricStore.buckets`, over every process writing to the file."""
-        self._check_fork()
         width = self._ring_tier(window_s)
-        plan = [(width, math.floor((now_s - window_s) / width) + 1, math.floor(now_s / width))]
+        first, last = math.floor((now_s - window_s) / width) + 1, math.floor(now_s / width)
+        return float(width), self.bucket_range(metric, width, first, last, group)
+
+    def bucket_range(
+        self,
+        metric: str,
+        width: float,
+        first: int,
+        last: int,
+        group: Callable[[SeriesKey], K | None],
+    ) -> dict[K, dict[int, Agg]]:
+        """As :meth:`MetricStore.bucket_range`, over every process writing to the file."""
+        self._check_fork()
+        plan = [(int(width), first, last)]
         merger: Merger[tuple[K, int]] = Merger()
         groups: set[K] = set()
         self._local_cells(
@@ -465,7 +477,7 @@ class SqliteStore(SharedRecords, MetricStore):
         out: dict[K, dict[int, Agg]] = {g: {} for g in groups}
         for (g, index), agg in merger.results().items():
             out[g][index] = agg
-        return float(width), out
+        return out
 
     def series(self, metric: str | None = None) -> list[tuple[SeriesKey, Kind, str]]:
         """As :meth:`MetricStore.series`: this process's series, then other processes'."""
