@@ -27,8 +27,10 @@ pattern stops being news).
 A fifth, **range** check needs no statistics: a value beyond the range the series has shown so
 far (by more than ``range_margin`` of its width) is news by itself, with a surprise of
 ``range_weight`` x the excess. The range shrinks slowly towards the baseline
-(``range_decay`` per point), so old extremes are forgotten over ~10,000 points. The point's
-surprise ``S`` is the largest of all; its score is ``S / (S + score_half)``.
+(``range_decay`` per point, proportionally less for points closer than 5 minutes apart), so
+old extremes are forgotten over ~10,000 points (~35 days of 5-min points, and no faster in
+time for finer series). The point's surprise ``S`` is the largest of all; its score is
+``S / (S + score_half)``.
 
 **De-duplication.** An incident raises the surprise for many consecutive points; only the first
 point of an incident gets a score, later points get 0 unless their surprise is several times
@@ -90,8 +92,8 @@ class Sensitivity(enum.Enum):
     The value is the score threshold: a point is an alarm when ``score >= value``. ``MEDIUM`` is
     about the threshold that maximises the NAB standard score on its development corpus;
     ``LOW`` keeps mostly values outside the range seen so far and very strong surprises;
-    ``HIGH`` raises more alarms. On 40,000 points of white noise they raised 28, 46 and 79 false
-    alarms (docs/analyzers.md).
+    ``HIGH`` raises more alarms. On 40,000 points of white noise 5 minutes apart they raised 26,
+    44 and 77 false alarms; 10 s apart, 4, 28 and 62 (``benchmarks/false_alarms.py``).
     """
 
     LOW = 0.6
@@ -215,6 +217,7 @@ class AnomalyDetector:
         "_scale",
         "_smooth",
         "_sscale",
+        "_step",
         "_t0",
         "_view_n",
         "_wadj",
@@ -226,7 +229,6 @@ class AnomalyDetector:
         "_wprof",
         "_wrates",
         "_wref",
-        "_wstep",
         "sensitivity",
         "settings",
     )
@@ -268,7 +270,7 @@ class AnomalyDetector:
         self._wdaily = 0.0
         self._weekly = False
         self._wadj = 0.0
-        self._wstep = 3600.0
+        self._step = 3600.0
         self._wrates = (0.5, 1.0 / 7.0)
 
     def _week(self, t: float, x: float) -> float:
@@ -288,7 +290,7 @@ class AnomalyDetector:
         wprof, wday = self._wprof, self._wday
         wo = wprof.get(wb)
         do = wday.get(db)
-        ae = self._wstep / _WEEK_S
+        ae = self._step / _WEEK_S
         adj = 0.0
         if wo is not None and do is not None:
             ew = abs(r - wo)
@@ -345,8 +347,8 @@ class AnomalyDetector:
             step = t - self._t0
             self._binw = max(_DAY_S / _MAX_SEASONAL_BINS, step)
             self._wbinw = max(p.weekly_bin_s, step)
-            self._wstep = min(max(step, 1e-9), _WEEK_S)
-            visits = self._wstep / self._wbinw  # a bin holds 1/visits points per visit
+            self._step = min(max(step, 1e-9), _WEEK_S)
+            visits = self._step / self._wbinw  # a bin holds 1/visits points per visit
             self._wrates = (
                 1.0 - (1.0 - p.weekly_bin_rate) ** visits,
                 1.0 - (6.0 / 7.0) ** visits,
@@ -420,7 +422,7 @@ class AnomalyDetector:
                 and p.range_weight * excess > surprise
             ):
                 surprise = p.range_weight * excess
-        rd = p.range_decay
+        rd = p.range_decay * min(self._step / 300.0, 1.0)
         hi -= rd * (hi - base)
         lo += rd * (base - lo)
         self._hi = x if x > hi else hi

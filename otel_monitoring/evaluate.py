@@ -186,7 +186,8 @@ class Evaluator:
         if self.live is None:
             return []
         threshold = float(analyzers.Sensitivity[rule.sensitivity.upper()].value)
-        step = self.stats.store.tiers[0].width_s
+        tiers = self.stats.store.tiers
+        step = tiers[1 if rule.resolution == "minute" and len(tiers) > 1 else 0].width_s
         metric = TimeseriesMetric(rule.statistic.value)
         found = []
         for last_t, alarm in self.live.latest(metric, rule.route, rule.method, step, threshold):

@@ -192,7 +192,12 @@ class SloRule:
 @dataclass(frozen=True, slots=True)
 class AnomalyRule:
     """Fire when the streaming detector flags the statistic's newest point; resolve after
-    ``quiet_points`` points without an alarm."""
+    ``quiet_points`` points without an alarm.
+
+    ``resolution``: the chart watched, ``finest`` (one point per collection, 10 s by default:
+    quickest, noisiest) or ``minute`` (1-min points: about 1 minute later, and on pure noise
+    about 7x fewer false alarms; docs/alerts.md).
+    """
 
     name: str
     statistic: Statistic = Statistic.LATENCY_P95
@@ -201,6 +206,7 @@ class AnomalyRule:
     sensitivity: str = "medium"
     quiet_points: int = 30
     severity: str = "warning"
+    resolution: str = "finest"
 
     def __post_init__(self) -> None:
         _check_name(self.name)
@@ -210,6 +216,8 @@ class AnomalyRule:
             raise ValueError("sensitivity must be low, medium or high")
         if self.quiet_points < 1:
             raise ValueError("quiet_points must be >= 1")
+        if self.resolution not in ("finest", "minute"):
+            raise ValueError("resolution must be finest or minute")
 
 
 Rule = ThresholdRule | SloRule | AnomalyRule
@@ -241,7 +249,10 @@ _SLO_KEYS = {
     "name", "objective", "kind", "latency_threshold_ms", "route", "method", "period_days",
     "min_requests",
 }  # fmt: skip
-_ANOMALY_KEYS = {"name", "statistic", "route", "method", "sensitivity", "quiet_points", "severity"}
+_ANOMALY_KEYS = {
+    "name", "statistic", "route", "method", "sensitivity", "quiet_points", "severity",
+    "resolution",
+}  # fmt: skip
 
 
 def _threshold(spec: Mapping[str, Any]) -> ThresholdRule:

@@ -160,13 +160,14 @@ objective = 0.999
 [[anomaly]]
 name = "latency-anomaly"
 statistic = "latency_p95"
+resolution = "minute"
 """
     )
     threshold, slo, anomaly = load_rules_file(path)
     assert isinstance(threshold, ThresholdRule) and threshold.for_s == 120.0
     assert threshold.recovery == 600.0 and threshold.keep_firing_for_s == 300.0
     assert isinstance(slo, SloRule) and slo.error_budget == pytest.approx(0.001)
-    assert isinstance(anomaly, AnomalyRule)
+    assert isinstance(anomaly, AnomalyRule) and anomaly.resolution == "minute"
 
 
 @pytest.mark.parametrize(
@@ -185,6 +186,7 @@ statistic = "latency_p95"
             "unknown keys",
         ),
         ("[[page]]\nname = 'g'\n", "unknown rule kinds"),
+        ('[[anomaly]]\nname = "h"\nresolution = "1s"\n', "resolution must be finest or minute"),
         ("not toml at all [", "not TOML"),
     ],
 )
@@ -252,6 +254,25 @@ def test_anomaly_alert_from_the_streaming_detector() -> None:
             monitor.flush()
             clock.advance(10.0)
         monitor.flush()
+        (alert,) = monitor.alerts.active()
+        assert alert.rule == "lat" and alert.value == pytest.approx(900.0, rel=0.01)
+    finally:
+        monitor.shutdown()
+
+
+def test_anomaly_alert_on_the_minute_chart() -> None:
+    rule = AnomalyRule("lat", Statistic.LATENCY_P95, sensitivity="high", resolution="minute")
+    monitor = _monitor(rules=[rule])
+    clock = monitor.clock
+    assert isinstance(clock, FakeClock)
+    try:
+        for step in range(200 * 6):  # 200 minutes of 10-s collections, then a jump
+            latency = 20.0 + (step % 3) if step < 190 * 6 else 900.0
+            monitor.record_request("GET", "/a", 200, latency)
+            monitor.flush()
+            clock.advance(10.0)
+            if step == 190 * 6 + 3:  # the 10-s chart has jumped; the minute is not over yet
+                assert monitor.alerts.active() == []
         (alert,) = monitor.alerts.active()
         assert alert.rule == "lat" and alert.value == pytest.approx(900.0, rel=0.01)
     finally:
