@@ -28,7 +28,6 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,7 +36,8 @@ from otel_monitoring.alerts import Alert
 from otel_monitoring.audit import AuditRecord
 from otel_monitoring.guard import Guard
 from otel_monitoring.persist import records
-from otel_monitoring.persist.codec import ROW_COLUMNS, Merger, RowValues, encode_agg
+from otel_monitoring.persist.codec import ROW_COLUMNS, RowValues, encode_agg
+from otel_monitoring.persist.queries import StoreQueries
 from otel_monitoring.persist.schema import TOTAL_WIDTH, connect, create_schema, transaction
 from otel_monitoring.persist.shared_records import SharedRecords
 from otel_monitoring.persist.url import parse_store_url
@@ -70,7 +70,7 @@ class PersistStats:
     last_write_rows: int
 
 
-class SqliteStore(SharedRecords, MetricStore):
+class SqliteStore(SharedRecords, StoreQueries):
     """Drop-in :class:`MetricStore` whose numbers are those of every process using ``path``.
 
     Example::
@@ -411,196 +411,6 @@ class SqliteStore(SharedRecords, MetricStore):
             [(ids[key], w, i, self.process_id, *values) for key, _, _, w, i, values in rows],
         )
 
-    # -- queries -----------------------------------------------------------------------------
-    def fold(
-        self,
-        metric: str,
-        window_s: float | None,
-        now_s: float,
-        group: Callable[[SeriesKey], K | None],
-    ) -> dict[K, Agg]:
-        """As :meth:`MetricStore.fold`, over every process writing to the file.
-
-        A window is read from the finest tier that covers it (as in memory), with whole
-        coarser buckets standing in for the runs of fine buckets they hold exactly, so an
-        hour of 10 s buckets costs ~70 rows per series and process, not 360.
-        ``window_s=None``: since-start totals of every process (and earlier runs).
-        """
-        self._check_fork()
-        plan = self._plan(window_s, now_s)
-        merger: Merger[K] = Merger()
-        self._local_cells(
-            metric,
-            group,
-            plan,
-            lambda g, _w, _i, agg, kind: merger.add_agg(g, agg, kind),
-            merger.touch,
-        )
-        for g, _, _, kind, row in self._remote_rows(metric, group, plan, merger.touch):
-            merger.add_row(g, kind, row)
-        return merger.results()
-
-    def buckets(
-        self,
-        metric: str,
-        window_s: float,
-        now_s: float,
-        group: Callable[[SeriesKey], K | None],
-    ) -> tuple[float, dict[K, dict[int, Agg]]]:
-        """As :meth:`MetricStore.buckets`, over every process writing to the file."""
-        width = self._ring_tier(window_s)
-        first, last = math.floor((now_s - window_s) / width) + 1, math.floor(now_s / width)
-        return float(width), self.bucket_range(metric, width, first, last, group)
-
-    def bucket_range(
-        self,
-        metric: str,
-        width: float,
-        first: int,
-        last: int,
-        group: Callable[[SeriesKey], K | None],
-    ) -> dict[K, dict[int, Agg]]:
-        """As :meth:`MetricStore.bucket_range`, over every process writing to the file."""
-        self._check_fork()
-        plan = [(int(width), first, last)]
-        merger: Merger[tuple[K, int]] = Merger()
-        groups: set[K] = set()
-        self._local_cells(
-            metric,
-            group,
-            plan,
-            lambda g, _w, i, agg, kind: merger.add_agg((g, i), agg, kind),
-            groups.add,
-        )
-        for g, _, i, kind, row in self._remote_rows(metric, group, plan, groups.add):
-            merger.add_row((g, i), kind, row)
-        out: dict[K, dict[int, Agg]] = {g: {} for g in groups}
-        for (g, index), agg in merger.results().items():
-            out[g][index] = agg
-        return out
-
-    def series(self, metric: str | None = None) -> list[tuple[SeriesKey, Kind, str]]:
-        """As :meth:`MetricStore.series`: this process's series, then other processes'."""
-        self._check_fork()
-        found = {key: (key, kind, unit) for key, kind, unit in super().series(metric)}
-        with self._read_lock:
-            try:
-                for series_id in self._series_ids(metric):
-                    entry = self._catalog[series_id]
-                    found.setdefault(entry[0], entry)
-            except sqlite3.Error as exc:
-                self._read_failed("reading", exc)
-        return list(found.values())
-
-    def series_count(self, metric: str | None = None) -> int:
-        """Number of distinct series over all processes (optionally of one metric)."""
-        return len(self.series(metric))
-
-    def __iter__(self) -> Iterator[SeriesKey]:
-        return iter([key for key, _, _ in self.series()])
-
-    def _ring_tier(self, window_s: float) -> int:
-        for tier in self.tiers:
-            if tier.width_s * tier.slots >= window_s:
-                return int(tier.width_s)
-        return self._widths[-1]
-
-    def _plan(self, window_s: float | None, now_s: float) -> _Plan:
-        """Bucket ranges that together hold exactly the window of :meth:`MetricStore.fold`."""
-        if window_s is None:
-            return [(TOTAL_WIDTH, 0, 0)]
-        width = self._ring_tier(window_s)
-        first = math.floor((now_s - window_s) / width) + 1
-        last = math.floor(now_s / width)
-        coarser = [w for w in reversed(self._widths) if w > width and w % width == 0]
-        return _cover(first * width, (last + 1) * width, [*coarser, width])
-
-    def _local_cells(
-        self,
-        metric: str,
-        group: Callable[[SeriesKey], K | None],
-        plan: _Plan,
-        visit: Callable[[K, int, int, Agg, Kind], None],
-        touch: Callable[[K], None],
-    ) -> None:
-        with self._lock:
-            for key, series in self._series.items():
-                if key.metric != metric:
-                    continue
-                g = group(key)
-                if g is None:
-                    continue
-                touch(g)
-                for width, first, last in plan:
-                    if width == TOTAL_WIDTH:
-                        visit(g, width, 0, series.total, series.kind)
-                        continue
-                    ring = series.rings[self._widths.index(width)]
-                    size = ring.tier.slots
-                    if last - first < size:  # look the few buckets up
-                        for index in range(first, last + 1):
-                            slot = ring.slots[index % size]
-                            if slot is not None and slot[0] == index:
-                                visit(g, width, index, slot[1], series.kind)
-                    else:
-                        for slot in ring.slots:
-                            if slot is not None and first <= slot[0] <= last:
-                                visit(g, width, slot[0], slot[1], series.kind)
-
-    def _remote_rows(
-        self,
-        metric: str,
-        group: Callable[[SeriesKey], K | None],
-        plan: _Plan,
-        touch: Callable[[K], None],
-    ) -> list[tuple[K, int, int, Kind, RowValues]]:
-        """Rows of other processes in the plan's ranges; empty if the file cannot be read."""
-        with self._read_lock:
-            try:
-                chosen: dict[int, tuple[K, Kind]] = {}
-                for series_id in self._series_ids(metric):
-                    key, kind, _ = self._catalog[series_id]
-                    g = group(key)
-                    if g is not None:
-                        chosen[series_id] = (g, kind)
-                        touch(g)
-                if not chosen:
-                    return []
-                conn = self._reader_conn()
-                ids = ",".join(str(i) for i in chosen)  # integers from the file: safe inline
-                out = []
-                for width, first, last in plan:
-                    for series_id, w, i, *values in conn.execute(
-                        f"SELECT series, width, idx, {_COLUMNS} FROM buckets"
-                        f" WHERE series IN ({ids}) AND width = ? AND idx BETWEEN ? AND ?"
-                        " AND process != ?",
-                        (width, first, last, self.process_id),
-                    ):
-                        g, kind = chosen[series_id]
-                        out.append((g, w, i, kind, tuple(values)))
-                return out
-            except sqlite3.Error as exc:
-                self._read_failed("reading", exc)
-                return []
-
-    def _series_ids(self, metric: str | None) -> list[int]:
-        """Ids of the series in the file (caller holds the read lock); refreshes the catalog."""
-        conn = self._reader_conn()
-        if metric is None:
-            ids = [row[0] for row in conn.execute("SELECT id FROM series")]
-        else:
-            ids = [
-                row[0] for row in conn.execute("SELECT id FROM series WHERE metric = ?", (metric,))
-            ]
-        if any(i not in self._catalog for i in ids):
-            known = max(self._catalog, default=0)
-            for i, name, attributes, kind, unit in conn.execute(
-                "SELECT id, metric, attributes, kind, unit FROM series WHERE id > ?", (known,)
-            ):
-                pairs = tuple((str(k), str(v)) for k, v in json.loads(attributes))
-                self._catalog[i] = (SeriesKey(name, pairs), Kind(kind), unit)
-        return [i for i in ids if i in self._catalog]
-
     # -- retention ---------------------------------------------------------------------------
     def drop_before(self, t_s: float) -> int:
         """As :meth:`MetricStore.drop_before`, for every process's rows in the file.
@@ -656,24 +466,3 @@ class SqliteStore(SharedRecords, MetricStore):
                     ).fetchone()
             except sqlite3.Error as exc:
                 self._write_failed("clearing", exc)
-
-
-def _cover(start: int, stop: int, widths: list[int]) -> _Plan:
-    """Ranges of bucket indices, coarsest first, tiling seconds ``[start, stop)`` exactly.
-
-    ``widths`` runs from coarse to fine and each divides the previous; ``start`` and ``stop``
-    are multiples of the finest.
-    """
-    if start >= stop:
-        return []
-    width, finer = widths[0], widths[1:]
-    if not finer:
-        return [(width, start // width, stop // width - 1)]
-    first, last = -(-start // width), stop // width - 1
-    if first > last:
-        return _cover(start, stop, finer)
-    return [
-        (width, first, last),
-        *_cover(start, first * width, finer),
-        *_cover((last + 1) * width, stop, finer),
-    ]
