@@ -26,7 +26,9 @@ Target (issue 4): the analysis of 24 h of 10-s points for 100 routes answers in 
 from __future__ import annotations
 
 import argparse
+import gc
 import math
+import os
 import statistics
 import time
 
@@ -38,6 +40,13 @@ from otel_monitoring import Monitor, Settings
 from otel_monitoring.analysis import detect, trend
 from otel_monitoring.testing import FakeClock
 from otel_monitoring.timeseries import Series, TimeseriesMetric, http_series
+
+
+def rss_mb() -> float:
+    """Resident set size of this process (MB), from /proc (Linux)."""
+    gc.collect()
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
 
 
 def fill(monitor: Monitor, clock: FakeClock, routes: int, hours: float) -> list[float]:
@@ -75,9 +84,11 @@ def main() -> None:
         rules=[],
     )
     started = time.perf_counter()
+    rss_before = rss_mb()
     per_collect = fill(monitor, clock, args.routes, args.hours)
     print(
-        f"filled {args.routes} routes x {args.hours:g} h in {time.perf_counter() - started:.1f} s"
+        f"filled {args.routes} routes x {args.hours:g} h in {time.perf_counter() - started:.1f} s;"
+        f" RSS grew by {rss_mb() - rss_before:.0f} MB (store + live charts)"
     )
     print(
         f"live: per collection (ingest + scores for {args.routes + 1} charts x 3 metrics): median"
