@@ -76,13 +76,30 @@ def test_weekly_pattern_is_learned_after_two_weeks() -> None:
             ts, vs, weekday = make_weekly_series(seed, weekend_drop=drop, spike_at=spike)
             report = detect_anomalies(ts, vs, settings=DetectorSettings(weekly=weekly))
             indexes = [a.index for a in report.anomalies]
-            assert spike in indexes, f"seed {seed}, drop {drop}: the spike must be flagged"
+            # at once, or a few points late when a weak incident opened just before it
+            assert any(
+                spike <= i <= spike + DetectorSettings().realarm_gap_points for i in indexes
+            ), f"seed {seed}, drop {drop}: the spike must be flagged"
             found += sum(1 for i in indexes if i >= 2016 and weekday[i] in (5, 6, 0))
         return found
 
     noise = weekend_alarms(0.0, weekly=True)  # the same noise with no weekly pattern
     assert weekend_alarms(60.0, weekly=True) <= noise + 2
     assert weekend_alarms(60.0, weekly=False) >= noise + 8  # without the weekly view
+
+
+@pytest.mark.parametrize("shift_sigma", [1.5, 3.0])
+def test_small_level_shift_under_a_strong_daily_cycle_is_flagged_soon(shift_sigma: float) -> None:
+    # a daily cycle of +-10 sigma hides a shift of a few sigma from the raw-scale views
+    found = []
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        ts = 1_400_000_000.0 + 300.0 * np.arange(3000)
+        values = 50.0 + 10.0 * np.sin(2 * np.pi * ts / 86400.0) + rng.normal(0.0, 1.0, 3000)
+        values[2000:] += shift_sigma
+        report = detect_anomalies(ts, values)
+        found.append(any(2000 <= a.index < 2040 for a in report.anomalies))
+    assert sum(found) >= 9
 
 
 def test_sensitivity_orders_alarm_counts() -> None:
