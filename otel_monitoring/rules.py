@@ -196,7 +196,7 @@ class AnomalyRule:
 
     ``resolution``: the chart watched, ``finest`` (one point per collection, 10 s by default:
     quickest, noisiest) or ``minute`` (1-min points: about 1 minute later, and on pure noise
-    about 7x fewer false alarms; docs/alerts.md).
+    several times fewer false alarms at medium and high; docs/alerts.md).
     """
 
     name: str
