@@ -33,12 +33,11 @@ import statistics
 import time
 
 import numpy as np
-from opentelemetry.sdk.trace import TracerProvider
 
 import analyzers
 from otel_monitoring import Monitor, Settings
 from otel_monitoring.analysis import detect, trend
-from otel_monitoring.testing import FakeClock
+from otel_monitoring.testing import FakeClock, offline_monitor
 from otel_monitoring.timeseries import Series, TimeseriesMetric, http_series
 
 
@@ -74,14 +73,9 @@ def main() -> None:
     args = parser.parse_args()
 
     clock = FakeClock()
-    monitor = Monitor(
+    monitor = offline_monitor(
         Settings(interval_s=3600.0, max_series=2000, fine_history_s=args.hours * 3600.0),
-        tracer_provider=TracerProvider(),
-        span_exporters=[],
-        metric_exporters=[],
         clock=clock,
-        env={},
-        rules=[],
     )
     started = time.perf_counter()
     rss_before = rss_mb()

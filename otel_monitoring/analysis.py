@@ -29,6 +29,7 @@ __all__ = [
     "detect",
     "detect_history",
     "insights",
+    "observed",
     "trend",
     "version_labels",
 ]
@@ -51,7 +52,8 @@ class Insights:
     recommendations: tuple[analyzers.Insight, ...]
 
 
-def _observed(series: Series) -> tuple[list[float], list[float]]:
+def observed(series: Series) -> tuple[list[float], list[float]]:
+    """Times (bucket starts, Unix seconds) and values of the points of ``series`` with data."""
     points = [p for p in series.points if p.value is not None]
     return [p.t for p in points], [float(p.value) for p in points if p.value is not None]
 
@@ -177,7 +179,8 @@ def detect_history(
     Raises:
         ValueError: unknown sensitivity.
     """
-    return (threshold := _threshold(sensitivity)[1]), _alarms(history, threshold)
+    threshold = _threshold(sensitivity)[1]
+    return threshold, _alarms(history, threshold)
 
 
 def detect(
@@ -195,7 +198,7 @@ def detect(
     import analyzers
 
     level, threshold = _threshold(sensitivity)
-    times, values = _observed(series)
+    times, values = observed(series)
     if not times:
         return threshold, []
     if live is not None:
@@ -221,7 +224,7 @@ def trend(series: Series) -> analyzers.TrendResult:
     """
     import analyzers
 
-    times, values = _observed(series)
+    times, values = observed(series)
     return analyzers.analyze_trend(times, values)
 
 

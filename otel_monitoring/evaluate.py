@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from otel_monitoring.alerts import Finding
 from otel_monitoring.guard import Guard
 from otel_monitoring.live_scores import LiveScores
@@ -190,10 +192,13 @@ class Evaluator:
         step = tiers[1 if rule.resolution == "minute" and len(tiers) > 1 else 0].width_s
         metric = TimeseriesMetric(rule.statistic.value)
         found = []
-        for last_t, alarm in self.live.latest(metric, rule.route, rule.method, step, threshold):
-            if alarm is None:
+        for history in self.live.histories(metric, rule.route, rule.method, step):
+            alarms = np.flatnonzero(history.scores >= threshold)
+            if not len(alarms):
                 continue
-            alarm_t, value, score = alarm
+            last_t, at = history.times_s[-1], alarms[-1]
+            alarm_t, value = history.times_s[at], float(history.values[at])
+            score = float(history.scores[at])
             breach = round((last_t - alarm_t) / step) < rule.quiet_points
             subject = f"{rule.method or ''} {rule.route or 'service'}".strip()
             found.append(

@@ -13,6 +13,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from otel_monitoring.analysis import AnomalyPoint
+from otel_monitoring.analysis import observed as observed_points
 from otel_monitoring.api_models import EvidenceOut, InsightOut
 from otel_monitoring.live_scores import History
 from otel_monitoring.timeseries import Series
@@ -127,9 +128,7 @@ def trend_out(
     if isinstance(series, History):
         times, observed = series.times_s, series.values
     else:
-        pairs = [(p.t, p.value) for p in series.points if p.value is not None]
-        times = np.array([t for t, _ in pairs], dtype=np.float64)
-        observed = np.array([v for _, v in pairs], dtype=np.float64)
+        times, observed = map(np.asarray, observed_points(series))
     base: dict[str, Any] = {
         "metric": series.metric.value,
         "unit": series.metric.unit,
@@ -145,7 +144,8 @@ def trend_out(
         result = analyzers.analyze_trend(times, observed)
     except analyzers.AnalysisError as exc:
         return TrendOut(**base, available=False, reason=str(exc))
-    average = analyzers.simple_moving_average(observed[-24:], min(5, len(observed)))
+    width = min(5, len(observed))  # the last 20 averages need only the last 20 + width - 1
+    average = analyzers.simple_moving_average(observed[-(20 + width - 1) :], width)
     return TrendOut(
         **base,
         available=True,

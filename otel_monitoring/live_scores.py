@@ -99,6 +99,20 @@ class _Chart:
         self.counts[position] = min(count, 2**31 - 1)
         self.last_index = index
 
+    def history(self, metric: TimeseriesMetric, step: float, first: int, last: int) -> History:
+        """The scored points with bucket index in ``[first, last]``."""
+        indices, positions = self.window(first, last)
+        values = self.values[positions]
+        scored = ~np.isnan(values)
+        return History(
+            metric=metric,
+            points_seen=self.detector.points_seen,
+            step_s=step,
+            times_s=indices[scored].astype(np.float64) * step,
+            values=values[scored],
+            scores=self.scores[positions][scored],
+        )
+
     def window(self, first: int, last: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.intp]]:
         """Bucket indices in ``[first, last]`` held by the ring, and their slot positions."""
         assert self.last_index is not None
@@ -202,42 +216,22 @@ class LiveScores:
                     score = 0.0 if value is None else chart.detector.update(index * step, value)
                     chart.put(index, value, score, agg.count)
 
-    def latest(
-        self,
-        metric: TimeseriesMetric,
-        route: str | None,
-        method: str | None,
-        step: float,
-        threshold: float,
-    ) -> list[tuple[float, tuple[float, float, float] | None]]:
-        """Per chart of ``metric`` at ``step`` for the service (``route`` None) or for
-        ``route`` with ``method`` (any method when None): the time of its last scored bucket
-        and its last alarm ``(t, value, score)`` with ``score >= threshold`` (or None)."""
-        found: list[tuple[float, tuple[float, float, float] | None]] = []
+    def histories(
+        self, metric: TimeseriesMetric, route: str | None, method: str | None, step: float
+    ) -> list[History]:
+        """Every held point of each chart of ``metric`` at ``step`` for the service (``route``
+        None) or for ``route`` with ``method`` (any method when ``method`` is None)."""
         with self._lock:
-            for (m, r, me, st), chart in self._charts.items():
-                if not (
-                    m is metric
-                    and st == step
-                    and r == route
-                    and (method is None or me == method)
-                    and (route is not None or me is None)
-                    and chart.last_index is not None
-                ):
-                    continue
-                indices, positions = chart.window(chart.first_index, chart.last_index)
-                scored = ~np.isnan(chart.values[positions])
-                if not scored.any():
-                    continue
-                last_t = float(indices[scored][-1]) * step
-                hits = np.flatnonzero(scored & (chart.scores[positions] >= threshold))
-                alarm = None
-                if len(hits):
-                    at = hits[-1]
-                    value, score = chart.values[positions[at]], chart.scores[positions[at]]
-                    alarm = (float(indices[at]) * step, float(value), float(score))
-                found.append((last_t, alarm))
-        return found
+            return [
+                chart.history(m, step, chart.first_index, chart.last_index)
+                for (m, r, me, st), chart in self._charts.items()
+                if m is metric
+                and st == step
+                and r == route
+                and (method is None or me == method)
+                and (route is not None or me is None)
+                and chart.last_index is not None
+            ]
 
     def methods(self, metric: TimeseriesMetric, route: str, step: float) -> list[str]:
         """Methods with a chart of ``metric`` for ``route`` at ``step``, sorted."""
@@ -263,17 +257,7 @@ class LiveScores:
                 return None
             first = chart.first_index if start_s == -math.inf else math.ceil(start_s / step)
             last = chart.last_index if end_s == math.inf else math.floor(end_s / step)
-            indices, positions = chart.window(first, last)
-            values = chart.values[positions]
-            scored = ~np.isnan(values)
-            return History(
-                metric=metric,
-                points_seen=chart.detector.points_seen,
-                step_s=step,
-                times_s=indices[scored].astype(np.float64) * step,
-                values=values[scored],
-                scores=chart.scores[positions][scored],
-            )
+            return chart.history(metric, step, first, last)
 
     def cached(
         self, metric: TimeseriesMetric, route: str | None, method: str | None, step: float

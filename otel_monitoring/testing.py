@@ -1,8 +1,18 @@
-"""Public test helpers: a clock you move by hand."""
+"""Public test helpers: a clock you move by hand, and a monitor that sends nothing."""
 
 from __future__ import annotations
 
-__all__ = ["FakeClock"]
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from otel_monitoring.config import Settings
+
+if TYPE_CHECKING:
+    from otel_monitoring.clock import Clock
+    from otel_monitoring.monitor import Monitor
+    from otel_monitoring.rules import Rule
+
+__all__ = ["FakeClock", "offline_monitor"]
 
 
 class FakeClock:
@@ -26,3 +36,30 @@ class FakeClock:
     def step_wall(self, seconds: float) -> None:
         """Step only the wall clock (forwards or backwards), as NTP or a VM resume does."""
         self.wall_s += seconds
+
+
+def offline_monitor(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    rules: Sequence[Rule] = (),
+    **kwargs: Any,
+) -> Monitor:
+    """A :class:`~otel_monitoring.Monitor` for tests and benchmarks: no exporters, no
+    environment variables, ``rules`` only (none by default) and a :class:`FakeClock` unless
+    ``clock`` is given. ``kwargs`` go to the monitor (``tracer_provider``,
+    ``logger_provider``...); the tracer provider defaults to a fresh SDK one."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from otel_monitoring.monitor import Monitor
+
+    kwargs.setdefault("tracer_provider", TracerProvider())
+    return Monitor(
+        settings or Settings(),
+        span_exporters=[],
+        metric_exporters=[],
+        clock=clock or FakeClock(),
+        env={},
+        rules=rules,
+        **kwargs,
+    )

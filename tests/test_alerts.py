@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
-from opentelemetry.sdk.trace import TracerProvider
 
 from otel_monitoring import ConfigError, Monitor, Settings
 from otel_monitoring.alerts import AlertEngine, AlertState, Finding
@@ -25,7 +24,7 @@ from otel_monitoring.rules import (
     ThresholdRule,
     load_rules_file,
 )
-from otel_monitoring.testing import FakeClock
+from otel_monitoring.testing import FakeClock, offline_monitor
 
 
 class Source:
@@ -198,16 +197,7 @@ def test_bad_rules_fail_with_name_and_problem(tmp_path: Path, text: str, message
 
 
 def _monitor(rules: Any, logger_provider: Any = None, **settings: Any) -> Monitor:
-    return Monitor(
-        Settings(**settings),
-        tracer_provider=TracerProvider(),
-        span_exporters=[],
-        metric_exporters=[],
-        clock=FakeClock(),
-        env={},
-        rules=rules,
-        logger_provider=logger_provider,
-    )
+    return offline_monitor(Settings(**settings), rules=rules, logger_provider=logger_provider)
 
 
 def test_slo_burn_rate_fires_on_both_windows_and_guards_low_traffic() -> None:

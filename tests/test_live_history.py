@@ -10,13 +10,12 @@ import numpy as np
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from opentelemetry.sdk.trace import TracerProvider
 
 import analyzers
 from otel_monitoring import Monitor, Settings
 from otel_monitoring.analysis import detect_history
 from otel_monitoring.router import install_error_handlers, make_router
-from otel_monitoring.testing import FakeClock
+from otel_monitoring.testing import FakeClock, offline_monitor
 
 ROUTE = "/items/{item_id}"
 ADMIN = {"Authorization": "Bearer admin-secret-123"}
@@ -26,14 +25,9 @@ INCIDENT = range(5000, 5006)  # one minute of GET latency x6, 10 h before the en
 
 def day_of_traffic(**settings: float) -> tuple[Monitor, FakeClock]:
     clock = FakeClock()
-    monitor = Monitor(
+    monitor = offline_monitor(
         Settings(interval_s=3600.0, api_keys=(("admin-secret-123", "admin"),), **settings),
-        tracer_provider=TracerProvider(),
-        span_exporters=[],
-        metric_exporters=[],
         clock=clock,
-        env={},
-        rules=[],
     )
     rng = np.random.default_rng(3)
     for step in range(STEPS):
@@ -116,15 +110,7 @@ def test_finest_trend_and_detect_through_the_api(day: tuple[Monitor, FakeClock])
 
 def test_finest_errors_say_what_to_change() -> None:
     clock = FakeClock()
-    monitor = Monitor(
-        Settings(interval_s=3600.0),
-        tracer_provider=TracerProvider(),
-        span_exporters=[],
-        metric_exporters=[],
-        clock=clock,
-        env={},
-        rules=[],
-    )
+    monitor = offline_monitor(Settings(interval_s=3600.0), clock=clock)
     try:
         for _ in range(200):
             monitor.record_request("GET", ROUTE, 200, 20.0)

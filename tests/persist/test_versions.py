@@ -12,19 +12,15 @@ from opentelemetry.sdk.trace import TracerProvider
 from otel_monitoring import Monitor, Settings
 from otel_monitoring.analysis import version_labels
 from otel_monitoring.persist import SqliteStore
-from otel_monitoring.testing import FakeClock
+from otel_monitoring.testing import FakeClock, offline_monitor
 
 
 def release(path: Path, clock: FakeClock, version: str, latency_ms: float) -> Monitor:
     """Run ``version`` for half an hour of 10-s collections at ``latency_ms``."""
-    monitor = Monitor(
+    monitor = offline_monitor(
         Settings(interval_s=3600.0, store_url=f"sqlite:///{path}"),
-        tracer_provider=TracerProvider(resource=Resource.create({"service.version": version})),
-        span_exporters=[],
-        metric_exporters=[],
         clock=clock,
-        env={},
-        rules=[],
+        tracer_provider=TracerProvider(resource=Resource.create({"service.version": version})),
     )
     for step in range(180):
         for _ in range(5):
