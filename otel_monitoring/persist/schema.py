@@ -20,6 +20,7 @@ One file is shared by every process of one host. Tables:
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -118,7 +119,7 @@ def connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
         # WAL: readers never block the writer nor each other. NORMAL is durable across an
         # application crash (only an OS crash may lose the last transactions).
-        conn.execute("PRAGMA journal_mode = WAL")
+        _enable_wal(conn, time.monotonic() + busy_timeout_s)
         conn.execute("PRAGMA synchronous = NORMAL")
         # Reads touch rows spread over the file: map it rather than pread page by page.
         conn.execute(f"PRAGMA mmap_size = {_MMAP_BYTES}")
@@ -127,6 +128,26 @@ def connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _enable_wal(conn: sqlite3.Connection, deadline: float) -> None:
+    """Switch the file to WAL, retrying a lock conflict until ``deadline`` (monotonic s).
+
+    When several processes open a new file at once, each converts it to WAL, and SQLite reports
+    that deadlock as "database is locked" at once, without waiting on ``busy_timeout`` (it is
+    lock escalation, not a held lock). Once one of them has converted the file the others'
+    pragma is a no-op, so a short retry settles it; the mode is persistent in the file.
+    """
+    pause_s = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + pause_s > deadline:
+                raise
+        time.sleep(pause_s)
+        pause_s = min(pause_s * 2, 0.1)
 
 
 def create_schema(conn: sqlite3.Connection) -> None:
