@@ -53,6 +53,16 @@ def test_two_processes_add_up_exactly(db_path: Path) -> None:
         assert len(reader.series(METRIC)) == 1
 
 
+def _open_and_write(path: Path, seed: int, start: threading.Barrier, results: list[bool]) -> None:
+    """Open a store on ``path``, wait for the others, then write one interval."""
+    store = SqliteStore(path)
+    values = worker_values(seed, 1)[0]
+    start.wait()
+    store.add(route_key(f"/r{seed}"), Kind.HISTOGRAM, "s", T0, hist_agg(values))
+    results.append(store.flush() and store.persist_stats().write_errors == 0)
+    store.close()
+
+
 def test_stores_opening_a_new_file_at_once_all_write_their_first_interval(tmp_path: Path) -> None:
     """Workers of a freshly deployed app open a new file together: each first write lands.
 
@@ -65,15 +75,10 @@ def test_stores_opening_a_new_file_at_once_all_write_their_first_interval(tmp_pa
         start = threading.Barrier(openers)
         results: list[bool] = []
 
-        def open_and_write(seed: int) -> None:
-            store = SqliteStore(path)
-            values = worker_values(seed, 1)[0]
-            start.wait()
-            store.add(route_key(f"/r{seed}"), Kind.HISTOGRAM, "s", T0, hist_agg(values))
-            results.append(store.flush() and store.persist_stats().write_errors == 0)
-            store.close()
-
-        threads = [threading.Thread(target=open_and_write, args=(i,)) for i in range(openers)]
+        threads = [
+            threading.Thread(target=_open_and_write, args=(path, seed, start, results))
+            for seed in range(openers)
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
