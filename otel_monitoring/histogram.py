@@ -5,7 +5,9 @@ store's scale (6, 64 buckets per doubling) a quantile read at a bucket's geometr
 within ``sqrt(b) - 1 = 0.54 %`` relative error of a value in that bucket, so percentiles stay
 within 1 % of exact ones. Histograms at different scales merge by down-scaling the finer one,
 which is exact (two neighbour buckets join); memory is one ``int64`` per bucket in the occupied
-index range, never per value recorded.
+index range, never per value recorded; :meth:`ExpHistogram.compact` narrows a histogram that
+is done filling (a closed store bucket) to the smallest unsigned integer type that holds its
+counts, usually one byte per bucket.
 """
 
 from __future__ import annotations
@@ -178,6 +180,13 @@ class ExpHistogram:
             return int(self.counts.sum())
         return int(self.counts[first:].sum())
 
+    def compact(self) -> None:
+        """Hold the counts in the narrowest unsigned type that fits the largest (``uint8``
+        below 256), for a histogram that is done filling. Exact; reads are unchanged, and a
+        later ``record``/``merge`` into it widens the counts back to ``int64`` first."""
+        if self.counts.size and self.counts.dtype == np.int64:
+            self.counts = self.counts.astype(np.min_scalar_type(int(self.counts.max())))
+
     @property
     def nbytes(self) -> int:
         """Approximate memory held by the bucket array, bytes."""
@@ -191,6 +200,8 @@ class ExpHistogram:
         self.scale = scale
 
     def _add_index_counts(self, offset: int, counts: _Counts) -> None:
+        if self.counts.dtype != np.int64:  # compacted: widen before adding (no overflow)
+            self.counts = self.counts.astype(np.int64)
         if self.counts.size == 0:
             self.offset = offset
             self.counts = counts.copy()

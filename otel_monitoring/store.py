@@ -108,22 +108,31 @@ def default_tiers(retention_s: float, resolution_s: float = 10.0) -> tuple[Tier,
 
 
 class _Ring:
-    __slots__ = ("slots", "tier")
+    """Buckets of one tier. The bucket being filled holds ``int64`` histogram counts; once a
+    later bucket starts it is compacted (:meth:`ExpHistogram.compact`, ~8x smaller)."""
+
+    __slots__ = ("newest", "slots", "tier")
 
     def __init__(self, tier: Tier) -> None:
         self.tier = tier
         self.slots: list[tuple[int, Agg] | None] = [None] * tier.slots
+        self.newest: Agg | None = None  # the bucket being filled
 
     def add(self, t_s: float, agg: Agg, kind: Kind) -> None:
         index = math.floor(t_s / self.tier.width_s)
         position = index % self.tier.slots
         slot = self.slots[position]
         if slot is None or slot[0] != index:
-            fresh = Agg()
-            self.slots[position] = (index, fresh)
-            fresh.merge(agg, kind)
+            into = Agg()
+            self.slots[position] = (index, into)
         else:
-            slot[1].merge(agg, kind)
+            into = slot[1]
+        into.merge(agg, kind)
+        if into is not self.newest:
+            # a new bucket (the previous one is done) or a late add to a closed one
+            if self.newest is not None and self.newest.hist is not None:
+                self.newest.hist.compact()
+            self.newest = into
 
     def fold(self, since_s: float, until_s: float, into: Agg, kind: Kind) -> None:
         first = math.floor(since_s / self.tier.width_s) + 1

@@ -55,3 +55,31 @@ def test_empty_and_bad_values() -> None:
     assert hist.count == 0
     hist.record(0.0)
     assert hist.quantile(0.99) == 0.0 and hist.zero_count == 1
+
+
+def test_compact_is_exact_and_widens_before_adding() -> None:
+    rng = np.random.default_rng(11)
+    values = rng.lognormal(-3, 0.8, 600)
+    hist = ExpHistogram.from_values(values)
+    reference = ExpHistogram.from_values(values)
+    hist.compact()
+    assert hist.counts.dtype == np.uint8 and hist.nbytes * 8 == reference.nbytes
+    assert np.array_equal(hist.counts, reference.counts)
+    for q in (0.5, 0.95, 0.99):
+        assert hist.quantile(q) == reference.quantile(q)
+    assert hist.count_above(0.05) == reference.count_above(0.05)
+    # a bucket at 255 plus one more must reach 256, not wrap to 0
+    full = ExpHistogram.from_values([0.1] * 255)
+    full.compact()
+    assert full.counts.dtype == np.uint8
+    full.record(0.1)
+    full.merge(ExpHistogram.from_values([0.1] * 300))
+    assert full.counts.dtype == np.int64 and full.counts.max() == 556
+    assert full.quantile(0.5) == pytest.approx(0.1, rel=0.006)
+    # merging a compacted histogram into another is exact too
+    merged = ExpHistogram()
+    merged.merge(hist)
+    assert np.array_equal(merged.counts, reference.counts) and merged.counts.dtype == np.int64
+    big = ExpHistogram.from_values([0.2] * 70_000)
+    big.compact()
+    assert big.counts.dtype == np.uint32 and int(big.counts.max()) == 70_000

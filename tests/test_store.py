@@ -1,3 +1,7 @@
+import math
+
+import numpy as np
+
 from otel_monitoring.histogram import ExpHistogram
 from otel_monitoring.store import OVERFLOW_ATTRIBUTES, Agg, Kind, MetricStore, SeriesKey
 
@@ -71,3 +75,28 @@ def test_gauges_keep_latest_value() -> None:
         agg.value, agg.count = v, 1
         store.add(key, Kind.GAUGE, "1", t, agg)
     assert store.fold("g", None, 30.0, lambda k: ("x",))[("x",)].value == 6.0
+
+
+def test_closed_buckets_are_compacted_and_read_the_same() -> None:
+    """Once a later bucket starts, a bucket's histogram is held in one byte per bucket (for
+    these counts) and every read gives what uncompacted histograms give."""
+    rng = np.random.default_rng(5)
+    key = SeriesKey("m", (("a", "1"),))
+    store = MetricStore(retention_s=86400)
+    values = [rng.lognormal(-3.0, 0.8, 100) for _ in range(200)]
+    t0 = 1_700_000_000.0
+    for i, batch in enumerate(values):
+        store.add(key, Kind.HISTOGRAM, "s", t0 + 10 * i, _hist_agg(*batch))
+    store.add(key, Kind.HISTOGRAM, "s", t0 + 10 * 5, _hist_agg(0.3))  # late, into a closed one
+    minute = store._series[key].rings[1]
+    closed = [agg for slot in minute.slots if slot for agg in [slot[1]] if agg is not minute.newest]
+    assert closed and all(agg.hist and agg.hist.counts.dtype == np.uint8 for agg in closed)
+    now = t0 + 10 * 200
+    exact = ExpHistogram.from_values(np.concatenate([*values, [0.3]]))
+    for window in (None, 3600.0, 86400.0):
+        hist = store.fold("m", window, now, lambda k: ("x",))[("x",)].hist
+        assert hist is not None and hist.count == exact.count
+        assert np.array_equal(hist.counts, exact.counts) and hist.offset == exact.offset
+    width, per_bucket = store.buckets("m", 3600.0, now, lambda k: ("x",))
+    assert width == 10.0
+    assert per_bucket[("x",)][math.floor((t0 + 50) / 10)].count == 101
