@@ -53,8 +53,18 @@ def test_two_workers_report_the_combined_numbers(
     db = tmp_path / "monitoring.db"
     argv = [*uvicorn_cmd(SHOP, port), "--workers", "2"]
     server = start_server(argv, _env(shop_env, db, OTEL_MONITORING_LATENCY_THRESHOLD_MS="30"), port)
-    pids = set()
+    pids: set[int] = set()
     sent = 0
+
+    def both_workers_up() -> bool:
+        # the second worker may still be starting (seen on a loaded CI machine)
+        nonlocal sent
+        for _ in range(10):
+            pids.add(_fresh_get(server.url + "/whoami").json()["pid"])
+            sent += 1
+        return len(pids) == 2
+
+    _eventually(both_workers_up, timeout_s=60.0)
     for i in range(120):
         response = _fresh_get(server.url + ("/whoami" if i % 2 else "/slow"), params={"ms": 40})
         assert response.status_code == 200
