@@ -35,6 +35,13 @@ old extremes are forgotten over ~10,000 points (~35 days of 5-min points, and no
 time for finer series). The point's surprise ``S`` is the largest of all; its score is
 ``S / (S + score_half)``.
 
+**Resolution.** Every scale above (value, step, seasonal, deseasonalised) is floored at
+``quantum_floor`` x the series' *quantum*, the smallest nonzero step seen so far: for a series
+of whole counts (quantum 1) a scale cannot shrink below the 1/sqrt(12) = 0.29 standard deviation
+of rounding to a whole number, so a quiet stretch of 0s with an occasional 1 does not make the
+next 1 look like a many-sigma event. Series of real-valued measurements have a tiny quantum and
+keep the plain floor (1e-3 x the baseline).
+
 **De-duplication.** An incident raises the surprise for many consecutive points; only the first
 point of an incident gets a score, later points get 0 unless their surprise is several times
 larger than the one that opened the incident (the incident lasts ``refractory_points``; no
@@ -98,7 +105,7 @@ class Sensitivity(enum.Enum):
     about the threshold that maximises the NAB standard score on its development corpus;
     ``LOW`` keeps mostly values outside the range seen so far and very strong surprises;
     ``HIGH`` raises more alarms. On 40,000 points of white noise 5 minutes apart they raised 28,
-    49 and 87 false alarms; 10 s apart, 4, 35 and 69 (``benchmarks/false_alarms.py``).
+    49 and 87 false alarms; 10 s apart, 4, 35 and 70 (``benchmarks/false_alarms.py``).
     """
 
     LOW = 0.6
@@ -143,6 +150,7 @@ class DetectorSettings:
     weekly_release: float = 0.6
     weekly_min_days: float = 14.0
     weekly_bin_s: float = 3600.0
+    quantum_floor: float = 1.0 / math.sqrt(12.0)
 
     def __post_init__(self) -> None:
         rates = (
@@ -170,6 +178,8 @@ class DetectorSettings:
                 "weekly_bin_rate in (0, 1], 0 < weekly_gate <= weekly_release,"
                 " weekly_min_days >= 7, weekly_bin_s >= 3600"
             )
+        if not self.quantum_floor >= 0.0:
+            raise InvalidInputError("quantum_floor must be >= 0")
         if not 0.0 < self.record_decay <= 1.0:
             raise InvalidInputError("record_decay must be in (0, 1]")
         if min(self.winsor_k, self.distance_cap, self.score_half, self.realarm_factor) <= 0:
@@ -217,6 +227,7 @@ class AnomalyDetector:
         "_n",
         "_prev",
         "_profile",
+        "_quantum",
         "_record",
         "_run",
         "_scale",
@@ -259,6 +270,7 @@ class AnomalyDetector:
         self._hi = 0.0
         self._lo = 0.0
         self._prev = 0.0
+        self._quantum = math.inf
         self._dscale = 0.0
         self._level = 0.0
         self._sscale = 0.0
@@ -393,6 +405,9 @@ class AnomalyDetector:
         floor = 1e-3 * abs(base)
         if floor < 1e-9:
             floor = 1e-9
+        qf = p.quantum_floor * self._quantum  # inf * 0 is nan: fails the test below
+        if floor < qf < math.inf:
+            floor = qf
         scale = self._scale if self._scale > floor else floor
         dev = x - base
         fast = self._fast + p.fast_rate * (x - self._fast)
@@ -480,6 +495,8 @@ class AnomalyDetector:
         ad = p.diff_rate if p.diff_rate * n > 1.0 else 1.0 / n
         dcl = d if n <= 10 or d < 3.0 * dscale else 3.0 * dscale
         self._dscale += ad * (_MAD_TO_SIGMA * dcl - self._dscale)
+        if 0.0 < d < self._quantum:
+            self._quantum = d  # the value resolution: smallest nonzero step so far
         self._prev = x
         if pv is None:
             profile[b] = x - self._level

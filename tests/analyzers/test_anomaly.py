@@ -102,6 +102,16 @@ def test_small_level_shift_under_a_strong_daily_cycle_is_flagged_soon(shift_sigm
     assert sum(found) >= 9
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_a_single_count_after_a_quiet_stretch_is_not_news(seed: int) -> None:
+    # whole counts: the scale cannot shrink below the rounding noise of one count
+    rng = np.random.default_rng(seed)
+    counts = rng.poisson(0.2, 2000).astype(float)
+    values = np.concatenate([counts, np.zeros(400), [1.0], np.zeros(50)])
+    scores = score_series(np.arange(len(values)) * 300.0, values)
+    assert scores[2400:].max() < Sensitivity.HIGH.value
+
+
 def test_sensitivity_orders_alarm_counts() -> None:
     ts, vs = make_series(8, 4000, spike_at=3000)
     counts = [len(detect_anomalies(ts, vs, s).anomalies) for s in Sensitivity]
@@ -138,6 +148,8 @@ def test_bad_settings_are_rejected() -> None:
         DetectorSettings(smooth_rate=0.0)
     with pytest.raises(ValueError):
         DetectorSettings(warmup_points=1)
+    with pytest.raises(ValueError):
+        DetectorSettings(quantum_floor=-1.0)
 
 
 def test_empty_series_gives_empty_scores() -> None:
