@@ -150,6 +150,8 @@ def test_bad_settings_are_rejected() -> None:
         DetectorSettings(warmup_points=1)
     with pytest.raises(ValueError):
         DetectorSettings(quantum_floor=-1.0)
+    with pytest.raises(ValueError):
+        DetectorSettings(incident_hold_points=-1)
 
 
 def test_empty_series_gives_empty_scores() -> None:
