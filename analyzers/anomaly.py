@@ -48,17 +48,24 @@ larger than the one that opened the incident (no second alarm comes within
 ``realarm_gap_points`` of the first). The incident lasts ``refractory_points`` after its
 opening, and longer while it goes on: it ends only once ``incident_hold_points`` points have
 passed without a surprise of at least ``incident_hold_ratio`` x the opening one, so a long
-burst yields one alarm, not one per ``refractory_points``. So at any threshold a flagged
-point means "a new incident starts here", which is what alarm consumers (and the NAB score,
-which charges every flagged point outside a labelled window) want.
+burst yields one alarm, not one per ``refractory_points``. So at any threshold a flagged point
+means "a new incident starts here", which is what alarm consumers (and the NAB score, which
+charges every flagged point outside a labelled window) want.
+
+**Recurring incidents.** An incident opening strong enough for ``HIGH`` sensitivity
+(``echo_min_score``) is remembered per hour of the day. One that comes within an hour of the
+time of day of openings on each of the previous ``echo_days`` (2) days is expected - a
+nightly job's spike, a daily batch - and scores only by how much its surprise exceeds the
+largest of those earlier openings: it alarms on its first two nights, then only when it is
+stronger than before. Series sampled less often than hourly skip this.
 
 **Level shifts.** The baseline is winsorised so outliers do not drag it, and it jumps to the new
 level once the series has stayed on one side of it for ``shift_points`` consecutive points.
 
 Guarantees: ``update`` is O(1) time (no loops over history) and O(1) memory (at most 288
-daily and 192 weekly bins plus a fixed number of floats); each score depends only on the
-points up to and including its own; :func:`score_series` gives exactly the scores of repeated
-``update`` calls.
+daily and 192 weekly bins, 24 hourly incident records and a fixed number of floats); each
+score depends only on the points up to and including its own; :func:`score_series` gives
+exactly the scores of repeated ``update`` calls.
 Scores are 0 during the first ``warmup_points`` points, while the detector learns.
 """
 
@@ -96,6 +103,8 @@ _N_VIEWS = 5
 _SEASONAL = 2  # index of the seasonal view in the distance tuple
 _SEASONAL_LEVEL = 4  # index of the deseasonalised level view
 _SEASONAL_LEVEL_WARMUP = 50  # points with a time-of-day profile before that view counts
+_ECHO_MIN_S = 20 * 3600.0  # "the previous day": an opening 20-28 h earlier
+_ECHO_MAX_S = 28 * 3600.0
 _VIEW_WARMUP = 20  # points a view must see before its surprise counts
 _WEEK_S = 7 * _DAY_S
 _MAX_WEEKLY_BIN_S = 3 * 3600.0
@@ -108,7 +117,7 @@ class Sensitivity(enum.Enum):
     about the threshold that maximises the NAB standard score on its development corpus;
     ``LOW`` keeps mostly values outside the range seen so far and very strong surprises;
     ``HIGH`` raises more alarms. On 40,000 points of white noise 5 minutes apart they raised 28,
-    52 and 80 false alarms; 10 s apart, 4, 35 and 62 (``benchmarks/false_alarms.py``).
+    52 and 80 false alarms; 10 s apart, 4, 23 and 37 (``benchmarks/false_alarms.py``).
     """
 
     LOW = 0.6
@@ -156,6 +165,8 @@ class DetectorSettings:
     quantum_floor: float = 1.0 / math.sqrt(12.0)
     incident_hold_ratio: float = 0.5
     incident_hold_points: int = 30
+    echo_days: int = 2
+    echo_min_score: float = Sensitivity.HIGH.value
 
     def __post_init__(self) -> None:
         rates = (
@@ -187,6 +198,8 @@ class DetectorSettings:
             raise InvalidInputError("quantum_floor must be >= 0")
         if not (self.incident_hold_ratio >= 0.0 and self.incident_hold_points >= 0):
             raise InvalidInputError("incident_hold_ratio and incident_hold_points must be >= 0")
+        if not (self.echo_days >= 0 and 0.0 < self.echo_min_score < 1.0):
+            raise InvalidInputError("echo_days must be >= 0 and echo_min_score in (0, 1)")
         if not 0.0 < self.record_decay <= 1.0:
             raise InvalidInputError("record_decay must be in (0, 1]")
         if min(self.winsor_k, self.distance_cap, self.score_half, self.realarm_factor) <= 0:
@@ -222,6 +235,8 @@ class AnomalyDetector:
         "_base",
         "_binw",
         "_dscale",
+        "_echo",
+        "_echo_min",
         "_fast",
         "_hi",
         "_last_busy_n",
@@ -279,6 +294,11 @@ class AnomalyDetector:
         self._lo = 0.0
         self._prev = 0.0
         self._quantum = math.inf
+        # per hour of day: (time, largest surprise, days in a row) of that day's incident
+        # openings there; only openings a HIGH-sensitivity score would flag are remembered
+        self._echo: list[tuple[float, float, int]] = [(-math.inf, 0.0, 0)] * 24
+        h = self.settings.echo_min_score
+        self._echo_min = self.settings.score_half * h / (1.0 - h)
         self._dscale = 0.0
         self._level = 0.0
         self._sscale = 0.0
@@ -345,6 +365,28 @@ class AnomalyDetector:
             )
         self._wadj = adj
         return x - adj if self._weekly else x
+
+    def _echo_damp(self, t: float, surprise: float) -> float:
+        """Remember an incident opening at this hour of the day and return its surprise, less
+        the previous day's there when openings came within an hour of this time of day on
+        each of the previous ``echo_days`` days (a nightly job's spike alarms on its first
+        nights, then only when it is stronger than the night before)."""
+        hour = int((t % _DAY_S) // 3600.0)
+        echo = self._echo
+        streak, before = 1, 0.0
+        for h in (hour - 1, hour, hour + 1):
+            et, es, ek = echo[h % 24]
+            if _ECHO_MIN_S <= t - et <= _ECHO_MAX_S and ek + 1 > streak:
+                streak, before = ek + 1, es
+        et, es, ek = echo[hour]
+        top = max(surprise, before)  # the largest opening of the streak
+        if t - et < _ECHO_MIN_S:  # this hour already opened an incident today
+            echo[hour] = (et, max(es, top), max(ek, streak))
+        else:
+            echo[hour] = (t, top, streak)
+        if streak > self.settings.echo_days:
+            return max(surprise - before, 0.0)
+        return surprise
 
     def _deseasonalised_level(self, y: float, floor: float) -> float:
         """Distance of a fast average of ``y`` (the value less its time-of-day profile) from
@@ -533,6 +575,8 @@ class AnomalyDetector:
         if surprise > p.incident_min_surprise:
             self._last_open = surprise
             self._last_open_n = n
+            if p.echo_days and surprise > self._echo_min and self._step <= 3600.0:
+                surprise = self._echo_damp(t, surprise)
         return surprise / (surprise + p.score_half)
 
 

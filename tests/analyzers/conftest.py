@@ -44,3 +44,23 @@ def make_weekly_series(
     if spike_at is not None:
         values[spike_at] += 60.0
     return ts, values, weekday
+
+
+def make_nightly_spikes(
+    seed: int, days: int = 12, *, big_day: int = 10, other_day: int = 9
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], list[int], int]:
+    """Every 5 minutes, level 50 with noise sigma 2, and a +40 spike at 02:00 +- 10 min every
+    night (a nightly job), +200 on ``big_day``; plus one +40 spike at 12:30 on
+    ``other_day``. Returns timestamps, values, the nightly spikes' indices and the other's."""
+    rng = np.random.default_rng(seed)
+    per_day = int(86400 / FIVE_MIN_S)
+    ts = 1_700_438_400.0 + FIVE_MIN_S * np.arange(days * per_day)
+    values = 50.0 + rng.normal(0.0, 2.0, ts.size)
+    nightly = []
+    for day in range(days):
+        i = day * per_day + 24 + int(rng.integers(-2, 3))
+        values[i] += 200.0 if day == big_day else 40.0
+        nightly.append(i)
+    other = other_day * per_day + 150
+    values[other] += 40.0
+    return ts, values, nightly, other

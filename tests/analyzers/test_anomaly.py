@@ -16,7 +16,7 @@ from analyzers import (
     detect_anomalies,
     score_series,
 )
-from tests.analyzers.conftest import make_series, make_weekly_series
+from tests.analyzers.conftest import make_nightly_spikes, make_series, make_weekly_series
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -110,6 +110,24 @@ def test_a_single_count_after_a_quiet_stretch_is_not_news(seed: int) -> None:
     values = np.concatenate([counts, np.zeros(400), [1.0], np.zeros(50)])
     scores = score_series(np.arange(len(values)) * 300.0, values)
     assert scores[2400:].max() < Sensitivity.HIGH.value
+
+
+def test_a_spike_every_night_at_the_same_hour_stops_alarming() -> None:
+    """A nightly job's spike alarms on its first nights, then no more; a much bigger one at
+    that hour and a spike at another hour still alarm."""
+    repeats = {True: 0, False: 0}
+    for seed in range(8):
+        alarms = {}
+        for echo in (True, False):
+            ts, vs, nightly, other = make_nightly_spikes(seed)
+            report = detect_anomalies(ts, vs, settings=DetectorSettings(echo_days=2 if echo else 0))
+            flagged = {a.index for a in report.anomalies}
+            repeats[echo] += sum(nightly[day] in flagged for day in (4, 5, 6, 7, 8, 9, 11))
+            alarms[echo] = flagged
+            if echo:
+                assert nightly[10] in flagged  # five times the usual spike
+        assert (other in alarms[True]) == (other in alarms[False])
+    assert repeats[True] <= 0.35 * repeats[False]
 
 
 def test_sensitivity_orders_alarm_counts() -> None:
