@@ -3,8 +3,9 @@
 * Threshold rules read the statistic over the rule's window, per route, per DB statement or
   service-wide, skipping subjects with fewer than ``min_requests`` requests.
 * SLO rules compute error-budget burn rates (bad fraction / budget) over a long and a short
-  window; both must exceed the factor (14.4x over 1 h and 5 min, 6x over 6 h and 30 min for a
-  30-day objective), and each window needs enough requests (low-traffic guard).
+  window, of the whole fleet in fleet mode; both must exceed the factor (14.4x over 1 h and
+  5 min, 6x over 6 h and 30 min for a 30-day objective), and each window needs enough
+  requests (low-traffic guard).
 * Anomaly rules read the live scores (:mod:`otel_monitoring.live_scores`: a streaming
   detector fed each completed bucket once) and fire on an alarm until ``quiet_points``
   buckets pass without one.
@@ -65,8 +66,8 @@ class Evaluator:
         *,
         view: Any = None,
     ) -> None:
-        """``view`` (for example the fleet's statistics) answers threshold rules in place of
-        ``stats``; SLO and anomaly rules always read this process's ``stats``."""
+        """``view`` (for example the fleet's statistics) answers threshold and SLO rules in
+        place of ``stats``; anomaly rules read this process's live charts."""
         self.stats = stats
         self.view: Stats = view if view is not None else stats
         self.rules = tuple(rules)
@@ -140,14 +141,11 @@ class Evaluator:
 
     # -- SLOs --------------------------------------------------------------------------------
     def _bad_ratio(self, rule: SloRule, window_s: float) -> tuple[float, int]:
-        agg = self.stats.requests_over(window_s, route=rule.route, method=rule.method)
-        if agg.count == 0:
-            return 0.0, 0
-        if rule.kind == "availability":
-            bad = agg.errors
-        else:
-            bad = agg.hist.count_above(rule.latency_threshold_ms / 1000.0) if agg.hist else 0
-        return bad / agg.count, agg.count
+        threshold = rule.latency_threshold_ms if rule.kind == "latency" else None
+        requests, bad = self.view.slo_counts(
+            window_s, route=rule.route, method=rule.method, latency_threshold_ms=threshold
+        )
+        return (bad / requests if requests else 0.0), requests
 
     def _slo(self, rule: SloRule) -> list[Finding]:
         found = []

@@ -323,6 +323,23 @@ class Stats(EndpointQueries):
         folded = self.store.fold(HTTP_DURATION_METRIC, window_s, self.clock.now_s(), pick)
         return folded.get(("all",), Agg())
 
+    def slo_counts(
+        self,
+        window_s: float,
+        *,
+        route: str | None = None,
+        method: str | None = None,
+        latency_threshold_ms: float | None = None,
+    ) -> tuple[int, int]:
+        """Requests over the last ``window_s`` seconds and how many were bad: errors, or
+        (given ``latency_threshold_ms``) slower than the threshold, to the histogram's 0.54 %
+        bucket resolution. For SLO rules."""
+        agg = self.requests_over(window_s, route=route, method=method)
+        if latency_threshold_ms is None:
+            return agg.count, agg.errors
+        slow = agg.hist.count_above(latency_threshold_ms / 1000.0) if agg.hist else 0
+        return agg.count, slow
+
     # -- dependencies ----------------------------------------------------------------------
     def db_statements(self, window: Window | str = Window.H1) -> list[DbStatementStats]:
         """DB operations per statement summary, slowest (by p95) first."""

@@ -113,6 +113,22 @@ def exact_increase(series: str, window_s: float | None) -> str:
     )
 
 
+def _cumulative_at(buckets: list[tuple[float, float]], value: float) -> float:
+    """How many observations were ``<= value``, from cumulative ``(le, count)`` buckets in
+    ascending ``le`` order: exact at a boundary, linear inside a bucket (from 0 below the
+    first boundary), the total above the last finite one."""
+    low_le, low_count = 0.0, 0.0
+    for le, count in buckets:
+        if not math.isfinite(count):
+            continue
+        if value <= le:
+            if math.isinf(le) or le <= low_le:
+                return low_count
+            return low_count + (count - low_count) * (value - low_le) / (le - low_le)
+        low_le, low_count = le, count
+    return low_count
+
+
 @dataclass(slots=True)
 class _Group:
     """Accumulated numbers of one group (a route and method, a DB statement, the service)."""
@@ -390,6 +406,39 @@ class FleetStats(EndpointQueries):
             throughput_rpm=round(requests / self._minutes(window, list(found.get("age", ()))), 3),
             endpoints_count=_count(routes[0].value) if routes else 0,
         )
+
+    def slo_counts(
+        self,
+        window_s: float,
+        *,
+        route: str | None = None,
+        method: str | None = None,
+        latency_threshold_ms: float | None = None,
+    ) -> tuple[int, int]:
+        """Requests of every instance over the last ``window_s`` seconds and how many were bad:
+        errors, or (given ``latency_threshold_ms``) slower than the threshold. For SLO rules.
+
+        Counts are exact (see the module docstring). Prometheus histograms only know their
+        buckets, so "slower than" is exact when the threshold is a bucket boundary
+        (:data:`~otel_monitoring.fleet.exposition.SECONDS_BUCKETS`) and otherwise linearly
+        interpolated inside its bucket, as ``histogram_quantile`` does.
+        Raises ``PrometheusError``."""
+        filters = self._filters(route, method)
+        count = exact_increase(self._sel("http_duration", "_count", filters), window_s)
+        parts = {"count": f"sum by (http_response_status_code, error_type) ({count})"}
+        if latency_threshold_ms is not None:
+            bucket = exact_increase(self._sel("http_duration", "_bucket", filters), window_s)
+            parts["le"] = f"sum by (le) ({bucket})"
+        found = self._query_parts(parts, self._at())
+        g = self._fold(found, lambda labels: ()).get((), _Group())
+        requests = _count(g.requests)
+        if latency_threshold_ms is None:
+            return requests, _count(g.errors)
+        buckets = sorted(
+            (float(sample.labels.get("le", "nan")), sample.value) for sample in found["le"]
+        )
+        faster = _cumulative_at(buckets, latency_threshold_ms / 1000.0)
+        return requests, max(0, requests - _count(faster))
 
     # -- dependencies ----------------------------------------------------------------------
     def db_statements(self, window: Window | str = Window.H1) -> list[DbStatementStats]:

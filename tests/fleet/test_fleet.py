@@ -17,6 +17,7 @@ import yaml
 from opentelemetry.sdk.metrics import MeterProvider
 
 from otel_monitoring.errors import ConfigError
+from otel_monitoring.evaluate import Evaluator
 from otel_monitoring.fleet import (
     FleetStats,
     PrometheusClient,
@@ -29,6 +30,9 @@ from otel_monitoring.fleet.exposition import (
     PrometheusExposition,
     prometheus_export_requested,
 )
+from otel_monitoring.guard import Guard
+from otel_monitoring.rules import SloRule
+from otel_monitoring.testing import offline_monitor
 from otel_monitoring.timeseries import TimeseriesMetric
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -134,6 +138,24 @@ def test_fleet_counts_equal_the_sum_sent_to_both_instances(
         db = {s.summary: s for s in stats.db_statements("5m")}
         assert db["SELECT items"].count == 10  # one query per GET /items
         assert db["SELECT items"].system == "sqlite"
+
+        # SLO rules read the fleet: exact counts; "slower than" from the explicit buckets
+        assert stats.slo_counts(300.0) == (n1 + n2, 3)
+        slow_over = {
+            ms: stats.slo_counts(300.0, route="/slow", method="GET", latency_threshold_ms=ms)
+            for ms in (250.0, 375.0, 500.0)
+        }
+        # every /slow request took 300-500 ms: all slower than the 250 ms boundary, none than
+        # the 500 ms one, half of the (250, 500] bucket interpolated at 375 ms
+        assert slow_over == {250.0: (20, 20), 375.0: (20, 10), 500.0: (20, 0)}
+        rule = SloRule("fleet-availability", objective=0.99, min_requests=50)
+        local = offline_monitor()  # this process served nothing: the fleet decides
+        try:
+            findings = Evaluator(local.stats, [rule], Guard(), view=stats)()
+        finally:
+            local.shutdown()
+        assert [f.value for f in findings] == [round(3 / (n1 + n2) / 0.01, 3)] * 2
+        assert all(not f.breach for f in findings)  # 3.3x is under the 14.4x and 6x factors
 
         health = stats.health(active_alerts=0)
         assert health.total_requests == n1 + n2
@@ -347,3 +369,23 @@ def test_an_unreachable_prometheus_answers_503_with_a_reason(
     response = httpx.get(f"{api.url}/monitoring/endpoints", timeout=10)  # type: ignore[attr-defined]
     assert response.status_code == 503
     assert "fleet statistics unavailable" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (0.05, 2.0),  # below the first boundary: linear from 0
+        (0.1, 4.0),  # a boundary: exact
+        (0.175, 7.0),  # inside (0.1, 0.25]: 4 + (10 - 4) * 0.5
+        (0.25, 10.0),
+        (100.0, 12.0),  # beyond the last finite boundary: what is known to be below it
+    ],
+)
+def test_counts_below_a_latency_threshold_from_cumulative_buckets(
+    value: float, expected: float
+) -> None:
+    from otel_monitoring.fleet.stats import _cumulative_at
+
+    buckets = [(0.1, 4.0), (0.25, 10.0), (60.0, 12.0), (math.inf, 15.0)]
+    assert _cumulative_at(buckets, value) == pytest.approx(expected)
+    assert _cumulative_at([], value) == 0.0
