@@ -1,5 +1,5 @@
 """Memory of the in-memory store holding a day of latency histograms, with and without the
-compaction of closed buckets.
+compaction of closed buckets, and the time to fold a window across all routes.
 
 Fills a :class:`~otel_monitoring.store.MetricStore` (default tiers: 10 s for 1 h, 1 min for
 24 h) with ``--hours`` of 10-s intervals for ``--routes`` routes, each interval a histogram of
@@ -8,8 +8,11 @@ variant runs in its own child process so its RSS is its own; the baseline turns
 :meth:`ExpHistogram.compact` into a no-op, i.e. every bucket keeps ``int64`` counts as before.
 
 Prints, per variant and request rate: RSS growth over the fill (MB), bytes held by histogram
-bucket arrays (MB), and the time of one 24-h fold over all routes (what ``/stats?window=24h``
-reads), and the ratio compacted / baseline.
+bucket arrays (MB), the time of one 24-h fold over all routes (what ``/endpoints?window=24h``
+reads) and the cost of ``store.add``, with the ratio compacted / baseline. Then the fold
+times of a 1-h and a 24-h window, as the store reads them (whole coarser buckets standing in
+for runs of finer ones) against reading every bucket of the finest covering tier (as it did
+before), in the same process.
 
 Usage::
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 import time
@@ -72,15 +76,28 @@ def fill(routes: int, hours: float, per_interval: int, compact: bool) -> dict[st
         for slot in ring.slots
         if slot is not None and slot[1].hist is not None
     )
+    now_s = T0 + steps * 10.0 - 3.0
     started = time.perf_counter()
-    store.fold("http", 86400.0, T0 + steps * 10.0, lambda key: key.attributes)
+    store.fold("http", 86400.0, now_s, lambda key: key.attributes)
     fold_s = time.perf_counter() - started
-    return {
+    out = {
         "rss_mb": grown,
         "counts_mb": held / 1e6,
         "fold_s": fold_s,
         "add_us": fill_s / (steps * routes) * 1e6,
     }
+    for window in (3600.0, 86400.0):
+        started = time.perf_counter()
+        store.fold("http", window, now_s, lambda key: key.attributes)
+        out[f"fold_{window:.0f}"] = time.perf_counter() - started
+        started = time.perf_counter()
+        for series in store._series.values():  # every bucket of the finest covering tier
+            ring = store._ring_for(series, window)
+            width = ring.tier.width_s
+            first, last = math.floor((now_s - window) / width) + 1, math.floor(now_s / width)
+            ring.fold(first, last, Agg(), series.kind)
+        out[f"single_{window:.0f}"] = time.perf_counter() - started
+    return out
 
 
 def main() -> None:
@@ -116,6 +133,12 @@ def main() -> None:
             f"  {on['counts_mb'] / off['counts_mb']:>11.2f}x  {on['fold_s'] / off['fold_s']:>7.2f}x"
             f"  {on['add_us'] / off['add_us']:>6.2f}x"
         )
+        for window, name in (("3600", "1-h"), ("86400", "24-h")):
+            new, old = on[f"fold_{window}"], on[f"single_{window}"]
+            print(
+                f"{'':>13}  {name} fold: {new:.3f} s through coarser buckets, {old:.3f} s"
+                f" bucket by bucket ({new / old:.2f}x)"
+            )
 
 
 if __name__ == "__main__":

@@ -2,10 +2,13 @@
 
 Each series (a metric name plus normalised attributes) keeps ring buffers of buckets:
 10 s buckets for the last hour, 1 min buckets for the last day and 1 h buckets beyond, up to
-the retention, plus one running total since start. Memory is bounded by
-``series x buckets x histogram width`` and never grows with the number of requests. Past
-``max_series`` series of one metric, new attribute sets fold into a single overflow series
-(``otel.metric.overflow=true``), as the OpenTelemetry specification does for SDK limits.
+the retention, plus one running total since start. With a retention of a day or less an
+hourly rollup (25 buckets, never persisted) sits beside the tiers, so a window is folded from
+whole coarser buckets with finer ones only at its edges: exactly the same sums, a day in about
+100 merges instead of 1,440. Memory is bounded by ``series x buckets x histogram width``
+and never grows with the number of requests. Past ``max_series`` series of one metric, new
+attribute sets fold into a single overflow series (``otel.metric.overflow=true``), as the
+OpenTelemetry specification does for SDK limits.
 
 Thread-safety: every public method takes the store's lock; ingestion happens once per
 collection interval (not per request), so the lock is never held on the request path.
@@ -28,6 +31,7 @@ K = TypeVar("K")
 Attributes = tuple[tuple[str, str], ...]
 
 OVERFLOW_ATTRIBUTES: Attributes = (("otel.metric.overflow", "true"),)
+_ROLLUP_S = 3600.0
 _MAX_VERSIONS = 100
 
 
@@ -134,9 +138,8 @@ class _Ring:
                 self.newest.hist.compact()
             self.newest = into
 
-    def fold(self, since_s: float, until_s: float, into: Agg, kind: Kind) -> None:
-        first = math.floor(since_s / self.tier.width_s) + 1
-        last = math.floor(until_s / self.tier.width_s)
+    def fold(self, first: int, last: int, into: Agg, kind: Kind) -> None:
+        """Merge the buckets with index in ``[first, last]`` into ``into``."""
         for _, agg in self.between(first, last):
             into.merge(agg, kind)
 
@@ -169,12 +172,14 @@ class _Ring:
 
 
 class _Series:
-    __slots__ = ("kind", "rings", "total", "unit")
+    __slots__ = ("kind", "rings", "rollup", "total", "unit")
 
-    def __init__(self, kind: Kind, unit: str, tiers: tuple[Tier, ...]) -> None:
+    def __init__(self, kind: Kind, unit: str, tiers: tuple[Tier, ...], rollup: Tier | None) -> None:
         self.kind = kind
         self.unit = unit
         self.rings = [_Ring(tier) for tier in tiers]
+        # hourly sums of the finer tiers, only to fold long windows quickly (never persisted)
+        self.rollup = _Ring(rollup) if rollup is not None else None
         self.total = Agg()
 
 
@@ -187,7 +192,14 @@ class MetricStore:
         self.retention_s = retention_s
         self.max_series = max_series
         self.tiers = default_tiers(retention_s, resolution_s)
+        coarsest = self.tiers[-1].width_s
+        self._rollup = (
+            Tier(_ROLLUP_S, math.ceil(min(retention_s, 86400.0) / _ROLLUP_S) + 1)
+            if coarsest < _ROLLUP_S and _ROLLUP_S % coarsest == 0
+            else None
+        )
         self._series: dict[SeriesKey, _Series] = {}
+        self._cutoff_s = -math.inf  # the latest drop_before: older data may be partly gone
         self._per_metric: dict[str, int] = {}
         self._lock = threading.Lock()
         self.overflowed = 0
@@ -205,13 +217,15 @@ class MetricStore:
                     key = SeriesKey(key.metric, OVERFLOW_ATTRIBUTES)
                     series = self._series.get(key)
                 if series is None:
-                    series = _Series(kind, unit, self.tiers)
+                    series = _Series(kind, unit, self.tiers, self._rollup)
                     self._series[key] = series
                     self._per_metric[key.metric] = self._per_metric.get(key.metric, 0) + 1
             if series.kind is not kind:
                 return
             for ring in series.rings:
                 ring.add(t_s, agg, kind)
+            if series.rollup is not None:
+                series.rollup.add(t_s, agg, kind)
             series.total.merge(agg, kind)
 
     # -- queries ---------------------------------------------------------------------------
@@ -236,8 +250,7 @@ class MetricStore:
                 if window_s is None:
                     into.merge(series.total, series.kind)
                 else:
-                    ring = self._ring_for(series, window_s)
-                    ring.fold(now_s - window_s, now_s, into, series.kind)
+                    self._fold_window(series, now_s - window_s, now_s, into)
         return out
 
     def buckets(
@@ -312,9 +325,12 @@ class MetricStore:
             for key in list(self._series):
                 series = self._series[key]
                 removed += sum(ring.drop_before(t_s) for ring in series.rings)
+                if series.rollup is not None:
+                    series.rollup.drop_before(t_s)
                 if all(ring.newest_index() is None for ring in series.rings):
                     del self._series[key]
                     self._per_metric[key.metric] -= 1
+            self._cutoff_s = max(self._cutoff_s, t_s)
         return removed
 
     # -- deployed versions -----------------------------------------------------------------
@@ -351,7 +367,48 @@ class MetricStore:
                 if bucket is not None:
                     yield bucket, series
 
-    def _ring_for(self, series: _Series, window_s: float) -> _Ring:
+    def _fold_window(self, series: _Series, since_s: float, until_s: float, into: Agg) -> None:
+        """Merge the buckets of the finest tier covering ``(since_s, until_s]`` into ``into``,
+        reading whole coarser buckets (1 min, then the hourly rollup) wherever they lie wholly
+        inside the window: the same sums with far fewer merges (a day: ~100 instead of 1,440
+        per series). A coarser bucket that began before the last :meth:`drop_before` cutoff is
+        read from the finer tier, which lost the dropped part of it."""
+        ring = self._ring_for(series, until_s - since_s)
+        width = ring.tier.width_s
+        first = math.floor(since_s / width) + 1
+        last = math.floor(until_s / width)
+        if width * ring.tier.slots < until_s - since_s:  # beyond every tier: what is left
+            ring.fold(first, last, into, series.kind)
+            return
+        levels = [r for r in series.rings if r.tier.width_s > width]
+        if series.rollup is not None:
+            levels.append(series.rollup)
+        self._fold_levels(ring, levels, first, last, into, series.kind)
+
+    def _fold_levels(
+        self, ring: _Ring, coarser: list[_Ring], first: int, last: int, into: Agg, kind: Kind
+    ) -> None:
+        """Fold buckets ``[first, last]`` of ``ring``, the whole ones of the next coarser ring
+        (whose width is a multiple of this one's) in their place, recursively."""
+        width = ring.tier.width_s
+        up = next((r for r in coarser if r.tier.width_s % width == 0), None)
+        if up is not None:
+            per = int(up.tier.width_s // width)
+            # the coarse buckets wholly inside [first, last] and not before the cutoff
+            start = -(-first // per)
+            if self._cutoff_s > -math.inf:
+                start = max(start, math.ceil(self._cutoff_s / up.tier.width_s))
+            end = (last + 1) // per - 1
+            if start <= end:
+                ring.fold(first, start * per - 1, into, kind)
+                rest = [r for r in coarser if r.tier.width_s > up.tier.width_s]
+                self._fold_levels(up, rest, start, end, into, kind)
+                ring.fold((end + 1) * per, last, into, kind)
+                return
+        ring.fold(first, last, into, kind)
+
+    @staticmethod
+    def _ring_for(series: _Series, window_s: float) -> _Ring:
         for ring in series.rings:
             if ring.tier.width_s * ring.tier.slots >= window_s:
                 return ring

@@ -100,3 +100,50 @@ def test_closed_buckets_are_compacted_and_read_the_same() -> None:
     width, per_bucket = store.buckets("m", 3600.0, now, lambda k: ("x",))
     assert width == 10.0
     assert per_bucket[("x",)][math.floor((t0 + 50) / 10)].count == 101
+
+
+def test_windows_read_through_coarser_buckets_equal_the_fine_buckets() -> None:
+    """Whole 1-min and 1-h buckets stand in for runs of finer ones: every window, aligned or
+    not, and after a cleanup inside it, reads exactly the intervals it covers."""
+    rng = np.random.default_rng(9)
+    store = MetricStore(retention_s=86400)
+    key = SeriesKey("m", (("a", "1"),))
+    t0 = 1_700_000_000.0 + 7.0
+    intervals: list[tuple[float, np.ndarray]] = []
+    for i in range(6 * 360):  # 6 h of 10-s intervals, some idle
+        if rng.random() < 0.2:
+            continue
+        values = rng.lognormal(-3.0, 1.0, int(rng.integers(1, 20)))
+        intervals.append((t0 + 10 * i, values))
+        store.add(key, Kind.HISTOGRAM, "s", t0 + 10 * i, _hist_agg(*values))
+    end = t0 + 6 * 3600
+
+    def check(now: float, window: float, after: float = -math.inf) -> None:
+        width = store.width_for(window)
+        first = math.floor((now - window) / width) + 1
+        # the finest tier's buckets [first, last], less what a cleanup removed
+        cutoff = math.floor(after / width) if after > -math.inf else -(10**12)
+        kept = [
+            v
+            for t, v in intervals
+            if first <= math.floor(t / width) <= math.floor(now / width)
+            and math.floor(t / width) >= cutoff
+        ]
+        got = store.fold("m", window, now, lambda k: ("x",)).get(("x",), Agg())
+        assert got.count == sum(v.size for v in kept)
+        if kept:
+            exact = ExpHistogram.from_values(np.concatenate(kept))
+            assert got.hist is not None and np.array_equal(got.hist.counts, exact.counts)
+
+    # within the last hour, reading from 1-min buckets (windows over an hour)
+    for now, window in [(end, 3 * 3600.0), (end - 1234.5, 7200.0), (end - 61.0, 3 * 3600.0)]:
+        check(now, window)
+    for _ in range(30):
+        check(end - float(rng.uniform(0, 3600)), float(rng.uniform(3600, 6 * 3600)))
+    # now, reading from 10-s buckets (the finest tier holds the last hour up to the newest)
+    for _ in range(30):
+        check(end - float(rng.uniform(0, 10)), float(rng.uniform(60, 3600)))
+    cleanup = t0 + 2.5 * 3600 + 123.0  # inside an hour and inside a minute
+    store.drop_before(cleanup)
+    for _ in range(30):
+        check(end - float(rng.uniform(0, 600)), float(rng.uniform(3 * 3600, 6 * 3600)), cleanup)
