@@ -7,20 +7,20 @@
   5 min, 6x over 6 h and 30 min for a 30-day objective), and each window needs enough
   requests (low-traffic guard).
 * Anomaly rules read the live scores (:mod:`otel_monitoring.live_scores`: a streaming
-  detector fed each completed bucket once) and fire on an alarm until ``quiet_points``
-  buckets pass without one.
+  detector fed each completed bucket once; in fleet mode :mod:`otel_monitoring.fleet.scores`,
+  fed from Prometheus) and fire on an alarm until ``quiet_points`` buckets pass without one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from otel_monitoring.alerts import Finding
 from otel_monitoring.guard import Guard
-from otel_monitoring.live_scores import LiveScores
+from otel_monitoring.live_scores import History
 from otel_monitoring.rules import (
     AnomalyRule,
     Rule,
@@ -33,7 +33,17 @@ from otel_monitoring.stats import Stats
 from otel_monitoring.timeseries import TimeseriesMetric
 from otel_monitoring.types import EndpointStats, ServiceStats
 
-__all__ = ["Evaluator"]
+__all__ = ["ChartScores", "Evaluator"]
+
+
+class ChartScores(Protocol):
+    """Scored chart points for anomaly rules: this process's
+    :class:`~otel_monitoring.live_scores.LiveScores` or, in fleet mode, the fleet's
+    :class:`~otel_monitoring.fleet.scores.FleetScores`."""
+
+    def histories(
+        self, metric: TimeseriesMetric, route: str | None, method: str | None, step: float
+    ) -> list[History]: ...
 
 
 def _http_value(stat: Statistic, s: EndpointStats | ServiceStats) -> float | None:
@@ -62,12 +72,12 @@ class Evaluator:
         stats: Stats,
         rules: Sequence[Rule],
         guard: Guard,
-        live: LiveScores | None = None,
+        live: ChartScores | None = None,
         *,
         view: Any = None,
     ) -> None:
         """``view`` (for example the fleet's statistics) answers threshold and SLO rules in
-        place of ``stats``; anomaly rules read this process's live charts."""
+        place of ``stats``; anomaly rules read ``live`` (in fleet mode, the fleet's charts)."""
         self.stats = stats
         self.view: Stats = view if view is not None else stats
         self.rules = tuple(rules)
@@ -197,7 +207,7 @@ class Evaluator:
             last_t, at = history.times_s[-1], alarms[-1]
             alarm_t, value = history.times_s[at], float(history.values[at])
             score = float(history.scores[at])
-            breach = round((last_t - alarm_t) / step) < rule.quiet_points
+            breach = round((last_t - alarm_t) / history.step_s) < rule.quiet_points
             subject = f"{rule.method or ''} {rule.route or 'service'}".strip()
             found.append(
                 Finding(

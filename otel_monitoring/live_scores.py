@@ -29,7 +29,7 @@ from otel_monitoring.instruments import HTTP_DURATION_METRIC
 from otel_monitoring.store import Agg, Kind, MetricStore, SeriesKey
 from otel_monitoring.timeseries import Cached, TimeseriesMetric, value_of
 
-__all__ = ["WATCHED_METRICS", "History", "LiveScores"]
+__all__ = ["WATCHED_METRICS", "History", "LiveScores", "ScoredChart"]
 
 WATCHED_METRICS = (
     TimeseriesMetric.LATENCY_P95,
@@ -62,7 +62,7 @@ class History:
         return cls(metric, 0, step_s, none, none, none.astype(np.float32))
 
 
-class _Chart:
+class ScoredChart:
     """A detector and the ring of its last ``slots`` buckets (slot = bucket index % slots).
 
     A slot holds NaN as value when its bucket had no data or no value (not fed to the
@@ -149,7 +149,7 @@ class LiveScores:
         self._slots[finest.width_s] = max(
             finest.slots, math.ceil(fine_history_s / finest.width_s - 1e-9)
         )
-        self._charts: dict[ChartKey, _Chart] = {}
+        self._charts: dict[ChartKey, ScoredChart] = {}
         self._lock = threading.Lock()
 
     @property
@@ -205,7 +205,7 @@ class LiveScores:
                 if chart is None:
                     if len(self._charts) >= self.max_charts:
                         continue
-                    chart = self._charts[key] = _Chart(
+                    chart = self._charts[key] = ScoredChart(
                         analyzers.AnomalyDetector(), self._slots[step], completed[0]
                     )
                 for index in completed:

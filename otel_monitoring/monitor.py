@@ -191,8 +191,10 @@ class Monitor(SeedOperations):
                 latency_threshold_ms=s.latency_threshold_ms,
                 self_telemetry=self.stats.self_telemetry,
             )
+            from otel_monitoring.fleet.scores import FleetScores
+
             self.alerts.source = Evaluator(
-                self.stats, self.rules, self.guard, self.live_scores, view=self.fleet
+                self.stats, self.rules, self.guard, FleetScores(self.fleet), view=self.fleet
             )
         self._local = threading.local()
         self.reader.tick = self.flush

@@ -75,31 +75,6 @@ def _wait_scraped(prom: PrometheusClient, after_s: float, instances: int) -> Non
     raise TimeoutError(f"Prometheus did not scrape every instance after {after_s}")
 
 
-@pytest.fixture
-def fleet(
-    start_server: Callable[..., object],
-    start_prometheus: Callable[[list[str]], object],
-    shop_env: dict[str, str],
-    uvicorn_cmd: Callable[..., list[str]],
-    another_port: Callable[[], int],
-    tmp_path: Path,
-) -> tuple[list[str], str]:
-    """Two shop instances exposing /metrics and a Prometheus scraping both: (urls, prom url)."""
-    urls = []
-    for name in ("a", "b"):
-        port = another_port()
-        env = {
-            **shop_env,
-            "SHOP_DB": str(tmp_path / f"shop-{name}.db"),
-            "SHOP_INSTRUMENT": "1",
-            "OTEL_MONITORING_PROMETHEUS_EXPORT": "true",
-        }
-        server = start_server(uvicorn_cmd("otel_monitoring.demo.shop:app", port), env, port)
-        urls.append(server.url)  # type: ignore[attr-defined]
-    prometheus = start_prometheus([url.removeprefix("http://") for url in urls])
-    return urls, prometheus.url  # type: ignore[attr-defined]
-
-
 def test_fleet_counts_equal_the_sum_sent_to_both_instances(
     fleet: tuple[list[str], str],
 ) -> None:
