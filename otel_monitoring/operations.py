@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from otel_monitoring.audit import AuditLog
     from otel_monitoring.clock import Clock
     from otel_monitoring.config import Settings
+    from otel_monitoring.fleet.stats import FleetStats
     from otel_monitoring.guard import Guard
     from otel_monitoring.instruments import Instruments
     from otel_monitoring.live_scores import History, LiveScores
@@ -57,6 +58,7 @@ class SeedOperations:
     audit: AuditLog
     instruments: Instruments
     live_scores: LiveScores
+    fleet: FleetStats | None
 
     def record_cache(self, hit: bool, cache: str = "default") -> None:
         raise NotImplementedError  # provided by Monitor
@@ -170,21 +172,31 @@ class SeedOperations:
         window: Window | str = Window.H1,
     ) -> Series:
         """Chart points of a statistic over ``window`` (``all`` = the last 24 h), for the
-        service or one route (and method), fresh from the store."""
+        service or one route (and method), fresh from the store; in fleet mode, the fleet's
+        from Prometheus (``PrometheusError`` when it cannot answer)."""
         from otel_monitoring.timeseries import TimeseriesMetric, http_series
 
-        self.stats.refresh()
         chart = TimeseriesMetric(metric)
         verb = method.upper() if method else None
+        window_s = Window(window).seconds or 86400.0
+        if self.fleet is not None:
+            return self.fleet.timeseries(chart, window_s=window_s, route=route, method=verb)
+        self.stats.refresh()
         return http_series(
             self.store,
             chart,
-            window_s=Window(window).seconds or 86400.0,
+            window_s=window_s,
             now_s=self.clock.now_s(),
             route=route,
             method=verb,
             cached=lambda step: self.live_scores.cached(chart, route, verb, step),
         )
+
+    @property
+    def chart_scores(self) -> LiveScores | None:
+        """The live scores that belong to :meth:`chart`'s series: this process's, or none in
+        fleet mode (the fleet's charts are scored afresh, not with one instance's scores)."""
+        return self.live_scores if self.fleet is None else None
 
     def finest(
         self,
@@ -206,6 +218,11 @@ class SeedOperations:
 
         chart = TimeseriesMetric(metric)
         live = self.live_scores
+        if self.fleet is not None:
+            raise ValueError(
+                "in fleet mode the charts come from Prometheus, in steps of its scrape interval"
+                " or more; the finest points are one instance's: use the chart resolution"
+            )
         if chart not in live.metrics:
             watched = ", ".join(m.value for m in live.metrics)
             raise ValueError(
@@ -247,7 +264,7 @@ class SeedOperations:
         if resolution == "finest":
             return detect_history(self.finest("latency_p95", route, method, window), sensitivity)[1]
         series = self.chart("latency_p95", route, method, window)
-        return detect(series, sensitivity, live=self.live_scores)[1]
+        return detect(series, sensitivity, live=self.chart_scores)[1]
 
     def calculate_trend(
         self,

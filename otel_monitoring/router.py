@@ -189,7 +189,7 @@ def make_router(monitor: Monitor) -> APIRouter:
             if anomalies:
                 from otel_monitoring.analysis import detect
 
-                marks = detect(series, live=monitor.live_scores)[1]
+                marks = detect(series, live=monitor.chart_scores)[1]
             return timeseries_out(series, window, marks)
 
         return await run(build)
@@ -276,7 +276,7 @@ def make_router(monitor: Monitor) -> APIRouter:
                 reason = unavailable or reason
             else:
                 series = monitor.chart(metric, body.route, body.method, window)
-                threshold, marks = detect(series, body.sensitivity, live=monitor.live_scores)
+                threshold, marks = detect(series, body.sensitivity, live=monitor.chart_scores)
                 observed = sum(1 for p in series.points if p.value is not None)
                 step_s = series.step_s
             return DetectOut(

@@ -325,6 +325,18 @@ def test_the_api_reads_the_fleet_from_prometheus(
         f"{base}/monitoring/endpoints", params={"window": "5m"}, timeout=10
     ).json()
     assert sum(e["requests"] for e in endpoints) == n1 + n2
+    # the charts are the fleet's too (this API instance served none of those requests)
+    chart = httpx.get(
+        f"{base}/monitoring/timeseries/throughput",
+        params={"window": "5m", "route": "/slow"},
+        timeout=10,
+    ).json()
+    assert sum(p["count"] for p in chart["points"]) == 20
+    assert chart["step_s"] >= 10.0
+    finest = httpx.get(
+        f"{base}/monitoring/trends/latency_p95", params={"resolution": "finest"}, timeout=10
+    ).json()
+    assert finest["available"] is False and "fleet mode" in finest["reason"]
 
 
 def test_an_unreachable_prometheus_answers_503_with_a_reason(
