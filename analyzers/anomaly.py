@@ -367,10 +367,10 @@ class AnomalyDetector:
         return x - adj if self._weekly else x
 
     def _echo_damp(self, t: float, surprise: float) -> float:
-        """Remember an incident opening at this hour of the day and return its surprise, less
-        the previous day's there when openings came within an hour of this time of day on
-        each of the previous ``echo_days`` days (a nightly job's spike alarms on its first
-        nights, then only when it is stronger than the night before)."""
+        """Remember an incident opening at this hour of the day and return its surprise; when
+        openings came within an hour of this time of day on each of the previous
+        ``echo_days`` days, only its excess over the largest of those (a nightly job's spike
+        alarms on its first nights, then only when it is stronger than before)."""
         hour = int((t % _DAY_S) // 3600.0)
         echo = self._echo
         streak, before = 1, 0.0
