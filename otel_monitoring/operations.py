@@ -211,7 +211,8 @@ class SeedOperations:
 
         Raises:
             ValueError: ``metric`` is not one the live charts watch, ``window`` reaches
-                beyond the finest history, or a route with several methods and no method.
+                beyond the finest history, a route with several methods and no method, or
+                fleet mode (the finest points are one instance's).
         """
         from otel_monitoring.live_scores import History
         from otel_monitoring.timeseries import TimeseriesMetric
