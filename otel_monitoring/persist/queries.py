@@ -60,13 +60,13 @@ class StoreQueries(MetricStore):
         self._check_fork()
         plan = self._plan(window_s, now_s)
         merger: Merger[K] = Merger()
-        self._local_cells(
-            metric,
-            group,
-            plan,
-            lambda g, _w, _i, agg, kind: merger.add_agg(g, agg, kind),
-            merger.touch,
-        )
+        # this process's part as the memory store folds it (through whole coarser buckets and
+        # the hourly rollup: one aggregate per group instead of one per bucket)
+        kinds = self._kinds(metric, group)
+        for g, agg in super().fold(metric, window_s, now_s, group).items():
+            if g not in kinds:  # a series created meanwhile: it is there now
+                kinds = self._kinds(metric, group)
+            merger.add_agg(g, agg, kinds[g])
         for g, _, _, kind, row in self._remote_rows(metric, group, plan, merger.touch):
             merger.add_row(g, kind, row)
         return merger.results()
@@ -145,6 +145,15 @@ class StoreQueries(MetricStore):
         last = math.floor(now_s / width)
         coarser = [w for w in reversed(self._widths) if w > width and w % width == 0]
         return _cover(first * width, (last + 1) * width, [*coarser, width])
+
+    def _kinds(self, metric: str, group: Callable[[SeriesKey], K | None]) -> dict[K, Kind]:
+        """The kind of each group of this process's series of ``metric``."""
+        with self._lock:
+            return {
+                g: series.kind
+                for key, series in self._series.items()
+                if key.metric == metric and (g := group(key)) is not None
+            }
 
     def _local_cells(
         self,
