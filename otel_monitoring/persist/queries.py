@@ -24,6 +24,9 @@ __all__ = ["StoreQueries"]
 K = TypeVar("K")
 _Plan = list[tuple[int, int, int]]  # (width, first index, last index), inclusive
 _COLUMNS = ", ".join(ROW_COLUMNS)
+_MINUTE, _HOUR = 60, 3600
+_PER_HOUR = _HOUR // _MINUTE
+_KEPT_HOURS = 26  # a day's window and its edges
 
 
 class StoreQueries(MetricStore):
@@ -33,6 +36,7 @@ class StoreQueries(MetricStore):
     _widths: list[int]
     _catalog: dict[int, tuple[SeriesKey, Kind, str]]
     _read_lock: threading.Lock
+    _hours: dict[tuple[int, int], tuple[tuple[int, int, float], Agg]]
 
     def _check_fork(self) -> None:
         raise NotImplementedError
@@ -67,8 +71,7 @@ class StoreQueries(MetricStore):
             if g not in kinds:  # a series created meanwhile: it is there now
                 kinds = self._kinds(metric, group)
             merger.add_agg(g, agg, kinds[g])
-        for g, _, _, kind, row in self._remote_rows(metric, group, plan, merger.touch):
-            merger.add_row(g, kind, row)
+        self._remote_fold(metric, group, plan, merger)
         return merger.results()
 
     def buckets(
@@ -219,6 +222,95 @@ class StoreQueries(MetricStore):
                         g, kind = chosen[series_id]
                         out.append((g, w, i, kind, tuple(values)))
                 return out
+            except sqlite3.Error as exc:
+                self._read_failed("reading", exc)
+                return []
+
+    def _remote_fold(
+        self,
+        metric: str,
+        group: Callable[[SeriesKey], K | None],
+        plan: _Plan,
+        merger: Merger[K],
+    ) -> None:
+        """Merge other processes' rows in the plan's ranges; whole hours of 1-min rows come
+        from :meth:`_hours_of` (merged once, reused while they stay the same)."""
+        whole: list[tuple[int, int]] = []
+        rest: _Plan = []
+        for width, first, last in plan:
+            start, end = -(-first // _PER_HOUR), (last + 1) // _PER_HOUR - 1
+            if width != _MINUTE or _HOUR in self._widths or start > end:
+                rest.append((width, first, last))
+                continue
+            whole.append((start, end))
+            for edge in ((first, start * _PER_HOUR - 1), ((end + 1) * _PER_HOUR, last)):
+                if edge[0] <= edge[1]:
+                    rest.append((width, *edge))
+        for g, _, _, kind, row in self._remote_rows(metric, group, rest, merger.touch):
+            merger.add_row(g, kind, row)
+        if whole:
+            for g, kind, agg in self._hours_of(metric, group, whole):
+                merger.add_agg(g, agg, kind)
+
+    def _hours_of(
+        self,
+        metric: str,
+        group: Callable[[SeriesKey], K | None],
+        spans: list[tuple[int, int]],
+    ) -> list[tuple[K, Kind, Agg]]:
+        """Other processes' 1-min rows of whole hours, merged per series and hour.
+
+        Each hour's merge is kept with the signature of its rows (how many, their request
+        count, their latest time), read by a query that touches no histogram: a row rewritten
+        with more data, added or deleted changes it, and only such hours are read again.
+        Hours more than a day older than the newest asked are forgotten. Empty if the file
+        cannot be read.
+        """
+        with self._read_lock:
+            try:
+                chosen: dict[int, tuple[K, Kind]] = {}
+                for series_id in self._series_ids(metric):
+                    key, kind, _ = self._catalog[series_id]
+                    g = group(key)
+                    if g is not None:
+                        chosen[series_id] = (g, kind)
+                if not chosen:
+                    return []
+                conn = self._reader_conn()
+                ids = ",".join(str(i) for i in chosen)  # integers from the file: safe inline
+                signatures: dict[tuple[int, int], tuple[int, int, float]] = {}
+                for start, end in spans:
+                    for series_id, hour, rows, requests, last_t in conn.execute(
+                        f"SELECT series, idx / {_PER_HOUR}, count(*), sum(count), max(last_t)"
+                        f" FROM buckets WHERE series IN ({ids}) AND width = {_MINUTE}"
+                        " AND idx BETWEEN ? AND ? AND process != ?"
+                        f" GROUP BY series, idx / {_PER_HOUR}",
+                        (start * _PER_HOUR, (end + 1) * _PER_HOUR - 1, self.process_id),
+                    ):
+                        signatures[(series_id, hour)] = (rows, requests, last_t)
+                stale: dict[int, list[int]] = {}
+                for cell, signature in signatures.items():
+                    held = self._hours.get(cell)
+                    if held is None or held[0] != signature:
+                        stale.setdefault(cell[1], []).append(cell[0])
+                for hour, series_ids in stale.items():
+                    fresh: Merger[int] = Merger()
+                    listed = ",".join(str(i) for i in series_ids)
+                    for series_id, *values in conn.execute(
+                        f"SELECT series, {_COLUMNS} FROM buckets WHERE series IN ({listed})"
+                        f" AND width = {_MINUTE} AND idx BETWEEN ? AND ? AND process != ?",
+                        (hour * _PER_HOUR, (hour + 1) * _PER_HOUR - 1, self.process_id),
+                    ):
+                        fresh.add_row(series_id, chosen[series_id][1], tuple(values))
+                    for series_id, agg in fresh.results().items():
+                        self._hours[(series_id, hour)] = (signatures[(series_id, hour)], agg)
+                newest = max((hour for _, hour in signatures), default=0)
+                for cell in [c for c in self._hours if c[1] < newest - _KEPT_HOURS]:
+                    del self._hours[cell]
+                return [
+                    (chosen[series_id][0], chosen[series_id][1], self._hours[(series_id, hour)][1])
+                    for series_id, hour in signatures
+                ]
             except sqlite3.Error as exc:
                 self._read_failed("reading", exc)
                 return []

@@ -124,6 +124,8 @@ class SqliteStore(SharedRecords, StoreQueries):
         self._schema_ready = False
         self._generation: int | None = None
         self._catalog: dict[int, tuple[SeriesKey, Kind, str]] = {}
+        # other processes' 1-min rows of whole hours, merged, with their rows' signature
+        self._hours: dict[tuple[int, int], tuple[tuple[int, int, float], Agg]] = {}
         self._dirty: dict[_Cell, int] = {}
         self._alerts: dict[str, Alert] = {}  # pending write
         self._known_alerts: dict[str, Alert] = {}  # fallback for reads
