@@ -303,6 +303,8 @@ class StoreQueries(MetricStore):
                     ):
                         fresh.add_row(series_id, chosen[series_id][1], tuple(values))
                     for series_id, agg in fresh.results().items():
+                        if agg.hist is not None:
+                            agg.hist.compact()
                         self._hours[(series_id, hour)] = (signatures[(series_id, hour)], agg)
                 newest = max((hour for _, hour in signatures), default=0)
                 for cell in [c for c in self._hours if c[1] < newest - _KEPT_HOURS]:
