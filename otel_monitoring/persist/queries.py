@@ -200,13 +200,7 @@ class StoreQueries(MetricStore):
         """Rows of other processes in the plan's ranges; empty if the file cannot be read."""
         with self._read_lock:
             try:
-                chosen: dict[int, tuple[K, Kind]] = {}
-                for series_id in self._series_ids(metric):
-                    key, kind, _ = self._catalog[series_id]
-                    g = group(key)
-                    if g is not None:
-                        chosen[series_id] = (g, kind)
-                        touch(g)
+                chosen = self._chosen(metric, group, touch)
                 if not chosen:
                     return []
                 conn = self._reader_conn()
@@ -268,12 +262,7 @@ class StoreQueries(MetricStore):
         """
         with self._read_lock:
             try:
-                chosen: dict[int, tuple[K, Kind]] = {}
-                for series_id in self._series_ids(metric):
-                    key, kind, _ = self._catalog[series_id]
-                    g = group(key)
-                    if g is not None:
-                        chosen[series_id] = (g, kind)
+                chosen = self._chosen(metric, group, lambda g: None)
                 if not chosen:
                     return []
                 conn = self._reader_conn()
@@ -316,6 +305,20 @@ class StoreQueries(MetricStore):
             except sqlite3.Error as exc:
                 self._read_failed("reading", exc)
                 return []
+
+    def _chosen(
+        self, metric: str, group: Callable[[SeriesKey], K | None], touch: Callable[[K], None]
+    ) -> dict[int, tuple[K, Kind]]:
+        """The file's series of ``metric`` in a group, by id: ``(group, kind)`` (caller holds
+        the read lock); ``touch`` sees each group."""
+        chosen: dict[int, tuple[K, Kind]] = {}
+        for series_id in self._series_ids(metric):
+            key, kind, _ = self._catalog[series_id]
+            g = group(key)
+            if g is not None:
+                chosen[series_id] = (g, kind)
+                touch(g)
+        return chosen
 
     def _series_ids(self, metric: str | None) -> list[int]:
         """Ids of the series in the file (caller holds the read lock); refreshes the catalog."""
