@@ -131,15 +131,15 @@ def insights(
     )
     series = []
     for chart in latency_series:
-        observed = [(p.t, p.value) for p in chart.points if p.value is not None]
-        if len(observed) >= 10 and chart.route is not None:
+        times, values = observed(chart)
+        if len(times) >= 10 and chart.route is not None:
             series.append(
                 analyzers.LatencySeries(
                     route=chart.route,
                     method=chart.method or "",
-                    timestamps_s=tuple(t for t, _ in observed),
-                    p95_ms=tuple(v for _, v in observed),
-                    versions=version_labels([t for t, _ in observed], versions),
+                    timestamps_s=tuple(times),
+                    p95_ms=tuple(values),
+                    versions=version_labels(times, versions),
                 )
             )
     found = analyzers.insights(

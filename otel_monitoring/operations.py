@@ -174,13 +174,21 @@ class SeedOperations:
         """Chart points of a statistic over ``window`` (``all`` = the last 24 h), for the
         service or one route (and method), fresh from the store; in fleet mode, the fleet's
         from Prometheus (``PrometheusError`` when it cannot answer)."""
-        from otel_monitoring.timeseries import TimeseriesMetric, http_series
+        from otel_monitoring.timeseries import TimeseriesMetric
 
         chart = TimeseriesMetric(metric)
         verb = method.upper() if method else None
         window_s = Window(window).seconds or 86400.0
         if self.fleet is not None:
             return self.fleet.timeseries(chart, window_s=window_s, route=route, method=verb)
+        return self._local_chart(chart, route, verb, window_s)
+
+    def _local_chart(
+        self, chart: TimeseriesMetric, route: str | None, verb: str | None, window_s: float
+    ) -> Series:
+        """This process's chart (fleet mode or not), from the store and the live scores."""
+        from otel_monitoring.timeseries import http_series
+
         self.stats.refresh()
         return http_series(
             self.store,
@@ -299,6 +307,7 @@ class SeedOperations:
     def insights(self, window: Window | str = Window.H1) -> Insights:
         """Insights and recommendations on the live statistics of ``window``."""
         from otel_monitoring.analysis import insights
+        from otel_monitoring.timeseries import TimeseriesMetric
 
         busiest = self.stats.endpoints(window, limit=_CHARTED_ROUTES)
         return insights(
@@ -306,8 +315,10 @@ class SeedOperations:
             window=Window(window),
             latency_threshold_ms=self.settings.latency_threshold_ms,
             db_threshold_ms=self.settings.db_threshold_ms,
+            # this process's charts, as ``self.stats`` (traces and findings are per instance)
             latency_series=[
-                self.chart("latency_p95", e.route, e.method, Window.H1) for e in busiest
+                self._local_chart(TimeseriesMetric.LATENCY_P95, e.route, e.method, 3600.0)
+                for e in busiest
             ],
             versions=self.store.versions(),
         )

@@ -66,25 +66,11 @@ class StoreQueries(MetricStore):
         merger: Merger[K] = Merger()
         # this process's part as the memory store folds it (through whole coarser buckets and
         # the hourly rollup: one aggregate per group instead of one per bucket)
-        kinds = self._kinds(metric, group)
+        kind_of = self._kind_lookup(metric, group)
         for g, agg in super().fold(metric, window_s, now_s, group).items():
-            if g not in kinds:  # a series created meanwhile: it is there now
-                kinds = self._kinds(metric, group)
-            merger.add_agg(g, agg, kinds[g])
+            merger.add_agg(g, agg, kind_of(g))
         self._remote_fold(metric, group, plan, merger)
         return merger.results()
-
-    def buckets(
-        self,
-        metric: str,
-        window_s: float,
-        now_s: float,
-        group: Callable[[SeriesKey], K | None],
-    ) -> tuple[float, dict[K, dict[int, Agg]]]:
-        """As :meth:`MetricStore.buckets`, over every process writing to the file."""
-        width = self._ring_tier(window_s)
-        first, last = math.floor((now_s - window_s) / width) + 1, math.floor(now_s / width)
-        return float(width), self.bucket_range(metric, width, first, last, group)
 
     def bucket_range(
         self,
@@ -98,14 +84,12 @@ class StoreQueries(MetricStore):
         self._check_fork()
         plan = [(int(width), first, last)]
         merger: Merger[tuple[K, int]] = Merger()
-        groups: set[K] = set()
-        self._local_cells(
-            metric,
-            group,
-            plan,
-            lambda g, _w, i, agg, kind: merger.add_agg((g, i), agg, kind),
-            groups.add,
-        )
+        local = super().bucket_range(metric, width, first, last, group)
+        groups: set[K] = set(local)
+        kind_of = self._kind_lookup(metric, group)
+        for g, per_index in local.items():
+            for index, agg in per_index.items():
+                merger.add_agg((g, index), agg, kind_of(g))
         for g, _, i, kind, row in self._remote_rows(metric, group, plan, groups.add):
             merger.add_row((g, i), kind, row)
         out: dict[K, dict[int, Agg]] = {g: {} for g in groups}
@@ -133,62 +117,37 @@ class StoreQueries(MetricStore):
     def __iter__(self) -> Iterator[SeriesKey]:
         return iter([key for key, _, _ in self.series()])
 
-    def _ring_tier(self, window_s: float) -> int:
-        for tier in self.tiers:
-            if tier.width_s * tier.slots >= window_s:
-                return int(tier.width_s)
-        return self._widths[-1]
-
     def _plan(self, window_s: float | None, now_s: float) -> _Plan:
         """Bucket ranges that together hold exactly the window of :meth:`MetricStore.fold`."""
         if window_s is None:
             return [(TOTAL_WIDTH, 0, 0)]
-        width = self._ring_tier(window_s)
+        width = int(self.width_for(window_s))
         first = math.floor((now_s - window_s) / width) + 1
         last = math.floor(now_s / width)
         coarser = [w for w in reversed(self._widths) if w > width and w % width == 0]
         return _cover(first * width, (last + 1) * width, [*coarser, width])
 
-    def _kinds(self, metric: str, group: Callable[[SeriesKey], K | None]) -> dict[K, Kind]:
-        """The kind of each group of this process's series of ``metric``."""
-        with self._lock:
-            return {
-                g: series.kind
-                for key, series in self._series.items()
-                if key.metric == metric and (g := group(key)) is not None
-            }
+    def _kind_lookup(
+        self, metric: str, group: Callable[[SeriesKey], K | None]
+    ) -> Callable[[K], Kind]:
+        """The kind of a group of this process's series of ``metric``."""
 
-    def _local_cells(
-        self,
-        metric: str,
-        group: Callable[[SeriesKey], K | None],
-        plan: _Plan,
-        visit: Callable[[K, int, int, Agg, Kind], None],
-        touch: Callable[[K], None],
-    ) -> None:
-        with self._lock:
-            for key, series in self._series.items():
-                if key.metric != metric:
-                    continue
-                g = group(key)
-                if g is None:
-                    continue
-                touch(g)
-                for width, first, last in plan:
-                    if width == TOTAL_WIDTH:
-                        visit(g, width, 0, series.total, series.kind)
-                        continue
-                    ring = series.rings[self._widths.index(width)]
-                    size = ring.tier.slots
-                    if last - first < size:  # look the few buckets up
-                        for index in range(first, last + 1):
-                            slot = ring.slots[index % size]
-                            if slot is not None and slot[0] == index:
-                                visit(g, width, index, slot[1], series.kind)
-                    else:
-                        for slot in ring.slots:
-                            if slot is not None and first <= slot[0] <= last:
-                                visit(g, width, slot[0], slot[1], series.kind)
+        def kinds() -> dict[K, Kind]:
+            with self._lock:
+                return {
+                    g: series.kind
+                    for key, series in self._series.items()
+                    if key.metric == metric and (g := group(key)) is not None
+                }
+
+        known = kinds()
+
+        def kind_of(g: K) -> Kind:
+            if g not in known:  # a series created since: it is there now
+                known.update(kinds())
+            return known[g]
+
+        return kind_of
 
     def _remote_rows(
         self,
@@ -201,21 +160,7 @@ class StoreQueries(MetricStore):
         with self._read_lock:
             try:
                 chosen = self._chosen(metric, group, touch)
-                if not chosen:
-                    return []
-                conn = self._reader_conn()
-                ids = ",".join(str(i) for i in chosen)  # integers from the file: safe inline
-                out = []
-                for width, first, last in plan:
-                    for series_id, w, i, *values in conn.execute(
-                        f"SELECT series, width, idx, {_COLUMNS} FROM buckets"
-                        f" WHERE series IN ({ids}) AND width = ? AND idx BETWEEN ? AND ?"
-                        " AND process != ?",
-                        (width, first, last, self.process_id),
-                    ):
-                        g, kind = chosen[series_id]
-                        out.append((g, w, i, kind, tuple(values)))
-                return out
+                return self._rows_of(chosen, plan) if chosen else []
             except sqlite3.Error as exc:
                 self._read_failed("reading", exc)
                 return []
@@ -228,7 +173,8 @@ class StoreQueries(MetricStore):
         merger: Merger[K],
     ) -> None:
         """Merge other processes' rows in the plan's ranges; whole hours of 1-min rows come
-        from :meth:`_hours_of` (merged once, reused while they stay the same)."""
+        from :meth:`_hours_of` (merged once, reused while they stay the same). Nothing is
+        merged if the file cannot be read."""
         whole: list[tuple[int, int]] = []
         rest: _Plan = []
         for width, first, last in plan:
@@ -240,71 +186,89 @@ class StoreQueries(MetricStore):
             for edge in ((first, start * _PER_HOUR - 1), ((end + 1) * _PER_HOUR, last)):
                 if edge[0] <= edge[1]:
                     rest.append((width, *edge))
-        for g, _, _, kind, row in self._remote_rows(metric, group, rest, merger.touch):
+        with self._read_lock:
+            try:
+                chosen = self._chosen(metric, group, merger.touch)
+                if not chosen:
+                    return
+                rows = self._rows_of(chosen, rest)
+                hours = self._hours_of(chosen, whole) if whole else []
+            except sqlite3.Error as exc:
+                self._read_failed("reading", exc)
+                return
+        for g, _, _, kind, row in rows:
             merger.add_row(g, kind, row)
-        if whole:
-            for g, kind, agg in self._hours_of(metric, group, whole):
-                merger.add_agg(g, agg, kind)
+        for g, kind, agg in hours:
+            merger.add_agg(g, agg, kind)
+
+    def _rows_of(
+        self, chosen: dict[int, tuple[K, Kind]], plan: _Plan
+    ) -> list[tuple[K, int, int, Kind, RowValues]]:
+        """Other processes' rows of the ``chosen`` series in the plan's ranges (caller holds
+        the read lock; raises :class:`sqlite3.Error`)."""
+        conn = self._reader_conn()
+        ids = ",".join(str(i) for i in chosen)  # integers from the file: safe inline
+        out = []
+        for width, first, last in plan:
+            for series_id, w, i, *values in conn.execute(
+                f"SELECT series, width, idx, {_COLUMNS} FROM buckets"
+                f" WHERE series IN ({ids}) AND width = ? AND idx BETWEEN ? AND ?"
+                " AND process != ?",
+                (width, first, last, self.process_id),
+            ):
+                g, kind = chosen[series_id]
+                out.append((g, w, i, kind, tuple(values)))
+        return out
 
     def _hours_of(
-        self,
-        metric: str,
-        group: Callable[[SeriesKey], K | None],
-        spans: list[tuple[int, int]],
+        self, chosen: dict[int, tuple[K, Kind]], spans: list[tuple[int, int]]
     ) -> list[tuple[K, Kind, Agg]]:
-        """Other processes' 1-min rows of whole hours, merged per series and hour.
+        """Other processes' 1-min rows of the ``chosen`` series in whole hours (``spans`` of
+        hour indices), merged per series and hour (caller holds the read lock; raises
+        :class:`sqlite3.Error`).
 
         Each hour's merge is kept with the signature of its rows (how many, their request
         count, their latest time), read by a query that touches no histogram: a row rewritten
         with more data, added or deleted changes it, and only such hours are read again.
-        Hours more than a day older than the newest asked are forgotten. Empty if the file
-        cannot be read.
+        Hours more than a day older than the newest asked are forgotten.
         """
-        with self._read_lock:
-            try:
-                chosen = self._chosen(metric, group, lambda g: None)
-                if not chosen:
-                    return []
-                conn = self._reader_conn()
-                ids = ",".join(str(i) for i in chosen)  # integers from the file: safe inline
-                signatures: dict[tuple[int, int], tuple[int, int, float]] = {}
-                for start, end in spans:
-                    for series_id, hour, rows, requests, last_t in conn.execute(
-                        f"SELECT series, idx / {_PER_HOUR}, count(*), sum(count), max(last_t)"
-                        f" FROM buckets WHERE series IN ({ids}) AND width = {_MINUTE}"
-                        " AND idx BETWEEN ? AND ? AND process != ?"
-                        f" GROUP BY series, idx / {_PER_HOUR}",
-                        (start * _PER_HOUR, (end + 1) * _PER_HOUR - 1, self.process_id),
-                    ):
-                        signatures[(series_id, hour)] = (rows, requests, last_t)
-                stale: dict[int, list[int]] = {}
-                for cell, signature in signatures.items():
-                    held = self._hours.get(cell)
-                    if held is None or held[0] != signature:
-                        stale.setdefault(cell[1], []).append(cell[0])
-                for hour, series_ids in stale.items():
-                    fresh: Merger[int] = Merger()
-                    listed = ",".join(str(i) for i in series_ids)
-                    for series_id, *values in conn.execute(
-                        f"SELECT series, {_COLUMNS} FROM buckets WHERE series IN ({listed})"
-                        f" AND width = {_MINUTE} AND idx BETWEEN ? AND ? AND process != ?",
-                        (hour * _PER_HOUR, (hour + 1) * _PER_HOUR - 1, self.process_id),
-                    ):
-                        fresh.add_row(series_id, chosen[series_id][1], tuple(values))
-                    for series_id, agg in fresh.results().items():
-                        if agg.hist is not None:
-                            agg.hist.compact()
-                        self._hours[(series_id, hour)] = (signatures[(series_id, hour)], agg)
-                newest = max((hour for _, hour in signatures), default=0)
-                for cell in [c for c in self._hours if c[1] < newest - _KEPT_HOURS]:
-                    del self._hours[cell]
-                return [
-                    (chosen[series_id][0], chosen[series_id][1], self._hours[(series_id, hour)][1])
-                    for series_id, hour in signatures
-                ]
-            except sqlite3.Error as exc:
-                self._read_failed("reading", exc)
-                return []
+        conn = self._reader_conn()
+        ids = ",".join(str(i) for i in chosen)  # integers from the file: safe inline
+        signatures: dict[tuple[int, int], tuple[int, int, float]] = {}
+        for start, end in spans:
+            for series_id, hour, rows, requests, last_t in conn.execute(
+                f"SELECT series, idx / {_PER_HOUR}, count(*), sum(count), max(last_t)"
+                f" FROM buckets WHERE series IN ({ids}) AND width = {_MINUTE}"
+                " AND idx BETWEEN ? AND ? AND process != ?"
+                f" GROUP BY series, idx / {_PER_HOUR}",
+                (start * _PER_HOUR, (end + 1) * _PER_HOUR - 1, self.process_id),
+            ):
+                signatures[(series_id, hour)] = (rows, requests, last_t)
+        stale: dict[int, list[int]] = {}
+        for cell, signature in signatures.items():
+            held = self._hours.get(cell)
+            if held is None or held[0] != signature:
+                stale.setdefault(cell[1], []).append(cell[0])
+        for hour, series_ids in stale.items():
+            fresh: Merger[int] = Merger()
+            listed = ",".join(str(i) for i in series_ids)
+            for series_id, *values in conn.execute(
+                f"SELECT series, {_COLUMNS} FROM buckets WHERE series IN ({listed})"
+                f" AND width = {_MINUTE} AND idx BETWEEN ? AND ? AND process != ?",
+                (hour * _PER_HOUR, (hour + 1) * _PER_HOUR - 1, self.process_id),
+            ):
+                fresh.add_row(series_id, chosen[series_id][1], tuple(values))
+            for series_id, agg in fresh.results().items():
+                if agg.hist is not None:
+                    agg.hist.compact()
+                self._hours[(series_id, hour)] = (signatures[(series_id, hour)], agg)
+        newest = max((hour for _, hour in signatures), default=0)
+        for cell in [c for c in self._hours if c[1] < newest - _KEPT_HOURS]:
+            del self._hours[cell]
+        return [
+            (chosen[series_id][0], chosen[series_id][1], self._hours[(series_id, hour)][1])
+            for series_id, hour in signatures
+        ]
 
     def _chosen(
         self, metric: str, group: Callable[[SeriesKey], K | None], touch: Callable[[K], None]
