@@ -50,6 +50,26 @@ def test_spike_raises_one_alarm_at_the_spike() -> None:
     assert len(near) == 1  # de-duplicated: one alarm per incident
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_a_blip_just_before_an_incident_does_not_swallow_it(seed: int) -> None:
+    """A p95 of a few ms; a value a little past the range seen so far opens an incident, and
+    two points later the real one starts (80x the baseline): it must alarm at its start."""
+    rng = np.random.default_rng(seed)
+    values = rng.uniform(2.5, 6.5, 400)
+    blip, start = 300, 302
+    values[blip] = values[:blip].max() * 1.15
+    values[start:] = rng.uniform(370.0, 420.0, 400 - start)
+    ts = np.arange(400.0) * 10.0
+    scores = score_series(ts, values)
+    threshold = Sensitivity.MEDIUM.value
+    assert scores[blip] >= threshold  # the blip opened an incident (the case under test)
+    assert scores[start] >= threshold, "the incident was swallowed by the blip's"
+    assert (scores[start + 1 :] < threshold).all()  # and is one alarm
+    # what the jump rule adds: without it, the incident is inside the blip's re-alarm gap
+    quiet = score_series(ts, values, DetectorSettings(realarm_jump=math.inf))
+    assert quiet[start] < threshold
+
+
 def test_level_shift_is_flagged_once_and_then_adapted_to() -> None:
     ts, vs = make_series(4, 4000, shift_at=2500)
     report = detect_anomalies(ts, vs)
@@ -170,6 +190,8 @@ def test_bad_settings_are_rejected() -> None:
         DetectorSettings(quantum_floor=-1.0)
     with pytest.raises(ValueError):
         DetectorSettings(incident_hold_points=-1)
+    with pytest.raises(ValueError):
+        DetectorSettings(realarm_jump=2.0)  # below realarm_factor
 
 
 def test_empty_series_gives_empty_scores() -> None:

@@ -63,17 +63,23 @@ def test_an_anomaly_rule_in_fleet_mode_finds_a_latency_incident_of_the_fleet(
             slow_on_b.set()  # instance B answers in 300 ms: the fleet's p95 with it
 
             def incident_flagged() -> bool:
-                # the alert's value is the flagged point's p95 (ms): the incident's, not a
-                # blip of the short baseline (the test's detector learned from ~20 points)
-                return any(f.breach and f.value > 200.0 for f in evaluate())
+                # the alert's value is the flagged point's p95 (ms): the incident's (~400 ms,
+                # or less on the step it began in), ten times the baseline's at least
+                return any(f.breach and f.value > 50.0 for f in evaluate())
 
             deadline = time.monotonic() + 30.0
             while not incident_flagged():
-                assert time.monotonic() < deadline, "the fleet's incident was not flagged"
+                if time.monotonic() >= deadline:
+                    (seen,) = scores.histories(TimeseriesMetric.LATENCY_P95, "/slow", None, 1.0)
+                    points = [
+                        (round(float(t - incident_s), 1), round(float(v), 1), round(float(s), 2))
+                        for t, v, s in zip(seen.times_s, seen.values, seen.scores, strict=True)
+                    ]
+                    pytest.fail(f"the fleet's incident was not flagged: {points}")
                 time.sleep(1.0)
             (history,) = scores.histories(TimeseriesMetric.LATENCY_P95, "/slow", None, 1.0)
-            flagged = history.times_s[history.scores >= 0.34]
-            assert flagged.size and flagged.max() >= incident_s - 1.0
+            flagged = history.scores >= 0.34
+            assert (history.times_s[flagged] >= incident_s - 1.0).any()
             # this process served nothing: its own charts could not have shown it
             assert (
                 local.live_scores.histories(TimeseriesMetric.LATENCY_P95, "/slow", None, 1.0) == []
