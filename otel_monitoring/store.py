@@ -1,14 +1,14 @@
 """The in-memory store: time-bucketed series with tiers and a cardinality cap.
 
-Each series (a metric name plus normalised attributes) keeps ring buffers of buckets:
-10 s buckets for the last hour, 1 min buckets for the last day and 1 h buckets beyond, up to
-the retention, plus one running total since start. With a retention of a day or less an
-hourly rollup (25 buckets, never persisted) sits beside the tiers, so a window is folded from
-whole coarser buckets with finer ones only at its edges: exactly the same sums, a day in about
-100 merges instead of 1,440. Memory is bounded by ``series x buckets x histogram width``
-and never grows with the number of requests. Past ``max_series`` series of one metric, new
-attribute sets fold into a single overflow series (``otel.metric.overflow=true``), as the
-OpenTelemetry specification does for SDK limits.
+Each series (a metric name plus normalised attributes) keeps ring buffers of buckets: 10 s
+buckets for the last hour, 1 min buckets for the last day and 1 h buckets beyond, up to the
+retention, plus one running total since start. With a retention of a day or less an hourly
+rollup (25 buckets; the SQLite store also writes it, for other workers) sits beside the tiers,
+so a window is folded from whole coarser buckets with finer ones only at its edges: exactly the
+same sums, a day in about 100 merges instead of 1,440. Memory is bounded by ``series x buckets x
+histogram width`` and never grows with the number of requests. Past ``max_series`` series of one
+metric, new attribute sets fold into a single overflow series (``otel.metric.overflow=true``),
+as the OpenTelemetry specification does for SDK limits.
 
 Thread-safety: every public method takes the store's lock; ingestion happens once per
 collection interval (not per request), so the lock is never held on the request path.

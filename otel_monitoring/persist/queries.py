@@ -36,7 +36,7 @@ class StoreQueries(MetricStore):
     _widths: list[int]
     _catalog: dict[int, tuple[SeriesKey, Kind, str]]
     _read_lock: threading.Lock
-    _hours: dict[tuple[int, int], tuple[tuple[int, int, float], Agg]]
+    _hours: dict[tuple[int, int], tuple[dict[int, tuple[int, int, float]], Agg]]
 
     def _check_fork(self) -> None:
         raise NotImplementedError
@@ -223,27 +223,31 @@ class StoreQueries(MetricStore):
     def _hours_of(
         self, chosen: dict[int, tuple[K, Kind]], spans: list[tuple[int, int]]
     ) -> list[tuple[K, Kind, Agg]]:
-        """Other processes' 1-min rows of the ``chosen`` series in whole hours (``spans`` of
-        hour indices), merged per series and hour (caller holds the read lock; raises
+        """Other processes' data of the ``chosen`` series in whole hours (``spans`` of hour
+        indices), merged per series and hour (caller holds the read lock; raises
         :class:`sqlite3.Error`).
 
-        Each hour's merge is kept with the signature of its rows (how many, their request
-        count, their latest time), read by a query that touches no histogram: a row rewritten
-        with more data, added or deleted changes it, and only such hours are read again.
-        Hours more than a day older than the newest asked are forgotten.
+        Each process writes an hourly row beside its 1-min rows (see
+        :class:`~otel_monitoring.persist.sqlite.SqliteStore`); it stands in for them when its
+        request count and latest time are theirs, else (a file written before hourly rows,
+        rows removed by a cleanup) the 1-min rows are merged. Each hour's merge is kept with
+        the signature of its 1-min rows per process (how many, their request count, their
+        latest time), read by a query that touches no histogram: a row rewritten with more
+        data, added or deleted changes it, and only such hours are read again. Hours more
+        than a day older than the newest asked are forgotten.
         """
         conn = self._reader_conn()
         ids = ",".join(str(i) for i in chosen)  # integers from the file: safe inline
-        signatures: dict[tuple[int, int], tuple[int, int, float]] = {}
+        signatures: dict[tuple[int, int], dict[int, tuple[int, int, float]]] = {}
         for start, end in spans:
-            for series_id, hour, rows, requests, last_t in conn.execute(
-                f"SELECT series, idx / {_PER_HOUR}, count(*), sum(count), max(last_t)"
+            for series_id, hour, process, rows, requests, last_t in conn.execute(
+                f"SELECT series, idx / {_PER_HOUR}, process, count(*), sum(count), max(last_t)"
                 f" FROM buckets WHERE series IN ({ids}) AND width = {_MINUTE}"
                 " AND idx BETWEEN ? AND ? AND process != ?"
-                f" GROUP BY series, idx / {_PER_HOUR}",
+                f" GROUP BY series, idx / {_PER_HOUR}, process",
                 (start * _PER_HOUR, (end + 1) * _PER_HOUR - 1, self.process_id),
             ):
-                signatures[(series_id, hour)] = (rows, requests, last_t)
+                signatures.setdefault((series_id, hour), {})[process] = (rows, requests, last_t)
         stale: dict[int, list[int]] = {}
         for cell, signature in signatures.items():
             held = self._hours.get(cell)
@@ -252,12 +256,30 @@ class StoreQueries(MetricStore):
         for hour, series_ids in stale.items():
             fresh: Merger[int] = Merger()
             listed = ",".join(str(i) for i in series_ids)
-            for series_id, *values in conn.execute(
-                f"SELECT series, {_COLUMNS} FROM buckets WHERE series IN ({listed})"
-                f" AND width = {_MINUTE} AND idx BETWEEN ? AND ? AND process != ?",
-                (hour * _PER_HOUR, (hour + 1) * _PER_HOUR - 1, self.process_id),
+            whole: set[tuple[int, int]] = set()  # (series, process) read from hourly rows
+            for series_id, process, *values in conn.execute(
+                f"SELECT series, process, {_COLUMNS} FROM buckets WHERE series IN ({listed})"
+                f" AND width = {_HOUR} AND idx = ? AND process != ?",
+                (hour, self.process_id),
             ):
-                fresh.add_row(series_id, chosen[series_id][1], tuple(values))
+                minutes = signatures[(series_id, hour)].get(process)
+                if minutes is not None and (values[0], values[3]) == minutes[1:]:
+                    fresh.add_row(series_id, chosen[series_id][1], tuple(values))
+                    whole.add((series_id, process))
+            partial = [
+                i
+                for i in series_ids
+                if any((i, process) not in whole for process in signatures[(i, hour)])
+            ]
+            if partial:
+                listed = ",".join(str(i) for i in partial)
+                for series_id, process, *values in conn.execute(
+                    f"SELECT series, process, {_COLUMNS} FROM buckets WHERE series IN ({listed})"
+                    f" AND width = {_MINUTE} AND idx BETWEEN ? AND ? AND process != ?",
+                    (hour * _PER_HOUR, (hour + 1) * _PER_HOUR - 1, self.process_id),
+                ):
+                    if (series_id, process) not in whole:
+                        fresh.add_row(series_id, chosen[series_id][1], tuple(values))
             for series_id, agg in fresh.results().items():
                 if agg.hist is not None:
                     agg.hist.compact()

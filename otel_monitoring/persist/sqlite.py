@@ -115,6 +115,12 @@ class SqliteStore(SharedRecords, StoreQueries):
         self.guard = guard or Guard()
         self._max_size_bytes = max_size_bytes
         self._widths = [int(tier.width_s) for tier in self.tiers]
+        # the hourly rollup is written too where readers merge whole hours of 1-min rows
+        self._rollup_width = (
+            int(self._rollup.width_s) if self._rollup is not None and 60 in self._widths else None
+        )
+        self._hour: int | None = None  # the hour being filled, and the series it touched
+        self._hour_keys: set[SeriesKey] = set()
         self._write_lock = threading.Lock()  # the writer connection and flushes
         self._read_lock = threading.Lock()  # the reader connection and the series cache
         self._pending_lock = threading.Lock()  # dirty cells, pending alerts and audit
@@ -125,7 +131,7 @@ class SqliteStore(SharedRecords, StoreQueries):
         self._generation: int | None = None
         self._catalog: dict[int, tuple[SeriesKey, Kind, str]] = {}
         # other processes' 1-min rows of whole hours, merged, with their rows' signature
-        self._hours: dict[tuple[int, int], tuple[tuple[int, int, float], Agg]] = {}
+        self._hours: dict[tuple[int, int], tuple[dict[int, tuple[int, int, float]], Agg]] = {}
         self._dirty: dict[_Cell, int] = {}
         self._alerts: dict[str, Alert] = {}  # pending write
         self._known_alerts: dict[str, Alert] = {}  # fallback for reads
@@ -162,6 +168,7 @@ class SqliteStore(SharedRecords, StoreQueries):
         MetricStore.clear(self)
         with self._pending_lock:
             self._dirty.clear()
+            self._hour_keys.clear()
             self._alerts.clear()
             self._audit.clear()
 
@@ -180,6 +187,8 @@ class SqliteStore(SharedRecords, StoreQueries):
         """Write what is pending (best effort) and close the file. Safe to call twice."""
         if self._closed:
             return
+        with self._pending_lock:
+            self._close_hour()  # the hour in progress: written as far as it goes
         self.flush()
         self._closed = True
         with self._write_lock:
@@ -291,9 +300,30 @@ class SqliteStore(SharedRecords, StoreQueries):
             self._batch_t = t_s
             for width in self._widths:
                 self._mark((key, width, math.floor(t_s / width)))
+            if self._rollup_width:
+                self._mark_hour(key, math.floor(t_s / self._rollup_width))
             self._mark((key, TOTAL_WIDTH, 0))
         if stale:
             self.flush()
+
+    def _mark_hour(self, key: SeriesKey, hour: int) -> None:
+        """Note that ``key`` has data in ``hour``. An hour's rollup row is written once the
+        hour is over (one row per series and hour, not one per interval); a late interval
+        of a finished hour marks its row at once (caller holds the pending lock)."""
+        if self._hour is None or hour > self._hour:
+            self._close_hour()
+            self._hour = hour
+        if hour == self._hour:
+            self._hour_keys.add(key)
+        elif self._rollup_width is not None:
+            self._mark((key, self._rollup_width, hour))
+
+    def _close_hour(self) -> None:
+        """Mark the rollup rows of the hour being filled (caller holds the pending lock)."""
+        if self._hour is not None and self._rollup_width is not None:
+            for key in self._hour_keys:
+                self._mark((key, self._rollup_width, self._hour))
+        self._hour_keys.clear()
 
     def _mark(self, cell: _Cell) -> None:
         self._seq += 1
@@ -361,7 +391,11 @@ class SqliteStore(SharedRecords, StoreQueries):
                     continue
                 agg: Agg | None = series.total
                 if width != TOTAL_WIDTH:
-                    ring = series.rings[self._widths.index(width)]
+                    ring = (
+                        series.rollup
+                        if width == self._rollup_width and series.rollup is not None
+                        else series.rings[self._widths.index(width)]
+                    )
                     slot = ring.slots[index % ring.tier.slots]
                     agg = slot[1] if slot is not None and slot[0] == index else None
                 if agg is None:  # the ring moved on before the bucket could be written
@@ -384,6 +418,7 @@ class SqliteStore(SharedRecords, StoreQueries):
         MetricStore.clear(self)
         with self._pending_lock:
             self._dirty.clear()
+            self._hour_keys.clear()
         return True
 
     def _write_rows(
@@ -426,7 +461,7 @@ class SqliteStore(SharedRecords, StoreQueries):
             for cell in list(self._dirty):
                 key, width, index = cell
                 if key not in self._series or (
-                    width != TOTAL_WIDTH and index < math.floor(t_s / width)
+                    width != TOTAL_WIDTH and index < self._first_kept(width, t_s)
                 ):
                     del self._dirty[cell]
         with self._write_lock:
@@ -439,6 +474,11 @@ class SqliteStore(SharedRecords, StoreQueries):
                         ).rowcount
                         for width in self._widths
                     )
+                    if self._rollup_width:
+                        conn.execute(
+                            "DELETE FROM buckets WHERE width = ? AND idx < ?",
+                            (self._rollup_width, self._first_kept(self._rollup_width, t_s)),
+                        )
                     conn.execute(
                         "DELETE FROM buckets WHERE width = ? AND series NOT IN"
                         " (SELECT series FROM buckets WHERE width != ?)",
@@ -449,6 +489,14 @@ class SqliteStore(SharedRecords, StoreQueries):
                 self._write_failed("removing old buckets from", exc)
         return removed
 
+    def _first_kept(self, width: int, t_s: float) -> int:
+        """The first bucket of ``width`` that :meth:`drop_before` at ``t_s`` keeps: for a
+        tier, the one holding ``t_s``; for the hourly rollup, the first that starts at or
+        after it (an hour cut in two no longer sums the 1-min rows that remain)."""
+        if width == self._rollup_width:
+            return math.ceil(t_s / width)
+        return math.floor(t_s / width)
+
     def clear(self) -> None:
         """Forget every process's metrics (alerts, audit and leases stay).
 
@@ -458,6 +506,7 @@ class SqliteStore(SharedRecords, StoreQueries):
         super().clear()
         with self._pending_lock:
             self._dirty.clear()
+            self._hour_keys.clear()
         with self._write_lock:
             try:
                 with transaction(self._writer_conn()) as conn:
