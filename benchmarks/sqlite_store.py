@@ -1,6 +1,6 @@
 """Timing of SqliteStore (not a test): write per interval and fold latency, 100 series.
 
-Run: ``python tests/persist/bench_sqlite_store.py`` (prints milliseconds).
+Run: ``python benchmarks/sqlite_store.py`` (prints milliseconds).
 """
 
 from __future__ import annotations
