@@ -3,7 +3,9 @@
 Every process keeps its own data in memory, exactly as :class:`MetricStore` does (that copy
 answers for the process itself and is the fallback when the file cannot be read), and writes
 it to the file once per collection interval in one ``BEGIN IMMEDIATE`` transaction: one row
-per (series, tier bucket) it touched, holding its *whole* aggregate of that bucket. Reads
+per (series, tier bucket) it touched, holding its *whole* aggregate of that bucket, and once
+an hour is over one row per series of its hourly rollup (width 3600; where the tiers have no
+hourly tier), which other processes read in place of that hour's 1-min rows. Reads
 combine the process's own memory with the rows of every other process (and of earlier runs,
 so data survives restarts). Counts and histogram buckets add up exactly; see
 :mod:`.codec` for the merge.
