@@ -24,7 +24,7 @@ def free_port() -> int:
 
 
 def wait_http(
-    url: str, timeout_s: float = 30.0, proc: subprocess.Popen[bytes] | None = None
+    url: str, timeout_s: float = 60.0, proc: subprocess.Popen[bytes] | None = None
 ) -> None:
     """Poll ``url`` until it answers (a readiness wait, bounded by ``timeout_s``)."""
     deadline = time.monotonic() + timeout_s

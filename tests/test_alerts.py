@@ -335,7 +335,7 @@ def test_webhook_gets_alertmanager_json_on_firing_and_resolve(receiver: Receiver
         clock.advance(400.0)
         monitor.flush()
         assert monitor.notifier is not None
-        monitor.notifier.close(timeout_s=5.0)
+        monitor.notifier.close(timeout_s=30.0)
         statuses = [body["status"] for body in receiver.bodies]
         assert statuses == ["firing", "resolved"]
         first = receiver.bodies[0]
@@ -356,7 +356,7 @@ def test_webhook_retries_with_backoff_and_never_follows_redirects(receiver: Rece
     alerts.evaluate()
     engine_clock.advance(61.0)
     alerts.evaluate()
-    notifier.close(timeout_s=5.0)
+    notifier.close(timeout_s=30.0)
     assert len(receiver.bodies) == 3 and notifier.sent == 1
 
     redirecting = Receiver([302])
@@ -365,7 +365,7 @@ def test_webhook_retries_with_backoff_and_never_follows_redirects(receiver: Rece
             [redirecting.url], ["127.0.0.1"], guard=alerts.guard, backoff_s=0.01
         )
         notifier(alerts.active()[0])
-        notifier.close(timeout_s=5.0)
+        notifier.close(timeout_s=30.0)
         assert redirecting.paths == ["/hook"] and notifier.failed == 1  # no second request
     finally:
         redirecting.server.shutdown()

@@ -79,7 +79,7 @@ def start_prometheus(
         )
         server = PrometheusServer(proc, f"http://127.0.0.1:{port}", log)
         started.append(server)
-        deadline = time.monotonic() + 20.0
+        deadline = time.monotonic() + 60.0
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise RuntimeError(f"prometheus exited with {proc.returncode}:\n{server.output()}")
@@ -89,7 +89,7 @@ def start_prometheus(
             except httpx.TransportError:
                 pass
             time.sleep(0.1)
-        raise TimeoutError(f"prometheus was not ready within 20 s:\n{server.output()}")
+        raise TimeoutError(f"prometheus was not ready within 60 s:\n{server.output()}")
 
     yield start
     for server in started:

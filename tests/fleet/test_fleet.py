@@ -60,10 +60,38 @@ def _send(base_url: str, traffic: list[tuple[str, int]]) -> int:
     return len(paths)
 
 
+def _recorded(base_url: str) -> float:
+    """Requests an instance has recorded, read from its own ``/metrics``."""
+    text = httpx.get(base_url + "/metrics", timeout=10.0).text
+    return sum(
+        float(line.rpartition(" ")[2])
+        for line in text.splitlines()
+        if line.startswith("http_server_request_duration_seconds_count{")
+    )
+
+
+def _wait_recorded(expected: dict[str, int]) -> float:
+    """Bounded polling until each instance (base URL) has recorded its requests; returns the
+    Unix time after which a scrape shows them all.
+
+    A response reaches the client before the server's middleware records it, so on a loaded
+    machine the last requests may be recorded some time after the client saw their answers.
+    """
+    deadline = time.monotonic() + 60.0
+    while True:
+        seen = {url: _recorded(url) for url in expected}
+        if all(seen[url] >= n for url, n in expected.items()):
+            return time.time()
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"instances recorded {seen} requests, not {expected}, in 60 s")
+        time.sleep(0.1)
+
+
 def _wait_scraped(prom: PrometheusClient, after_s: float, instances: int) -> None:
     """Bounded polling until every target has a successful scrape that began after
     ``after_s`` (Unix seconds), so Prometheus holds each instance's final counters."""
-    deadline = time.monotonic() + 20.0
+    deadline = time.monotonic() + 60.0
+    last = "no answer"
     # timestamp() of a plain selector is the scrape time (of an expression: the query time).
     while time.monotonic() < deadline:
         scrapes = prom.query('timestamp(up{job="shop"})')
@@ -71,8 +99,9 @@ def _wait_scraped(prom: PrometheusClient, after_s: float, instances: int) -> Non
         stamps = [s.value for s in scrapes]
         if len(healthy) == len(stamps) == instances and min(stamps) > after_s:
             return
+        last = f"scrapes began at {stamps}, {len(healthy)} of {instances} targets up"
         time.sleep(0.2)
-    raise TimeoutError(f"Prometheus did not scrape every instance after {after_s}")
+    raise TimeoutError(f"Prometheus did not scrape every instance after {after_s} in 60 s: {last}")
 
 
 def test_fleet_counts_equal_the_sum_sent_to_both_instances(
@@ -81,9 +110,9 @@ def test_fleet_counts_equal_the_sum_sent_to_both_instances(
     (url_a, url_b), prom_url = fleet
     n1 = _send(url_a, TRAFFIC_A)
     n2 = _send(url_b, TRAFFIC_B)
-    sent_s = time.time()
+    recorded_s = _wait_recorded({url_a: n1, url_b: n2})
     with PrometheusClient(prom_url) as prom:
-        _wait_scraped(prom, sent_s + 0.2, instances=2)
+        _wait_scraped(prom, recorded_s + 0.2, instances=2)
         stats = FleetStats(prom, selector='job="shop"')
 
         for window in ("5m", "all"):
@@ -141,8 +170,8 @@ def test_fleet_counts_equal_the_sum_sent_to_both_instances(
         # (the "last sample minus the sample at the window's start" path of exact_increase).
         middle_s = time.time()
         n3 = _send(url_b, SECOND_BATCH_B)
-        sent_again_s = time.time()
-        _wait_scraped(prom, sent_again_s + 0.2, instances=2)
+        recorded_again_s = _wait_recorded({url_a: n1, url_b: n2 + n3})
+        _wait_scraped(prom, recorded_again_s + 0.2, instances=2)
         now_s = time.time()
         count = 'http_server_request_duration_seconds_count{job="shop"}'
         since_middle = prom.query_value(f"sum({exact_increase(count, now_s - middle_s)})", now_s)
@@ -306,9 +335,9 @@ def test_the_api_reads_the_fleet_from_prometheus(
     (url_a, url_b), prom_url = fleet
     n1 = _send(url_a, TRAFFIC_A)
     n2 = _send(url_b, TRAFFIC_B)
-    sent_s = time.time()
+    recorded_s = _wait_recorded({url_a: n1, url_b: n2})
     with PrometheusClient(prom_url) as prom:
-        _wait_scraped(prom, sent_s + 0.2, instances=2)
+        _wait_scraped(prom, recorded_s + 0.2, instances=2)
     port = another_port()
     env = {
         **shop_env,

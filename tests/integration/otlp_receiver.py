@@ -91,7 +91,7 @@ class OtlpReceiver:
                         points.extend(getattr(metric, kind).data_points)
         return points
 
-    def wait_for(self, predicate: Any, timeout_s: float = 30.0) -> bool:
+    def wait_for(self, predicate: Any, timeout_s: float = 60.0) -> bool:
         """Block until ``predicate()`` holds after an arrival, or the timeout passes."""
         with self.changed:
             return self.changed.wait_for(predicate, timeout=timeout_s)

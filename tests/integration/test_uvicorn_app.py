@@ -36,10 +36,22 @@ def _settled(client: httpx.Client, total: int) -> None:
     A response reaches the client before the server's middleware finishes recording it, so
     a query sent at once may race the last request's bookkeeping by a millisecond.
     """
-    deadline = time.monotonic() + 10
-    while client.get("/monitoring/health").json()["total_requests"] < total:
-        assert time.monotonic() < deadline, "requests were not all counted"
+    deadline = time.monotonic() + 30
+    while (counted := client.get("/monitoring/health").json()["total_requests"]) < total:
+        assert time.monotonic() < deadline, f"{counted} of {total} requests counted after 30 s"
         time.sleep(0.05)
+
+
+def _wait_listening(url: str) -> None:
+    """Bounded readiness wait for a server started in the background."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(url, timeout=5)
+            return
+        except httpx.TransportError as exc:
+            assert time.monotonic() < deadline, f"{url} did not answer in 60 s: {exc!r}"
+            time.sleep(0.1)
 
 
 def _check_api(api: str) -> None:
@@ -96,6 +108,7 @@ def test_zero_code_side_port(
     env = {**shop_env, "OTEL_MONITORING_PORT": str(api_port)}
     server = start_server(uvicorn_cmd(SHOP, port, instrument), env, port)
     api = f"http://127.0.0.1:{api_port}"
+    _wait_listening(api + "/monitoring/health")  # the side port's own thread may lag the app
     _traffic(server.url)
     _check_api(api)
     # The API is on the side port only, not mounted into the app.
@@ -171,7 +184,9 @@ def test_otlp_export(
                 if attributes(p.attributes).get("http.route") == "/items/{item_id}"
             ]
 
-        assert receiver.wait_for(lambda: sum(p.count for p in duration_points()) >= 5)
+        assert receiver.wait_for(lambda: sum(p.count for p in duration_points()) >= 5), (
+            duration_points()
+        )
         points = duration_points()
         assert sum(p.count for p in points) == 5
         first = attributes(points[0].attributes)

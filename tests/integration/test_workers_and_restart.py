@@ -31,10 +31,22 @@ def _env(shop_env: dict[str, str], db: Path, **extra: str) -> dict[str, str]:
     }
 
 
-def _eventually(check: Callable[[], bool], timeout_s: float = 20.0) -> None:
+def _eventually(check: Callable[[], object], timeout_s: float = 60.0) -> None:
+    """Poll ``check`` until it passes, bounded by ``timeout_s``.
+
+    ``check`` asserts (with the value it saw as the message): the numbers appear only at a
+    later collection, lease renewal or evaluation, which a loaded machine delays.
+    """
     deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, "condition not reached in time"
+    while True:
+        try:
+            if check() is not False:  # a check written to return a bool still counts
+                return
+            failure = "the check returned False"
+        except AssertionError as exc:
+            failure = str(exc)
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"not reached within {timeout_s} s: {failure}")
         time.sleep(0.2)
 
 
@@ -56,13 +68,13 @@ def test_two_workers_report_the_combined_numbers(
     pids: set[int] = set()
     sent = 0
 
-    def both_workers_up() -> bool:
+    def both_workers_up() -> None:
         # the second worker may still be starting (seen on a loaded CI machine)
         nonlocal sent
         for _ in range(10):
             pids.add(_fresh_get(server.url + "/whoami").json()["pid"])
             sent += 1
-        return len(pids) == 2
+        assert len(pids) == 2, f"workers answering so far: {pids}"
 
     _eventually(both_workers_up, timeout_s=60.0)
     for i in range(120):
@@ -73,27 +85,37 @@ def test_two_workers_report_the_combined_numbers(
             pids.add(response.json()["pid"])
     assert len(pids) == 2, "both workers served requests"
 
-    def combined() -> bool:
+    def combined() -> None:
         answers = [_fresh_get(server.url + "/monitoring/health").json() for _ in range(6)]
-        return all(a["total_requests"] == sent for a in answers)
+        totals = [a["total_requests"] for a in answers]
+        assert all(total == sent for total in totals), f"sent {sent}, workers counted {totals}"
 
     _eventually(combined)
-    views = [
-        {
-            (e["route"], e["requests"], e["latency"]["p95_ms"])
-            for e in _fresh_get(
-                server.url + "/monitoring/endpoints", params={"window": "5m"}
-            ).json()
-        }
-        for _ in range(6)
-    ]
-    assert all(view == views[0] for view in views), "every worker answers with the same numbers"
-    assert ("/slow", 60) in {(route, n) for route, n, _ in views[0]}
+
+    def same_views() -> None:
+        # A worker counts its own requests from memory at once, the other's once they are
+        # written to the file (each collection): the 6 answers above may all have come from
+        # one worker, so the other may still be an interval behind.
+        views = [
+            {
+                (e["route"], e["requests"], e["latency"]["p95_ms"])
+                for e in _fresh_get(
+                    server.url + "/monitoring/endpoints", params={"window": "5m"}
+                ).json()
+            }
+            for _ in range(6)
+        ]
+        assert all(view == views[0] for view in views), (
+            f"every worker answers with the same numbers: {views}"
+        )
+        assert ("/slow", 60) in {(route, n) for route, n, _ in views[0]}, views[0]
+
+    _eventually(same_views)
 
     # one worker evaluates: one alert per condition, the same id through every worker
-    def one_alert() -> bool:
+    def one_alert() -> None:
         lists = [_fresh_get(server.url + "/monitoring/alerts").json() for _ in range(4)]
-        return all(len(a) == 1 and a[0]["id"] == lists[0][0]["id"] for a in lists)
+        assert all(len(a) == 1 and a[0]["id"] == lists[0][0]["id"] for a in lists), lists
 
     _eventually(one_alert)
     with sqlite3.connect(db) as connection:
@@ -104,18 +126,20 @@ def test_two_workers_report_the_combined_numbers(
     # the leader dies: another worker takes the lease and evaluation goes on
     os.kill(leader, signal.SIGKILL)
 
-    def new_leader() -> bool:
+    def new_leader() -> None:
         with sqlite3.connect(db) as connection:
             row = connection.execute("SELECT holder FROM leases").fetchone()
-        return row is not None and int(str(row[0]).rpartition(":")[2]) != leader
+        assert row is not None and int(str(row[0]).rpartition(":")[2]) != leader, (
+            f"lease holder {row} (the killed leader was {leader})"
+        )
 
     _eventually(new_leader)
     for _ in range(20):  # a new condition only a live evaluator can notice: errors
         assert _fresh_get(server.url + "/boom").status_code == 500
 
-    def error_alert() -> bool:
+    def error_alert() -> None:
         alerts = _fresh_get(server.url + "/monitoring/alerts").json()
-        return any(a["rule"] == "high_error_rate" for a in alerts)
+        assert any(a["rule"] == "high_error_rate" for a in alerts), alerts
 
     _eventually(error_alert)
 
@@ -135,7 +159,12 @@ def test_history_resolution_and_audit_survive_sigkill(
             assert client.get("/slow", params={"ms": 40}).status_code == 200
         for _ in range(8):
             assert client.get("/categories/1/items").status_code == 200  # more traffic, fast
-        _eventually(lambda: len(client.get("/monitoring/alerts").json()) >= 1)
+
+        def alerted() -> None:
+            alerts = client.get("/monitoring/alerts").json()
+            assert len(alerts) >= 1, alerts
+
+        _eventually(alerted)
         alert = client.get("/monitoring/alerts").json()[0]
         resolved = client.post(
             f"/monitoring/alerts/{alert['id']}/resolve", json={"reason": "known incident"}
@@ -143,7 +172,7 @@ def test_history_resolution_and_audit_survive_sigkill(
         assert resolved.status_code == 200
         requests_before = client.get("/monitoring/health").json()["total_requests"]
 
-    def written() -> bool:  # the resolution and this interval's numbers are in the file
+    def written() -> None:  # the resolution and this interval's numbers are in the file
         with sqlite3.connect(db) as connection:
             bodies = [row[0] for row in connection.execute("SELECT body FROM alerts")]
             (counted,) = connection.execute(
@@ -151,7 +180,8 @@ def test_history_resolution_and_audit_survive_sigkill(
                 " ON b.series = s.id WHERE b.width = 0 AND s.metric = ?",
                 ("http.server.request.duration",),
             ).fetchone()
-        return any("known incident" in body for body in bodies) and counted >= requests_before
+        assert any("known incident" in body for body in bodies), bodies
+        assert counted >= requests_before, f"{counted} of {requests_before} requests in the file"
 
     _eventually(written)
 
@@ -185,12 +215,13 @@ def test_a_locked_store_never_hurts_requests_and_writes_resume(
     db = tmp_path / "monitoring.db"
     server = start_server(uvicorn_cmd(SHOP, port), _env(shop_env, db), port)
 
-    def leading() -> bool:  # the worker has written the file and holds the lease
+    def leading() -> None:  # the worker has written the file and holds the lease
         try:
             with sqlite3.connect(db) as connection:
-                return connection.execute("SELECT holder FROM leases").fetchone() is not None
-        except sqlite3.Error:
-            return False
+                holder = connection.execute("SELECT holder FROM leases").fetchone()
+        except sqlite3.Error as exc:
+            raise AssertionError(f"the file is not readable yet: {exc}") from None
+        assert holder is not None, "no lease holder yet"
 
     _eventually(leading)
     blocker = sqlite3.connect(db, timeout=1.0, isolation_level=None)
@@ -200,22 +231,22 @@ def test_a_locked_store_never_hurts_requests_and_writes_resume(
         statuses += [_fresh_get(server.url + "/boom").status_code for _ in range(25)]
         assert statuses == [200] * 60 + [500] * 25
 
-        def counted_in_memory() -> bool:  # at the next collection, whatever the file does
+        def counted_in_memory() -> None:  # at the next collection, whatever the file does
             health = _fresh_get(server.url + "/monitoring/health").json()
-            return bool(health["total_requests"] >= 85)
+            assert health["total_requests"] >= 85, health
 
         _eventually(counted_in_memory)
 
-        def evaluated_in_memory() -> bool:
+        def evaluated_in_memory() -> None:
             alerts = _fresh_get(server.url + "/monitoring/alerts").json()
-            return any(a["rule"] == "high_error_rate" for a in alerts)
+            assert any(a["rule"] == "high_error_rate" for a in alerts), alerts
 
         _eventually(evaluated_in_memory)  # alert evaluation went on while the file was locked
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
 
-    def persisted() -> bool:
+    def persisted() -> None:
         from otel_monitoring.persist import SqliteStore
 
         reader = SqliteStore.from_url(f"sqlite:///{db}", retention_s=86400, max_series=100)
@@ -223,7 +254,7 @@ def test_a_locked_store_never_hurts_requests_and_writes_resume(
             folded = reader.fold(
                 "http.server.request.duration", None, time.time(), lambda k: ("all",)
             )
-            return bool(folded) and folded[("all",)].count == 85
+            assert folded and folded[("all",)].count == 85, folded
         finally:
             reader.close()
 
