@@ -178,7 +178,8 @@ class _Series:
         self.kind = kind
         self.unit = unit
         self.rings = [_Ring(tier) for tier in tiers]
-        # hourly sums of the finer tiers, only to fold long windows quickly (never persisted)
+        # hourly sums of the finer tiers, to fold long windows quickly (the SQLite store also
+        # writes them once an hour is over, for other workers)
         self.rollup = _Ring(rollup) if rollup is not None else None
         self.total = Agg()
 
