@@ -34,6 +34,7 @@ class StoreQueries(MetricStore):
 
     process_id: int
     _widths: list[int]
+    _rollup_width: int | None  # the hourly rows' width, when processes write them
     _catalog: dict[int, tuple[SeriesKey, Kind, str]]
     _read_lock: threading.Lock
     _hours: dict[tuple[int, int], tuple[dict[int, tuple[int, int, float]], Agg]]
@@ -173,13 +174,13 @@ class StoreQueries(MetricStore):
         merger: Merger[K],
     ) -> None:
         """Merge other processes' rows in the plan's ranges; whole hours of 1-min rows come
-        from :meth:`_hours_of` (merged once, reused while they stay the same). Nothing is
-        merged if the file cannot be read."""
+        from :meth:`_hours_of` (merged once, reused while they stay the same) wherever
+        processes write hourly rows. Nothing is merged if the file cannot be read."""
         whole: list[tuple[int, int]] = []
         rest: _Plan = []
         for width, first, last in plan:
             start, end = -(-first // _PER_HOUR), (last + 1) // _PER_HOUR - 1
-            if width != _MINUTE or _HOUR in self._widths or start > end:
+            if width != _MINUTE or self._rollup_width is None or start > end:
                 rest.append((width, first, last))
                 continue
             whole.append((start, end))

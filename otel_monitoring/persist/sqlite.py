@@ -117,7 +117,8 @@ class SqliteStore(SharedRecords, StoreQueries):
         self.guard = guard or Guard()
         self._max_size_bytes = max_size_bytes
         self._widths = [int(tier.width_s) for tier in self.tiers]
-        # the hourly rollup is written too where readers merge whole hours of 1-min rows
+        # the hourly rollup is written where readers merge whole hours of 1-min rows (a 1-min
+        # tier and no hourly one); both sides read this to agree
         self._rollup_width = (
             int(self._rollup.width_s) if self._rollup is not None and 60 in self._widths else None
         )
