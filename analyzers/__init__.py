@@ -6,53 +6,59 @@ raises :class:`~analyzers.errors.AnalysisError`, a :class:`ValueError`. See docs
 
 from __future__ import annotations
 
-from analyzers.anomaly import (
-    Anomaly,
-    AnomalyDetector,
-    AnomalyReport,
-    DetectorSettings,
-    Sensitivity,
-    detect_anomalies,
-    score_series,
-)
-from analyzers.changepoint import ChangePoint, find_change_points
-from analyzers.correlation import (
-    Correlation,
-    LagCorrelation,
-    PairCorrelation,
-    benjamini_hochberg,
-    best_lag,
-    correlate,
-    correlate_many,
-)
-from analyzers.errors import AnalysisError, InsufficientDataError, InvalidInputError
-from analyzers.forecast import ForecastStatus, ThresholdForecast, forecast_crossing
-from analyzers.insights import (
-    CacheSummary,
-    EndpointSummary,
-    Evidence,
-    Insight,
-    InsightKind,
-    LatencySeries,
-    QuerySummary,
-    Severity,
-    Thresholds,
-    insights,
-    recommend,
-)
-from analyzers.trend import (
-    MannKendallResult,
-    PercentChange,
-    TheilSenSlope,
-    TrendDirection,
-    TrendResult,
-    analyze_trend,
-    exponential_moving_average,
-    mann_kendall,
-    percent_change,
-    simple_moving_average,
-    theil_sen,
-)
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from analyzers.anomaly import (
+        Anomaly,
+        AnomalyDetector,
+        AnomalyReport,
+        DetectorSettings,
+        Sensitivity,
+        detect_anomalies,
+        score_series,
+    )
+    from analyzers.changepoint import ChangePoint, find_change_points
+    from analyzers.correlation import (
+        Correlation,
+        LagCorrelation,
+        PairCorrelation,
+        benjamini_hochberg,
+        best_lag,
+        correlate,
+        correlate_many,
+    )
+    from analyzers.errors import AnalysisError, InsufficientDataError, InvalidInputError
+    from analyzers.forecast import ForecastStatus, ThresholdForecast, forecast_crossing
+    from analyzers.insights import (
+        CacheSummary,
+        EndpointSummary,
+        Evidence,
+        Insight,
+        InsightKind,
+        LatencySeries,
+        QuerySummary,
+        Severity,
+        Thresholds,
+        insights,
+        recommend,
+    )
+    from analyzers.trend import (
+        MannKendallResult,
+        PercentChange,
+        TheilSenSlope,
+        TrendDirection,
+        TrendResult,
+        analyze_trend,
+        exponential_moving_average,
+        mann_kendall,
+        percent_change,
+        simple_moving_average,
+        theil_sen,
+    )
 
 __all__ = [
     "AnalysisError",
@@ -100,3 +106,84 @@ __all__ = [
     "simple_moving_average",
     "theil_sen",
 ]
+
+# public name -> submodule that defines it; loaded on first access (PEP 562), so
+# ``from analyzers import AnomalyDetector`` loads numpy but not scipy (trend, correlation and
+# change points need it).
+_LAZY: dict[str, str] = {
+    "Anomaly": "anomaly",
+    "AnomalyDetector": "anomaly",
+    "AnomalyReport": "anomaly",
+    "DetectorSettings": "anomaly",
+    "Sensitivity": "anomaly",
+    "detect_anomalies": "anomaly",
+    "score_series": "anomaly",
+    "ChangePoint": "changepoint",
+    "find_change_points": "changepoint",
+    "Correlation": "correlation",
+    "LagCorrelation": "correlation",
+    "PairCorrelation": "correlation",
+    "benjamini_hochberg": "correlation",
+    "best_lag": "correlation",
+    "correlate": "correlation",
+    "correlate_many": "correlation",
+    "AnalysisError": "errors",
+    "InsufficientDataError": "errors",
+    "InvalidInputError": "errors",
+    "ForecastStatus": "forecast",
+    "ThresholdForecast": "forecast",
+    "forecast_crossing": "forecast",
+    "CacheSummary": "insights",
+    "EndpointSummary": "insights",
+    "Evidence": "insights",
+    "Insight": "insights",
+    "InsightKind": "insights",
+    "LatencySeries": "insights",
+    "QuerySummary": "insights",
+    "Severity": "insights",
+    "Thresholds": "insights",
+    "insights": "insights",
+    "recommend": "insights",
+    "MannKendallResult": "trend",
+    "PercentChange": "trend",
+    "TheilSenSlope": "trend",
+    "TrendDirection": "trend",
+    "TrendResult": "trend",
+    "analyze_trend": "trend",
+    "exponential_moving_average": "trend",
+    "mann_kendall": "trend",
+    "percent_change": "trend",
+    "simple_moving_average": "trend",
+    "theil_sen": "trend",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Load a public name's module on first access and cache the name in this package."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+class _Package(types.ModuleType):
+    """This package's module type: ``analyzers.insights`` stays the public function.
+
+    The import system binds every loaded submodule on its package (``analyzers.insights = <the
+    module>``), which would hide the function of the same name once anything imports the
+    submodule; here the binding is replaced by the function.
+    """
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "insights" and isinstance(value, types.ModuleType):
+            value = value.insights
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -5,33 +5,41 @@ One line in code::
     monitor = otel_monitoring.instrument_app(app, engine=engine)
 
 or none at all: ``opentelemetry-instrument uvicorn shop:app`` with the package installed.
+
+Importing the package is cheap: each public name below loads its module (FastAPI, SQLAlchemy,
+the OpenTelemetry SDK, the monitor) on first use (PEP 562 module ``__getattr__``), so the CLI and
+tools that only need a part of the package do not pay for the rest.
 """
 
 from __future__ import annotations
 
-from otel_monitoring.cache import record_cache
-from otel_monitoring.clock import Clock, SystemClock
-from otel_monitoring.config import Settings
-from otel_monitoring.errors import ConfigError, MonitoringError
-from otel_monitoring.instrument import instrument_app
-from otel_monitoring.monitor import Monitor
-from otel_monitoring.stats import EndpointSort, Stats
-from otel_monitoring.types import (
-    CacheStats,
-    DbStatementStats,
-    EndpointStats,
-    ErrorSample,
-    Exemplar,
-    ExternalStats,
-    HealthState,
-    HealthStatus,
-    LatencyStats,
-    MetricStats,
-    NPlusOnePattern,
-    SelfTelemetry,
-    ServiceStats,
-    Window,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from otel_monitoring.cache import record_cache
+    from otel_monitoring.clock import Clock, SystemClock
+    from otel_monitoring.config import Settings
+    from otel_monitoring.errors import ConfigError, MonitoringError
+    from otel_monitoring.instrument import instrument_app
+    from otel_monitoring.monitor import Monitor
+    from otel_monitoring.stats import EndpointSort, Stats
+    from otel_monitoring.types import (
+        CacheStats,
+        DbStatementStats,
+        EndpointStats,
+        ErrorSample,
+        Exemplar,
+        ExternalStats,
+        HealthState,
+        HealthStatus,
+        LatencyStats,
+        MetricStats,
+        NPlusOnePattern,
+        SelfTelemetry,
+        ServiceStats,
+        Window,
+    )
 
 __version__ = "0.1.0"
 
@@ -62,3 +70,50 @@ __all__ = [
     "instrument_app",
     "record_cache",
 ]
+
+# public name -> submodule that defines it (loaded on first attribute access)
+_LAZY: dict[str, str] = {
+    "record_cache": "cache",
+    "Clock": "clock",
+    "SystemClock": "clock",
+    "Settings": "config",
+    "ConfigError": "errors",
+    "MonitoringError": "errors",
+    "instrument_app": "instrument",
+    "Monitor": "monitor",
+    "EndpointSort": "stats",
+    "Stats": "stats",
+    **{
+        name: "types"
+        for name in (
+            "CacheStats",
+            "DbStatementStats",
+            "EndpointStats",
+            "ErrorSample",
+            "Exemplar",
+            "ExternalStats",
+            "HealthState",
+            "HealthStatus",
+            "LatencyStats",
+            "MetricStats",
+            "NPlusOnePattern",
+            "SelfTelemetry",
+            "ServiceStats",
+            "Window",
+        )
+    },
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Load a public name's module on first access and cache the name in this module."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -52,10 +52,36 @@ class InputError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class _Table:
+    """A CSV file read for scoring, one entry per data row, in file order.
+
+    ``timestamps_s`` never decrease: each row is the row before it plus the time between them in
+    the file, and a clock step back counts as 0 s (the rows after it keep their spacing).
+    ``values`` holds NaN where the row is not scored (empty or NaN cell).
+    """
+
     header: list[str]
     rows: list[list[str]]
     timestamps_s: list[float]
     values: list[float]
+    steps_back: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+
+    def warning(self, path: Path) -> str | None:
+        """The one warning line for what was tolerated in this file, or None if nothing was."""
+        parts: list[str] = []
+        if self.steps_back:
+            parts.append(f"{self.steps_back} clock step(s) back (a gap of 0 s)")
+        if self.duplicates:
+            parts.append(f"{self.duplicates} duplicate timestamp(s)")
+        if self.skipped:
+            parts.append(f"{self.skipped} empty or NaN cell(s) (rows kept with score 0)")
+        if not parts:
+            return None
+        return (
+            f"{path}: scored in file order with {', '.join(parts)}; "
+            "--strict refuses step backs and empty cells"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +96,7 @@ class _Outcome:
     rows: int
     alarms: int
     error: str | None
+    warning: str | None = None
 
 
 def _timestamp_parser(text: str) -> Callable[[str], float]:
@@ -90,14 +117,22 @@ def _timestamp_parser(text: str) -> Callable[[str], float]:
     return parse_iso
 
 
-def read_series(path: Path) -> _Table:
-    """Read and validate a ``timestamp,value`` CSV; raises :class:`InputError` on bad input."""
+def read_series(path: Path, *, strict: bool = True) -> _Table:
+    """Read and validate a ``timestamp,value`` CSV; raises :class:`InputError` on bad input.
+
+    With ``strict`` (the ``trend`` command, ``anomalies --strict``) a timestamp earlier than the
+    row before it, an empty cell and a NaN value are errors. Without it, as real exports come:
+    a step back (DST change, NTP correction) is a gap of 0 s, and a row with
+    an empty timestamp or an empty/NaN value is kept unscored (its value is NaN in the table);
+    the counts are on the table. Unparsable text and infinite values are errors either way.
+    """
     try:
         fh = path.open(newline="", encoding="utf-8")
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot open: {exc.strerror or exc}") from None
+    nan = float("nan")
     with fh:
         reader = csv.reader(fh)
         try:
@@ -117,7 +152,9 @@ def read_series(path: Path) -> _Table:
             ts_out: list[float] = []
             vals: list[float] = []
             parse_ts: Callable[[str], float] | None = None
-            prev = -float("inf")
+            prev = -float("inf")  # the file's timestamp of the row before
+            shift = 0.0  # total of the steps back so far, added to the file's timestamps
+            steps_back = duplicates = skipped = 0
             for row in reader:
                 if not row:
                     continue
@@ -127,6 +164,14 @@ def read_series(path: Path) -> _Table:
                         f"{path}:{line}: expected {len(names)} columns, got {len(row)}"
                     )
                 ts_text, val_text = row[i_ts], row[i_val]
+                if not ts_text.strip():
+                    if strict:
+                        raise InputError(f"{path}:{line}: timestamp is empty")
+                    skipped += 1
+                    rows.append(row)
+                    ts_out.append(ts_out[-1] if ts_out else 0.0)
+                    vals.append(nan)
+                    continue
                 if parse_ts is None:
                     parse_ts = _timestamp_parser(ts_text)
                 try:
@@ -139,17 +184,34 @@ def read_series(path: Path) -> _Table:
                 if t != t or t in (float("inf"), -float("inf")):
                     raise InputError(f"{path}:{line}: timestamp {ts_text!r} is not finite")
                 if t < prev:
-                    raise InputError(
-                        f"{path}:{line}: timestamp {ts_text!r} is earlier than the row before it "
-                        "(rows must be in time order)"
-                    )
+                    if strict:
+                        raise InputError(
+                            f"{path}:{line}: timestamp {ts_text!r} is earlier than the row "
+                            "before it (rows must be in time order)"
+                        )
+                    steps_back += 1
+                    shift += prev - t
+                elif t == prev:
+                    duplicates += 1
                 prev = t
-                try:
-                    v = float(val_text)
-                except ValueError:
-                    raise InputError(f"{path}:{line}: value {val_text!r} is not a number") from None
-                if v != v or v in (float("inf"), -float("inf")):
-                    raise InputError(f"{path}:{line}: value {val_text!r} is not a finite number")
+                t += shift
+                if not val_text.strip():
+                    if strict:
+                        raise InputError(f"{path}:{line}: value is empty")
+                    v = nan
+                else:
+                    try:
+                        v = float(val_text)
+                    except ValueError:
+                        raise InputError(
+                            f"{path}:{line}: value {val_text!r} is not a number"
+                        ) from None
+                    if v in (float("inf"), -float("inf")) or (v != v and strict):
+                        raise InputError(
+                            f"{path}:{line}: value {val_text!r} is not a finite number"
+                        )
+                if v != v:
+                    skipped += 1
                 rows.append(row)
                 ts_out.append(t)
                 vals.append(v)
@@ -159,15 +221,15 @@ def read_series(path: Path) -> _Table:
             raise InputError(f"{path}:{reader.line_num}: malformed CSV: {exc}") from None
     if not rows:
         raise InputError(f"{path}: no data rows after the header")
-    return _Table(names, rows, ts_out, vals)
+    return _Table(names, rows, ts_out, vals, steps_back, duplicates, skipped)
 
 
-def _score_one(job: _Job, sensitivity: str) -> _Outcome:
+def _score_one(job: _Job, sensitivity: str, strict: bool = False) -> _Outcome:
     """Read, score and write one file (runs in a worker process for several files)."""
     from analyzers import AnomalyDetector, Sensitivity
 
     try:
-        table = read_series(job.source)
+        table = read_series(job.source, strict=strict)
     except InputError as exc:
         return _Outcome(job.source, 0, 0, str(exc))
     det = AnomalyDetector(Sensitivity[sensitivity.upper()])
@@ -178,7 +240,7 @@ def _score_one(job: _Job, sensitivity: str) -> _Outcome:
     header = [*table.header, "anomaly_score"]
     append = lines.append
     for row, t, v in zip(table.rows, table.timestamps_s, table.values, strict=True):
-        s = update(t, v)
+        s = update(t, v) if v == v else 0.0
         if s >= threshold:
             alarms += 1
         row.append(f"{s:.6g}")
@@ -191,15 +253,16 @@ def _score_one(job: _Job, sensitivity: str) -> _Outcome:
             writer.writerows(lines)
     except OSError as exc:
         return _Outcome(job.source, 0, 0, f"{job.target}: cannot write: {exc.strerror or exc}")
-    return _Outcome(job.source, len(table.rows), alarms, None)
+    return _Outcome(job.source, len(table.rows), alarms, None, table.warning(job.source))
 
 
 def _plan(inputs: list[Path], output: Path) -> list[_Job]:
     """Map inputs (files or folders of *.csv) to output files, mirroring relative paths."""
     if len(inputs) == 1 and not inputs[0].is_dir():
         src = inputs[0]
-        target = output / src.name if output.is_dir() else output
-        return [_Job(src, target)]
+        job = _Job(src, output / src.name if output.is_dir() else output)
+        _refuse_overwriting_input(job)
+        return [job]
     if output.exists() and not output.is_dir():
         raise InputError(f"{output}: must be a folder when several files or a folder are given")
     jobs: list[_Job] = []
@@ -217,19 +280,36 @@ def _plan(inputs: list[Path], output: Path) -> list[_Job]:
                 raise InputError(f"{f}: would overwrite the output of {seen[target]} ({target})")
             seen[target] = f
             jobs.append(_Job(f, target))
+    for job in jobs:
+        _refuse_overwriting_input(job)
     return jobs
 
 
-def _run_jobs(jobs: list[_Job], sensitivity: str, workers: int, progress: bool) -> list[_Outcome]:
+def _refuse_overwriting_input(job: _Job) -> None:
+    """Raise :class:`InputError` when a job's output is its own input (any spelling or link)."""
+    try:
+        same = job.target.exists() and os.path.samefile(job.source, job.target)
+    except OSError:
+        same = job.source.resolve() == job.target.resolve()
+    if same:
+        raise InputError(
+            f"{job.target}: -o is the input file {job.source} and would overwrite it; "
+            "write the scores to another path"
+        )
+
+
+def _run_jobs(
+    jobs: list[_Job], sensitivity: str, workers: int, progress: bool, strict: bool
+) -> list[_Outcome]:
     if workers <= 1 or len(jobs) == 1:
-        results_iter = (_score_one(j, sensitivity) for j in jobs)
+        results_iter = (_score_one(j, sensitivity, strict) for j in jobs)
         return _with_progress(results_iter, jobs, progress)
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(max_workers=workers) as pool:
         # largest files first keeps both workers busy until the end
         order = sorted(jobs, key=lambda j: -_size(j.source))
-        futures = [pool.submit(_score_one, j, sensitivity) for j in order]
+        futures = [pool.submit(_score_one, j, sensitivity, strict) for j in order]
         return _with_progress((f.result() for f in futures), order, progress)
 
 
@@ -282,6 +362,14 @@ def anomalies(
         int, typer.Option(help="Worker processes for several files (0 = one per CPU).")
     ] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary line.")] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Refuse a file with a timestamp step back, an empty cell or a NaN value "
+            "(by default they are scored in file order, skipped, and counted in a warning).",
+        ),
+    ] = False,
 ) -> None:
     """Write each row plus an anomaly_score column in [0, 1] (streaming: each score uses only
     the rows up to and including its own; see docs/analyzers.md)."""
@@ -296,7 +384,10 @@ def anomalies(
     workers = jobs if jobs > 0 else min(len(plan), os.cpu_count() or 1)
     total_bytes = sum(_size(j.source) for j in plan)
     show = sys.stderr.isatty() and total_bytes > _PROGRESS_MIN_ROWS * 25
-    results = _run_jobs(plan, sensitivity.value, workers, show)
+    results = _run_jobs(plan, sensitivity.value, workers, show, strict)
+    for res in results:
+        if res.warning:
+            typer.echo(f"warning: {res.warning}", err=True)
     errors = [r.error for r in results if r.error]
     for err in errors:
         typer.echo(f"error: {err}", err=True)
@@ -333,7 +424,7 @@ def trend(
     failed = False
     for path in inputs:
         try:
-            table = read_series(path)
+            table = read_series(path, strict=True)
             res = analyze_trend(table.timestamps_s, table.values, alpha)
         except (InputError, AnalysisError) as exc:
             typer.echo(
