@@ -1,10 +1,12 @@
 # make demo: run the sample shop with traffic; make test: run the whole test suite.
-# Each target creates .venv and installs what it needs.
+# Each target creates .venv and installs what it needs; `make test` also installs the Debian
+# packages the tests start (chromium, prometheus) when missing, as root or with password-less
+# sudo, else stops at once with the one command to run (tools/ensure-system-deps.sh).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test system-deps lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +17,10 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(VENV)/bin/otel-monitoring demo
 
-test: $(VENV)/.installed
+system-deps:
+	bash tools/ensure-system-deps.sh
+
+test: system-deps $(VENV)/.installed
 	$(PY) -m pytest
 
 lint: $(VENV)/.installed

@@ -7,11 +7,19 @@ reward_low_FN_rate profiles, and reports in the same run:
 * CLI throughput (rows per second, whole folder, including CSV reading and writing);
 * streaming ``AnomalyDetector.update`` cost (microseconds per point, one process).
 
-Usage (from the project root, with the shared folder beside it)::
+The NAB data is not part of this repository. Get it from NAB's public repository
+(https://github.com/numenta/NAB, MIT license; the data has not changed since 2015)::
 
-    python benchmarks/nab.py ../shared/datasets/nab --scorer ../shared/tools/nab_score.py
+    git clone --depth 1 https://github.com/numenta/NAB /tmp/NAB
+    python benchmarks/nab.py --data /tmp/NAB/data --scorer PATH/TO/nab_score.py
 
-The NAB data is not part of this project; pass its path.
+``--data`` is a folder of ``<category>/<name>.csv`` files; the labelled windows are read from
+``--labels``, else from ``combined_windows*.json`` in that folder, else from NAB's
+``labels/combined_windows.json`` beside it (as in a clone). ``--scorer`` is a NAB scorer with
+the command line ``--data --labels --results --profile all --json SUMMARY`` (the project's
+clean-room ``nab_score.py``, which is not in this repository either). The figures in
+docs/benchmarks.md were measured on the 47-file development half of NAB with its
+``combined_windows_dev.json``; the whole corpus gives other numbers.
 """
 
 from __future__ import annotations
@@ -36,10 +44,15 @@ PROFILES = ("standard", "reward_low_FP_rate", "reward_low_FN_rate")
 def _labels_path(data: Path, given: str | None) -> Path:
     if given:
         return Path(given)
-    for name in ("combined_windows_dev.json", "combined_windows.json", "labels.json"):
-        if (data / name).is_file():
-            return data / name
-    sys.exit(f"error: no labels JSON in {data}; pass --labels")
+    candidates = [
+        data / name
+        for name in ("combined_windows_dev.json", "combined_windows.json", "labels.json")
+    ]
+    candidates.append(data.parent / "labels" / "combined_windows.json")  # a clone of NAB
+    for path in candidates:
+        if path.is_file():
+            return path
+    sys.exit(f"error: no labels JSON in {data} or {data.parent / 'labels'}; pass --labels")
 
 
 def _run_cli(data: Path, out: Path, jobs: int) -> tuple[float, int]:
@@ -94,8 +107,12 @@ def _score(scorer: Path, data: Path, labels: Path, results: Path) -> dict[str, d
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("data", nargs="?", default="../shared/datasets/nab", help="NAB data folder")
-    ap.add_argument("--scorer", default="../shared/tools/nab_score.py", help="nab_score.py")
+    ap.add_argument(
+        "--data",
+        required=True,
+        help="NAB data folder, e.g. NAB/data of a clone of https://github.com/numenta/NAB",
+    )
+    ap.add_argument("--scorer", required=True, help="NAB scorer with nab_score.py's command line")
     ap.add_argument("--labels", help="windows JSON (default: the one in the data folder)")
     ap.add_argument("--out", help="results folder (default: a temporary folder)")
     ap.add_argument("--jobs", type=int, default=0, help="CLI worker processes (0 = per CPU)")
@@ -103,7 +120,10 @@ def main(argv: list[str] | None = None) -> int:
 
     data, scorer = Path(args.data), Path(args.scorer)
     if not data.is_dir():
-        sys.exit(f"error: {data} is not a folder (pass the NAB data folder)")
+        sys.exit(
+            f"error: {data} is not a folder (pass --data: the data folder of a clone of "
+            "https://github.com/numenta/NAB)"
+        )
     if not scorer.is_file():
         sys.exit(f"error: scorer {scorer} not found (pass --scorer)")
     labels = _labels_path(data, args.labels)
