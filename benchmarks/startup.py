@@ -10,7 +10,8 @@ Measures, beside ``python -c pass`` for scale (same interpreter, same run):
   the OpenTelemetry SDK and the monitor load then), which has no target.
 
 Each command runs once untimed (disk cache), then ``--runs`` times interleaved with the
-others; the medians are wall-clock seconds of the whole process. Also reports which of
+others; the medians are wall-clock seconds of the whole process (the targets) and its CPU
+seconds (user + system), which other load on the machine inflates less. Also reports which of
 scipy, fastapi, sqlalchemy and opentelemetry.sdk ``import otel_monitoring`` loaded.
 
 Usage::
@@ -21,6 +22,8 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -47,11 +50,15 @@ def write_csv(path: Path, rows: int) -> None:
         fh.writelines(f"{t},{v:.3f}\n" for t, v in zip(ts.astype(str), values, strict=True))
 
 
-def wall_s(cmd: list[str]) -> float:
-    """Wall-clock seconds of one process running ``cmd`` to the end (exit status 0)."""
+def run_s(cmd: list[str]) -> tuple[float, float]:
+    """Wall-clock and CPU (user + system) seconds of one process running ``cmd`` to the end."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,11 +82,14 @@ def main(argv: list[str] | None = None) -> int:
             "instrument_app": [py, "-c", "import otel_monitoring; otel_monitoring.instrument_app"],
         }
         times: dict[str, list[float]] = {name: [] for name in commands}
+        cpu: dict[str, list[float]] = {name: [] for name in commands}
         for cmd in commands.values():
-            wall_s(cmd)
+            run_s(cmd)
         for _ in range(args.runs):
             for name, cmd in commands.items():
-                times[name].append(wall_s(cmd))
+                wall, used = run_s(cmd)
+                times[name].append(wall)
+                cpu[name].append(used)
         scored_rows = sum(1 for _ in out.open()) - 1
 
     probe = f"import sys, otel_monitoring; print(*[m for m in {HEAVY!r} if m in sys.modules])"
@@ -92,13 +102,18 @@ def main(argv: list[str] | None = None) -> int:
         "analyze": f"otel-monitoring analyze anomalies ({scored_rows:,} rows)",
         "instrument_app": "first use of otel_monitoring.instrument_app",
     }
-    print(f"median of {args.runs} cold processes (wall s), Python {sys.version.split()[0]}")
-    print(f"{'command':<52} {'median':>7} {'x pass':>7} {'target':>7}")
+    load = os.getloadavg()[0]
+    print(
+        f"median of {args.runs} cold processes, Python {sys.version.split()[0]}, "
+        f"{os.cpu_count()} CPU(s), load average {load:.1f}"
+    )
+    print(f"{'command':<52} {'wall s':>7} {'x pass':>7} {'cpu s':>7} {'target':>7}")
     for name, label in labels.items():
         med = statistics.median(times[name])
+        used = statistics.median(cpu[name])
         target = TARGETS_S.get(name)
         verdict = "" if target is None else f"{target:>6.1f}s {'ok' if med <= target else 'OVER'}"
-        print(f"{label:<52} {med:>7.3f} {med / base:>7.1f} {verdict}")
+        print(f"{label:<52} {med:>7.3f} {med / base:>7.1f} {used:>7.3f} {verdict}")
     print(f"import otel_monitoring loaded: {loaded.strip() or 'none of ' + ', '.join(HEAVY)}")
     return 0
 

@@ -48,7 +48,7 @@ def prometheus_bin() -> str:
     if path is None:
         pytest.fail(
             "the fleet tests need a real Prometheus: install the Debian package with"
-            " `apt-get install -y prometheus` (binary /usr/bin/prometheus); .ci/run installs it"
+            " `apt-get install -y prometheus` (binary /usr/bin/prometheus); `make test` installs it"
         )
     return path
 
