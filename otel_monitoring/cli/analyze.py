@@ -263,7 +263,7 @@ def _plan(inputs: list[Path], output: Path) -> list[_Job]:
     if len(inputs) == 1 and not inputs[0].is_dir():
         src = inputs[0]
         job = _Job(src, output / src.name if output.is_dir() else output)
-        _refuse_overwriting_input(job)
+        _refuse_overwriting_inputs([job])
         return [job]
     if output.exists() and not output.is_dir():
         raise InputError(f"{output}: must be a folder when several files or a folder are given")
@@ -282,22 +282,34 @@ def _plan(inputs: list[Path], output: Path) -> list[_Job]:
                 raise InputError(f"{f}: would overwrite the output of {seen[target]} ({target})")
             seen[target] = f
             jobs.append(_Job(f, target))
-    for job in jobs:
-        _refuse_overwriting_input(job)
+    _refuse_overwriting_inputs(jobs)
     return jobs
 
 
-def _refuse_overwriting_input(job: _Job) -> None:
-    """Raise :class:`InputError` when a job's output is its own input (any spelling or link)."""
-    try:
-        same = job.target.exists() and os.path.samefile(job.source, job.target)
-    except OSError:
-        same = job.source.resolve() == job.target.resolve()
-    if same:
-        raise InputError(
-            f"{job.target}: -o is the input file {job.source} and would overwrite it; "
-            "write the scores to another path"
-        )
+def _refuse_overwriting_inputs(jobs: list[_Job]) -> None:
+    """Raise :class:`InputError` when an output file is one of the input files.
+
+    Files are compared by device and inode, so any spelling of the path (relative, ``..``, a
+    symbolic or hard link) counts as the same file.
+    """
+    inputs: dict[tuple[int, int], Path] = {}
+    for job in jobs:
+        try:
+            st = job.source.stat()
+        except OSError:
+            continue  # a missing input is reported on its own
+        inputs[(st.st_dev, st.st_ino)] = job.source
+    for job in jobs:
+        try:
+            st = job.target.stat()
+        except OSError:
+            continue  # not there yet: cannot be an input
+        src = inputs.get((st.st_dev, st.st_ino))
+        if src is not None:
+            raise InputError(
+                f"{job.target}: -o is the input file {src} and would overwrite it; "
+                "write the scores to another path"
+            )
 
 
 def _run_jobs(

@@ -275,7 +275,7 @@ def _write_input(tmp_path: Path) -> tuple[Path, bytes]:
     return src, src.read_bytes()
 
 
-@pytest.mark.parametrize("spelling", ["same", "dot-dot", "symlink", "folder"])
+@pytest.mark.parametrize("spelling", ["same", "dot-dot", "symlink", "folder", "another-input"])
 def test_output_equal_to_an_input_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spelling: str
 ) -> None:
@@ -288,8 +288,14 @@ def test_output_equal_to_an_input_is_refused(
     elif spelling == "symlink":
         (tmp_path / "link.csv").symlink_to(src)
         args = [str(tmp_path / "link.csv"), "-o", "in.csv"]
-    else:
+    elif spelling == "folder":
         args = [".", "-o", str(tmp_path / "data")]
+    else:  # the folder's sub/in.csv would be written over another input, out/sub/in.csv
+        _write(tmp_path / "all" / "sub" / "in.csv", n=50, seed=9)
+        src = tmp_path / "out" / "sub" / "in.csv"
+        src.parent.mkdir(parents=True)
+        src.write_bytes(before)
+        args = [str(tmp_path / "all"), str(src), "-o", str(tmp_path / "out")]
     res = runner.invoke(analyze_app, ["anomalies", *args])
     assert res.exit_code == 1
     lines = res.stderr.strip().splitlines()
