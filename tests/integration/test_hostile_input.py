@@ -76,3 +76,50 @@ def test_cleanup_with_an_enormous_max_age_is_refused_before_acting(shop: Any, ma
         (record,) = client.get("/monitoring/audit", headers=ADMIN).json()
     assert record["action"] == "cleanup"
     assert "Traceback" not in shop.output()
+
+
+# -- rate limits and X-Forwarded-For ----------------------------------------------------------
+def _health_codes(url: str, forwarded: list[str]) -> list[int]:
+    with httpx.Client(base_url=url, timeout=10) as client:
+        return [
+            client.get("/monitoring/health", headers={"X-Forwarded-For": address}).status_code
+            for address in forwarded
+        ]
+
+
+FORGED = [f"203.0.113.{i}" for i in range(1, 7)]
+
+
+@pytest.mark.parametrize("allow", [None, "*"], ids=["uvicorn-defaults", "forwarded-allow-all"])
+def test_forged_forwarded_for_shares_one_budget(
+    start_server: Callable[..., Any],
+    port: int,
+    shop_env: dict[str, str],
+    uvicorn_cmd: Any,
+    allow: str | None,
+) -> None:
+    argv = uvicorn_cmd(SHOP, port) + ([f"--forwarded-allow-ips={allow}"] if allow else [])
+    env = {**shop_env, "SHOP_INSTRUMENT": "1", "OTEL_MONITORING_RATE_LIMITS": "health=3/minute"}
+    shop = start_server(argv, env, port)
+    assert _health_codes(shop.url, FORGED) == [200, 200, 200, 429, 429, 429]
+    assert "Traceback" not in shop.output()
+
+
+def test_trusted_proxies_key_on_the_rightmost_untrusted_hop(
+    start_server: Callable[..., Any], port: int, shop_env: dict[str, str], uvicorn_cmd: Any
+) -> None:
+    env = {
+        **shop_env,
+        "SHOP_INSTRUMENT": "1",
+        "OTEL_MONITORING_RATE_LIMITS": "health=2/minute",
+        "OTEL_MONITORING_TRUSTED_PROXIES": "127.0.0.1,10.0.0.0/8",
+    }
+    shop = start_server(uvicorn_cmd(SHOP, port), env, port)
+    # Each client behind the proxies has its own budget; hops the proxies vouch for are
+    # skipped, and what a client writes left of its own address does not matter.
+    assert _health_codes(shop.url, ["198.51.100.1, 10.0.0.2"] * 3) == [200, 200, 429]
+    assert _health_codes(shop.url, ["6.6.6.6, 198.51.100.1", "7.7.7.7, 198.51.100.1"]) == [
+        429,
+        429,
+    ]
+    assert _health_codes(shop.url, ["198.51.100.2"] * 3) == [200, 200, 429]
