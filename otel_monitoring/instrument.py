@@ -105,7 +105,12 @@ def instrument_app(
     _warn_prefix_overlap(app, settings.prefix, reported)  # routes defined so far
     before = {id(route) for route in app.routes}
     if monitor.exposition is not None:
-        monitor.exposition.mount(app, "/metrics")
+        from fastapi import Depends
+
+        from otel_monitoring.api_deps import Access
+
+        access = Access(settings, monitor.clock)  # the API's keys; its own rate limit
+        monitor.exposition.mount(app, "/metrics", [Depends(access.require("prometheus"))])
     if mount:
         from otel_monitoring.router import install_error_handlers, make_router
 

@@ -43,6 +43,9 @@ DEFAULT_LIMITS: Mapping[str, str] = {
     "metrics": "60/minute",
     "audit": "30/minute",
     "correlations": "20/minute",
+    # GET /metrics on the app (Prometheus export): generous for scrapers sharing an address;
+    # its cost is bounded by the cached rendering, one collection per interval.
+    "prometheus": "600/minute",
 }
 
 
