@@ -7,10 +7,14 @@ failed attempts) and then enforces the role, answering JSON errors that say what
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import HTTPException, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
@@ -19,7 +23,7 @@ from otel_monitoring.clock import Clock
 from otel_monitoring.config import Settings
 from otel_monitoring.ratelimit import RateLimiter
 
-__all__ = ["MAX_BODY_BYTES", "Access", "LimitedBodyRoute"]
+__all__ = ["MAX_BODY_BYTES", "Access", "LimitedBodyRoute", "strict_json"]
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -100,10 +104,16 @@ def _unauthorized(header: str) -> HTTPException:
 
 
 class LimitedBodyRoute(APIRoute):
-    """An ``APIRoute`` that refuses request bodies over 64 KiB with a 413 JSON error.
+    """An ``APIRoute`` that refuses request bodies over 64 KiB with a 413 JSON error and
+    bodies that are not strict JSON with a 422 naming the reason.
 
     Checks ``Content-Length`` first, then reads the body itself counting streamed (chunked)
-    bytes, so a body without a length cannot exceed the limit either.
+    bytes, so a body without a length cannot exceed the limit either. Python's ``json``
+    accepts ``NaN``, ``Infinity`` and lone UTF-16 surrogates (``"\\ud800"``), which RFC 8259
+    excludes and which cannot be stored or echoed back as UTF-8: such bodies are refused
+    here, before the route acts. Validation errors of these routes are rendered here too, so
+    an odd input echoed in the error can never turn a 422 into a 500 (the host app's own
+    handlers are left alone).
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -122,9 +132,73 @@ class LimitedBodyRoute(APIRoute):
                         return _too_large()
                     chunks.append(chunk)
                 request._body = b"".join(chunks)  # FastAPI reads the body from here
-            return await handler(request)
+                if request._body:
+                    try:
+                        request._json = strict_json(request._body)  # FastAPI reuses it
+                    except ValueError as exc:
+                        return JSONResponse({"detail": f"invalid JSON body: {exc}"}, 422)
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                return JSONResponse({"detail": _printable(jsonable_encoder(exc.errors()))}, 422)
 
         return limited
+
+
+def strict_json(body: bytes) -> Any:
+    """Parse an RFC 8259 JSON document (UTF-8).
+
+    Raises:
+        ValueError: not UTF-8, not JSON, or holding ``NaN``/``Infinity`` or a lone
+            surrogate; the message says which and where.
+    """
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 at byte {exc.start}") from None
+
+    def constant(name: str) -> Any:
+        raise ValueError(f"{name} is not a JSON number (RFC 8259)")
+
+    try:
+        value = json.loads(text, parse_constant=constant)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    _no_surrogates(value)
+    return value
+
+
+def _no_surrogates(value: Any) -> None:
+    pending = [value]  # iterative: a deeply nested document must not overflow the stack
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ValueError(
+                    f"lone UTF-16 surrogate {item[exc.start]!r} in a string (not Unicode text)"
+                ) from None
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+
+
+def _printable(value: Any) -> Any:
+    """``value`` with non-finite floats as strings and unencodable text escaped."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_printable(k): _printable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable(item) for item in value]
+    return value
 
 
 def _too_large() -> JSONResponse:

@@ -6,10 +6,11 @@ numbers. Every request model forbids unknown fields and bounds its strings.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from otel_monitoring.timeseries import TimeseriesMetric
 from otel_monitoring.types import EndpointStats, HealthStatus, Window
@@ -106,14 +107,34 @@ class ResolveIn(BaseModel):
     reason: str = Field(min_length=1, max_length=1000)
 
 
+#: A cleanup age: digits limited per unit so that every match is under 10**9 s (31 years),
+#: the bound :meth:`~otel_monitoring.Monitor.cleanup_old_metrics` takes.
+CLEANUP_AGE_PATTERN = (
+    r"^\s*(\d{1,12}(\.\d{1,6})?\s*ms|\d{1,9}(\.\d{1,6})?\s*s?|\d{1,7}(\.\d{1,6})?\s*m"
+    r"|\d{1,5}(\.\d{1,6})?\s*h|\d{1,4}(\.\d{1,6})?\s*d)\s*$"
+)
+
+
 class CleanupIn(BaseModel):
-    """Remove data older than ``max_age`` (default: the retention), e.g. ``"1h"``."""
+    """Remove data older than ``max_age`` (default: the retention), e.g. ``"1h"``; at
+    most 9999d, 99999h, 9999999m or 999999999s."""
 
     model_config = ConfigDict(extra="forbid")
     max_age: str | None = Field(
-        default=None, max_length=32, pattern=r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$"
+        default=None, max_length=32, json_schema_extra={"pattern": CLEANUP_AGE_PATTERN}
     )
     reason: str = Field(default="maintenance", min_length=1, max_length=1000)
+
+    @field_validator("max_age")
+    @classmethod
+    def _bounded(cls, value: str | None) -> str | None:
+        # Checked here rather than by ``pattern=`` so the error says what is wrong.
+        if value is None or re.match(CLEANUP_AGE_PATTERN, value):
+            return value
+        from otel_monitoring.config import parse_duration_s
+
+        parse_duration_s(value)  # ValueError: not a duration, with examples
+        raise ValueError("too large: at most 9999d, 99999h, 9999999m or 999999999s (31 years)")
 
 
 class CleanupOut(BaseModel):

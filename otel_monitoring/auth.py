@@ -16,7 +16,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["ApiKeys", "Principal", "Role", "client_address", "parse_api_keys"]
+__all__ = [
+    "FORWARDED_CLIENT",
+    "ApiKeys",
+    "Principal",
+    "Role",
+    "client_address",
+    "parse_api_keys",
+]
 
 
 class Role(StrEnum):
@@ -87,21 +94,50 @@ class ApiKeys:
         return found
 
 
-def client_address(peer: str | None, forwarded_for: str | None, trusted: Sequence[str]) -> str:
-    """The client's address: the peer, or the last untrusted hop of ``X-Forwarded-For``.
+#: The rate-limit identity shared by every request whose client address may have been
+#: taken from ``X-Forwarded-For`` by the server (see :func:`client_address`).
+FORWARDED_CLIENT = "x-forwarded-for"
 
-    ``X-Forwarded-For`` is believed only when the peer is a trusted proxy (an address or a
-    network in ``trusted``); otherwise any client could pick its own rate-limit key.
+
+def client_address(peer: str | None, forwarded_for: str | None, trusted: Sequence[str]) -> str:
+    """The rate-limit identity of a client: its address, or :data:`FORWARDED_CLIENT`.
+
+    ``peer`` is the ASGI ``scope["client"]`` host. Servers may already have replaced it
+    with a hop of ``X-Forwarded-For`` (uvicorn does for peers in ``--forwarded-allow-ips``:
+    127.0.0.1 by default, anyone with ``'*'``) and keep no trace of the real peer. So:
+
+    * no ``X-Forwarded-For``, or ``peer`` not among its hops: ``peer`` is the real peer;
+      its header is believed only when it is in ``trusted`` (then the right-most hop not in
+      ``trusted`` is the client);
+    * ``peer`` among the hops, ``trusted`` empty: the address may be forged, so every such
+      request shares the one identity :data:`FORWARDED_CLIENT` (one budget, not a fresh one
+      per forged address);
+    * ``peer`` among the hops, ``trusted`` set: the server vouched for its peer; the
+      right-most hop not in ``trusted`` is the client (give the server the same proxies,
+      e.g. uvicorn's ``--forwarded-allow-ips``).
     """
     if not peer:
         return "unknown"
-    if not forwarded_for or not _is_trusted(peer, trusted):
+    hops = [_host(hop) for hop in (forwarded_for or "").split(",") if hop.strip()]
+    rewritten = peer in hops
+    if not hops or not (rewritten or _is_trusted(peer, trusted)):
         return peer
-    hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+    if not trusted:
+        return FORWARDED_CLIENT
     for hop in reversed(hops):
         if not _is_trusted(hop, trusted):
             return hop
-    return hops[0] if hops else peer
+    return hops[0]
+
+
+def _host(hop: str) -> str:
+    """``1.2.3.4:80`` -> ``1.2.3.4``, ``[::1]:80`` -> ``::1`` (as servers parse a hop)."""
+    hop = hop.strip()
+    if hop.startswith("[") and "]" in hop:
+        return hop[1 : hop.index("]")]
+    if hop.count(":") == 1:
+        return hop.partition(":")[0]
+    return hop
 
 
 def _is_trusted(address: str, trusted: Sequence[str]) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -103,7 +104,9 @@ def _parse_rate_limits(text: str) -> tuple[tuple[str, str], ...]:
 def _parse_store(text: str) -> str:
     from otel_monitoring.persist.url import parse_store_url
 
-    parse_store_url(text.strip())
+    directory = parse_store_url(text.strip()).parent
+    if not directory.is_dir():
+        raise ValueError(f"the directory {str(directory)!r} does not exist; create it first")
     return text.strip()
 
 
@@ -233,10 +236,10 @@ class Settings:
             raise bad("error_samples", "must be between 0 and 10000")
         if not 2 <= self.n_plus_one_threshold <= 10_000:
             raise bad("n_plus_one_threshold", "must be between 2 and 10000")
-        if not self.latency_threshold_ms > 0:
-            raise bad("latency_threshold_ms", "must be positive")
-        if not self.db_threshold_ms > 0:
-            raise bad("db_threshold_ms", "must be positive")
+        if not 0 < self.latency_threshold_ms < math.inf:  # refuses NaN too
+            raise bad("latency_threshold_ms", "must be a positive, finite number of ms")
+        if not 0 < self.db_threshold_ms < math.inf:
+            raise bad("db_threshold_ms", "must be a positive, finite number of ms")
         for proxy in self.trusted_proxies:
             try:
                 ipaddress.ip_network(proxy, strict=False)
@@ -275,6 +278,13 @@ class Settings:
             if key not in known:
                 raise ConfigError(f"unknown setting {key!r}; known: {sorted(known)}")
         values: dict[str, Any] = {}
+        blank_key = env.get(ENV_PREFIX + "API_KEY")
+        if blank_key is not None and not blank_key.strip() and "api_keys" not in overrides:
+            # Most likely an unset secret in a template: never silently run without keys.
+            raise ConfigError(
+                f"{ENV_PREFIX}API_KEY is set but empty; give a key (SECRET[:read|admin]) or"
+                " unset the variable to run without keys"
+            )
         for name, (suffix, parse) in _ENV.items():
             raw = env.get(ENV_PREFIX + suffix)
             if raw is None or raw.strip() == "":

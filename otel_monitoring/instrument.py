@@ -6,8 +6,9 @@ import asyncio
 import atexit
 import contextlib
 import gc
+import logging
 import os
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -25,6 +26,7 @@ from otel_monitoring.rules import Rule
 __all__ = ["instrument_app", "stable_semconv"]
 
 _STATE_KEY = "otel_monitoring"
+_logger = logging.getLogger("otel_monitoring")
 
 
 def stable_semconv() -> None:
@@ -99,14 +101,25 @@ def instrument_app(
             excluded_prefixes=(settings.prefix + "/",),
             server_timing=settings.server_timing,
         )
+    reported: set[str] = set()
+    _warn_prefix_overlap(app, settings.prefix, reported)  # routes defined so far
+    before = {id(route) for route in app.routes}
     if monitor.exposition is not None:
-        monitor.exposition.mount(app, "/metrics")
+        from fastapi import Depends
+
+        from otel_monitoring.api_deps import Access
+
+        access = Access(settings, monitor.clock)  # the API's keys; its own rate limit
+        monitor.exposition.mount(app, "/metrics", [Depends(access.require("prometheus"))])
     if mount:
         from otel_monitoring.router import install_error_handlers, make_router
 
         app.include_router(make_router(monitor), prefix=settings.prefix)
         install_error_handlers(app)
-    _wrap_lifespan(app, monitor)
+    reported.update(  # the routes just added are the monitoring API's own
+        str(getattr(route, "path", "")) for route in app.routes if id(route) not in before
+    )
+    _wrap_lifespan(app, monitor, lambda: _warn_prefix_overlap(app, settings.prefix, reported))
     atexit.register(monitor.shutdown)
     setattr(app.state, _STATE_KEY, monitor)
     monitor.apps.append(app)
@@ -128,12 +141,39 @@ def _disable_native_telemetry(app: FastAPI) -> None:
         config["operation_spans"] = False
 
 
-def _wrap_lifespan(app: FastAPI, monitor: Monitor) -> None:
-    """Shut the monitor down when the app stops, whatever lifespan the app uses."""
+def _warn_prefix_overlap(app: FastAPI, prefix: str, reported: set[str]) -> None:
+    """Log one warning naming ``OTEL_MONITORING_PREFIX`` when app routes live under it.
+
+    Such routes are not measured (the prefix is excluded from monitoring) and may be
+    answered by the monitoring API instead. ``reported`` holds the paths already named
+    and the monitoring API's own.
+    """
+    found = sorted(
+        path
+        for route in app.routes
+        if isinstance(path := getattr(route, "path", None), str)
+        and (path == prefix or path.startswith(prefix + "/"))
+        and path not in reported
+    )
+    if found:
+        reported.update(found)
+        _logger.warning(
+            "otel-monitoring: OTEL_MONITORING_PREFIX=%s covers the app's own routes %s: they"
+            " are not measured and may be answered by the monitoring API; choose another"
+            " prefix",
+            prefix,
+            ", ".join(found[:10]) + (f" and {len(found) - 10} more" if len(found) > 10 else ""),
+        )
+
+
+def _wrap_lifespan(app: FastAPI, monitor: Monitor, on_start: Callable[[], None]) -> None:
+    """Shut the monitor down when the app stops, whatever lifespan the app uses; call
+    ``on_start`` when it starts (every route is defined by then)."""
     original = app.router.lifespan_context
 
     @contextlib.asynccontextmanager
     async def lifespan(asgi_app: Any) -> AsyncIterator[Any]:
+        on_start()
         async with original(asgi_app) as state:
             if monitor.settings.gc_freeze:
                 _freeze_gc()

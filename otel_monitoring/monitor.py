@@ -103,7 +103,8 @@ class Monitor(SeedOperations):
         if s.prometheus_export or "prometheus" in env.get("OTEL_METRICS_EXPORTER", ""):
             from otel_monitoring.fleet.exposition import PrometheusExposition
 
-            self.exposition = PrometheusExposition()
+            # One collection per collection interval, however many scrapers ask.
+            self.exposition = PrometheusExposition(cache_s=s.interval_s)
             pull_readers.append(self.exposition.reader)
             if "prometheus" in env.get("OTEL_METRICS_EXPORTER", ""):
                 self.exposition.serve(

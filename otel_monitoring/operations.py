@@ -29,7 +29,10 @@ if TYPE_CHECKING:
     from otel_monitoring.store import MetricStore
     from otel_monitoring.timeseries import Series, TimeseriesMetric
 
-__all__ = ["CleanupResult", "SeedOperations"]
+__all__ = ["MAX_CLEANUP_AGE_S", "CleanupResult", "SeedOperations"]
+
+#: The largest ``max_age`` a cleanup takes, in seconds (31 years: cutoffs stay datable).
+MAX_CLEANUP_AGE_S = 1e9
 
 #: Routes (the busiest) whose last hour of p95 is checked for regressions and trends.
 _CHARTED_ROUTES = 10
@@ -142,10 +145,15 @@ class SeedOperations:
     def cleanup_old_metrics(
         self, max_age_s: float | None = None, *, who: str = "python", reason: str = "maintenance"
     ) -> CleanupResult:
-        """Remove data older than ``max_age_s`` (default: the retention); audited."""
+        """Remove data older than ``max_age_s`` (default: the retention); audited.
+
+        Raises:
+            ValueError: ``max_age_s`` is not between 0 and :data:`MAX_CLEANUP_AGE_S` (checked
+                before anything is removed).
+        """
         age = self.settings.retention_s if max_age_s is None else max_age_s
-        if age < 0:
-            raise ValueError("max_age_s must be >= 0")
+        if not 0 <= age <= MAX_CLEANUP_AGE_S:  # also refuses NaN
+            raise ValueError(f"max_age_s must be between 0 and {MAX_CLEANUP_AGE_S:.0f} (31 years)")
         cutoff = self.clock.now_s() - age
         result = CleanupResult(
             cutoff_s=cutoff,

@@ -43,6 +43,9 @@ DEFAULT_LIMITS: Mapping[str, str] = {
     "metrics": "60/minute",
     "audit": "30/minute",
     "correlations": "20/minute",
+    # GET /metrics on the app (Prometheus export): generous for scrapers sharing an address;
+    # its cost is bounded by the cached rendering, one collection per interval.
+    "prometheus": "600/minute",
 }
 
 
@@ -50,12 +53,15 @@ def parse_rate(text: str) -> tuple[int, float]:
     """``"100/minute"`` -> ``(100, 60.0)``: requests and period in seconds.
 
     Raises:
-        ValueError: not a rate such as ``10/second``, ``100/minute`` or ``1000/hour``.
+        ValueError: not a rate such as ``10/second``, ``100/minute`` or ``1000/hour``, or
+            a rate of 0.
     """
     try:
         item = parse(text)
     except ValueError as exc:
         raise ValueError(f"{text!r} is not a rate (examples: 10/second, 100/minute)") from exc
+    if item.amount < 1:
+        raise ValueError(f"{text!r} allows no request; the smallest rate is 1 per period")
     return int(item.amount), float(item.get_expiry())
 
 

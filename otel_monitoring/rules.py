@@ -30,6 +30,7 @@ Example file::
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -124,6 +125,8 @@ class ThresholdRule:
         if self.scope is Scope.STATEMENT and not self.statistic.is_db:
             raise ValueError(f"scope 'statement' needs a db statistic, not {self.statistic.value}")
         recover = self.threshold if self.recover is None else self.recover
+        if not (math.isfinite(self.threshold) and math.isfinite(recover)):
+            raise ValueError("the threshold and recovery values must be finite numbers")
         if (self.above and recover > self.threshold) or (
             not self.above and recover < self.threshold
         ):
@@ -180,8 +183,15 @@ class SloRule:
             raise ValueError("objective must be in [0.5, 1), e.g. 0.999")
         if self.kind not in ("availability", "latency"):
             raise ValueError("kind must be availability or latency")
-        if self.latency_threshold_ms <= 0 or self.period_days <= 0 or self.min_requests < 1:
-            raise ValueError("latency_threshold_ms, period_days must be > 0, min_requests >= 1")
+        if (
+            not 0 < self.latency_threshold_ms < math.inf
+            or not 0 < self.period_days < math.inf
+            or self.min_requests < 1
+        ):
+            raise ValueError(
+                "latency_threshold_ms and period_days must be positive and finite,"
+                " min_requests >= 1"
+            )
 
     @property
     def error_budget(self) -> float:
@@ -332,7 +342,12 @@ def load_rules_file(path: str | Path) -> tuple[Rule, ...]:
         ConfigError: the file is missing, not TOML, or holds an invalid rule.
     """
     try:
-        document = tomllib.loads(Path(path).read_text())
+        document = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"OTEL_MONITORING_RULES_FILE {str(path)!r} is not UTF-8 text (byte {exc.start}):"
+            " save it as UTF-8"
+        ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read OTEL_MONITORING_RULES_FILE {str(path)!r}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:

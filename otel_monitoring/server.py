@@ -8,6 +8,7 @@ worker) the failure is logged and the app keeps running.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import socket
 import threading
@@ -15,10 +16,11 @@ import threading
 import uvicorn
 from fastapi import FastAPI
 
+from otel_monitoring.config import Settings
 from otel_monitoring.monitor import Monitor
 from otel_monitoring.router import install_error_handlers, make_router
 
-__all__ = ["SideServer"]
+__all__ = ["SideServer", "exposure_warning"]
 
 _logger = logging.getLogger("otel_monitoring")
 
@@ -70,6 +72,8 @@ class SideServer:
             daemon=True,
         )
         self.thread.start()
+        if (warning := exposure_warning(settings)) is not None:
+            _logger.warning(warning)
         _logger.info(
             "otel-monitoring: API on http://%s:%d%s", settings.host, settings.port, settings.prefix
         )
@@ -80,3 +84,20 @@ class SideServer:
         self.server.should_exit = True
         if self.thread is not None:
             self.thread.join(timeout_s)
+
+
+def exposure_warning(settings: Settings) -> str | None:
+    """The warning line when the side port is reachable beyond this machine with no key."""
+    if settings.api_keys or _loopback(settings.host):
+        return None
+    return (
+        f"otel-monitoring: OTEL_MONITORING_HOST={settings.host} serves the monitoring API"
+        " beyond this machine with no key: set OTEL_MONITORING_API_KEY (or bind 127.0.0.1)"
+    )
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -223,6 +223,15 @@ def test_cleanup_removes_old_data_and_reports_it(api: Api) -> None:
     assert api.monitor.stats.endpoints("24h") == []
 
 
+@pytest.mark.parametrize("max_age_s", [float("nan"), float("inf"), 1e12, -1.0])
+def test_cleanup_in_python_refuses_an_unusable_age_before_acting(
+    api: Api, max_age_s: float
+) -> None:
+    with pytest.raises(ValueError, match="max_age_s must be between 0 and"):
+        api.monitor.cleanup_old_metrics(max_age_s)
+    assert api.monitor.audit.records(10) == []
+
+
 def test_dashboard_error_rate_is_a_percentage(open_api: Api) -> None:
     monitor = open_api.monitor
     for i in range(10_000):

@@ -29,9 +29,11 @@ Example (what ``instrument_app`` does when ``OTEL_MONITORING_PROMETHEUS_EXPORT=t
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -128,32 +130,72 @@ class PrometheusExposition:
     scrape fails).
     """
 
-    def __init__(self, *, prefix: str = "", process_metrics: bool = True) -> None:
+    def __init__(
+        self, *, prefix: str = "", process_metrics: bool = True, cache_s: float = 0.0
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.reader = FleetPrometheusReader(self.registry, prefix=prefix)
         if process_metrics:
             ProcessCollector(registry=self.registry)
         self._servers: list[Any] = []
+        #: Seconds a rendered exposition is served again (0: render every scrape).
+        self.cache_s = cache_s
+        self._cache: dict[str, tuple[float, bytes]] = {}  # content type -> (monotonic s, body)
+        self._render_lock = threading.Lock()
+
+    def cached(self, accept: str | None = None) -> tuple[bytes, str] | None:
+        """The rendering :meth:`render` would return if it is still fresh, else ``None``;
+        never collects (cheap enough for the event loop)."""
+        _encoder, content_type = choose_encoder(accept or "")
+        found = self._cache.get(content_type)
+        if found is None or time.monotonic() - found[0] >= self.cache_s:
+            return None
+        return found[1], content_type
 
     def render(self, accept: str | None = None) -> tuple[bytes, str]:
         """The current metrics in the format ``accept`` asks for (Prometheus text 0.0.4 or
-        OpenMetrics): ``(body, content_type)``."""
-        encoder, content_type = choose_encoder(accept or "")
-        return encoder(self.registry), content_type
+        OpenMetrics): ``(body, content_type)``.
 
-    def mount(self, app: FastAPI, path: str = "/metrics") -> None:
-        """Serve ``GET path`` on ``app`` (not in the OpenAPI schema).
+        With ``cache_s`` > 0 a rendering is reused for ``cache_s`` seconds, and concurrent
+        callers wait for the one rendering in progress instead of collecting again: N
+        scrapers cost one collection per ``cache_s`` (per format).
+        """
+        encoder, content_type = choose_encoder(accept or "")
+        if self.cache_s <= 0:
+            return encoder(self.registry), content_type
+        with self._render_lock:
+            found = self.cached(accept)
+            if found is not None:  # rendered while this caller waited
+                return found
+            body = encoder(self.registry)
+            self._cache[content_type] = (time.monotonic(), body)
+        return body, content_type
+
+    def mount(self, app: FastAPI, path: str = "/metrics", dependencies: Sequence[Any] = ()) -> None:
+        """Serve ``GET path`` on ``app`` (not in the OpenAPI schema), behind
+        ``dependencies`` (FastAPI ``Depends``: the API key and rate limit).
 
         Keep ``path`` in ``excluded_urls`` (``/metrics`` is there by default) so scrapes are
-        not counted as requests. The handler is synchronous: FastAPI runs it in its thread
-        pool, so a collection never blocks the event loop.
+        not counted as requests. A fresh cached rendering is answered on the event loop;
+        otherwise the collection runs in a worker thread, so it never blocks the loop.
         """
 
-        def metrics(request: Request) -> Response:
-            body, content_type = self.render(request.headers.get("accept"))
-            return Response(content=body, media_type=content_type)
+        async def metrics(request: Request, response: Response) -> Response:
+            accept = request.headers.get("accept")
+            found = self.cached(accept)
+            if found is None:
+                found = await asyncio.to_thread(self.render, accept)
+            # ``response`` holds what the dependencies set (X-RateLimit-*).
+            extra = {k: v for k, v in response.headers.items() if k.startswith("x-ratelimit")}
+            return Response(content=found[0], media_type=found[1], headers=extra)
 
-        app.add_api_route(path, metrics, methods=["GET"], include_in_schema=False)
+        app.add_api_route(
+            path,
+            metrics,
+            methods=["GET"],
+            include_in_schema=False,
+            dependencies=list(dependencies),
+        )
 
     def serve(self, host: str = "127.0.0.1", port: int = 9464) -> None:
         """Serve ``/metrics`` on a side HTTP server (daemon thread), as the OTel Prometheus

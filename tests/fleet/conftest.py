@@ -28,8 +28,9 @@ class PrometheusServer:
         return self.log.read_text(errors="replace")
 
 
-def _config(targets: list[str]) -> str:
+def _config(targets: list[str], bearer: str | None = None) -> str:
     listed = ", ".join(f"'{target}'" for target in targets)
+    auth = f"    authorization:\n      credentials: '{bearer}'\n" if bearer else ""
     return (
         "global:\n"
         "  scrape_interval: 1s\n"
@@ -37,6 +38,7 @@ def _config(targets: list[str]) -> str:
         "  evaluation_interval: 1s\n"
         "scrape_configs:\n"
         "  - job_name: shop\n"
+        f"{auth}"
         f"    static_configs:\n      - targets: [{listed}]\n"
     )
 
@@ -56,14 +58,15 @@ def prometheus_bin() -> str:
 @pytest.fixture
 def start_prometheus(
     prometheus_bin: str, tmp_path: Path, another_port: Callable[[], int]
-) -> Iterator[Callable[[list[str]], PrometheusServer]]:
-    """Start Prometheus (never as a service) with its own config and TSDB in ``tmp_path``."""
+) -> Iterator[Callable[..., PrometheusServer]]:
+    """Start Prometheus (never as a service) with its own config and TSDB in ``tmp_path``;
+    ``bearer``: the API key it sends when scraping."""
     started: list[PrometheusServer] = []
 
-    def start(targets: list[str]) -> PrometheusServer:
+    def start(targets: list[str], bearer: str | None = None) -> PrometheusServer:
         port = another_port()
         config = tmp_path / "prometheus.yml"
-        config.write_text(_config(targets))
+        config.write_text(_config(targets, bearer))
         log = tmp_path / "prometheus.log"
         proc = subprocess.Popen(
             [
