@@ -30,12 +30,11 @@ class PrometheusServer:
 
 def _config(targets: list[str]) -> str:
     listed = ", ".join(f"'{target}'" for target in targets)
+    config = "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n"
+    if not targets:  # remote write only
+        return config
     return (
-        "global:\n"
-        "  scrape_interval: 1s\n"
-        "  scrape_timeout: 1s\n"
-        "  evaluation_interval: 1s\n"
-        "scrape_configs:\n"
+        config + "scrape_configs:\n"
         "  - job_name: shop\n"
         f"    static_configs:\n      - targets: [{listed}]\n"
     )
@@ -56,11 +55,12 @@ def prometheus_bin() -> str:
 @pytest.fixture
 def start_prometheus(
     prometheus_bin: str, tmp_path: Path, another_port: Callable[[], int]
-) -> Iterator[Callable[[list[str]], PrometheusServer]]:
-    """Start Prometheus (never as a service) with its own config and TSDB in ``tmp_path``."""
+) -> Iterator[Callable[..., PrometheusServer]]:
+    """Start Prometheus (never as a service) with its own config and TSDB in ``tmp_path``:
+    ``start(targets, *extra_flags)`` scrapes ``targets`` (none: remote write only)."""
     started: list[PrometheusServer] = []
 
-    def start(targets: list[str]) -> PrometheusServer:
+    def start(targets: list[str], *flags: str) -> PrometheusServer:
         port = another_port()
         config = tmp_path / "prometheus.yml"
         config.write_text(_config(targets))
@@ -72,6 +72,7 @@ def start_prometheus(
                 f"--storage.tsdb.path={tmp_path / 'tsdb'}",
                 f"--web.listen-address=127.0.0.1:{port}",
                 "--log.level=warn",
+                *flags,
             ],
             stdout=log.open("wb"),
             stderr=subprocess.STDOUT,
@@ -104,7 +105,7 @@ def start_prometheus(
 @pytest.fixture
 def fleet(
     start_server: Callable[..., object],
-    start_prometheus: Callable[[list[str]], object],
+    start_prometheus: Callable[..., object],
     shop_env: dict[str, str],
     uvicorn_cmd: Callable[..., list[str]],
     another_port: Callable[[], int],
