@@ -4,7 +4,9 @@ Same method names, arguments and frozen dataclasses as ``Stats`` (``endpoints``,
 ``endpoint``, ``top_endpoints``, ``service``, ``health``, ``db_statements``, plus
 ``timeseries``), computed over every instance that Prometheus (or Thanos, Mimir,
 VictoriaMetrics) scrapes: the series the OTel Prometheus exporter writes, e.g.
-``http_server_request_duration_seconds_{bucket,count,sum}``.
+``http_server_request_duration_seconds_{bucket,count,sum}``, and the **native histograms**
+that a Collector's ``prometheusremotewrite`` stores from the OTLP exponential histograms
+(``http_server_request_duration_seconds``; see :mod:`otel_monitoring.fleet.native`).
 
 **Counts are exact** when Prometheus holds the samples. ``increase(x[w])`` is *not* used for
 them: it extrapolates the first and last samples to the window's edges, so 10 requests can
@@ -26,10 +28,13 @@ Window ``all`` sums the counters' current values: since each live instance start
 way: linear interpolation inside the bucket holding the quantile, so they lie within that
 bucket (see :data:`otel_monitoring.fleet.exposition.SECONDS_BUCKETS`), not within 1 % as the
 in-process exponential histograms. Minimum and maximum are not in Prometheus histograms and
-are ``None``; averages are ``_sum / _count`` (exact).
+are ``None``; averages are ``_sum / _count`` (exact). Native histograms: counts and sums
+are exact in the same way (``histogram_count``/``histogram_sum``), percentiles are computed
+here from the window's native buckets, within one bucket (at most 0.27 % wide at schema 8).
 
 Errors are 5xx responses or requests with ``error.type`` set; 4xx are reported apart, as in
-``Stats``. Each method issues one query (``health``: four). Failures raise
+``Stats``. Each method issues one query (``health``: four), plus up to three per
+histogram read when native series exist. Failures raise
 :class:`~otel_monitoring.fleet.prometheus.PrometheusError` (the API answers 503 with its
 message); nothing here is on an application's request path.
 """
