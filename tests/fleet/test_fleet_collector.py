@@ -123,6 +123,11 @@ def test_fleet_reads_native_histograms_written_like_the_collector(
         assert service_p95 is not None
         assert stats.service("5m").latency.p95_ms == pytest.approx(service_p95 * 1000, abs=5e-4)
 
+        health = stats.health(active_alerts=0)
+        assert health.total_requests == n1 + n2
+        assert health.total_errors == 3
+        assert stats.instances() == []  # nothing is scraped: no `up` series on this route
+
         db = {s.summary: s for s in stats.db_statements("5m")}
         assert db["SELECT items"].count == 10
         assert db["SELECT items"].p95_ms is not None
@@ -153,9 +158,9 @@ def test_fleet_reads_native_histograms_written_like_the_collector(
         ) == (11, 0)
         assert stats.service("5m").requests == n1 + n2 + n3
 
-        series = stats.timeseries(TimeseriesMetric.THROUGHPUT, window_s=120, step_s=5)
+        series = stats.timeseries(TimeseriesMetric.THROUGHPUT, window_s=300, step_s=5)
         assert sum(point.count for point in series.points) == n1 + n2 + n3
-        p95 = stats.timeseries("latency_p95", window_s=120, step_s=5, route="/slow")
+        p95 = stats.timeseries("latency_p95", window_s=300, step_s=5, route="/slow")
         # each 5 s step's own p95 (from the native histograms' differences): all /slow requests
     # slept 300 ms
     assert any(p.value is not None and 300 <= p.value < 500 for p in p95.points), p95.points
