@@ -14,8 +14,9 @@ What this module builds, for a native series selector ``S``:
 - :func:`native_increase`: per-series count (``histogram_count``) or sum (``histogram_sum``)
   over a window, exact in the same cases as :func:`otel_monitoring.fleet.stats.exact_increase`
   (last sample minus the sample at the window's start; from zero for a series born inside the
-  window; ``increase()`` otherwise). A reset is recognised when the count went down (Prometheus
-  2.42's ``resets()`` ignores histogram samples; later versions' ``resets()`` is added).
+  window; ``increase()``, approximate, for a series that reset or stopped inside the window).
+  Prometheus 2.42's ``resets()`` ignores histogram samples, so resets are looked for in
+  ``histogram_count`` through a subquery of :data:`RESET_CHECK_POINTS` steps.
 - :func:`window_parts`: the histograms whose bucket-wise difference is the window's histogram
   (Prometheus 2.42 cannot subtract histograms in PromQL: ``h - h offset w`` answers a float 0),
   summed per group; :class:`WindowHistogram` does the difference client-side and reads
@@ -33,7 +34,13 @@ from dataclasses import dataclass
 
 from otel_monitoring.fleet.prometheus import NativeHistogram
 
-__all__ = ["WindowHistogram", "native_increase", "promql_range", "window_parts"]
+__all__ = [
+    "RESET_CHECK_POINTS",
+    "WindowHistogram",
+    "native_increase",
+    "promql_range",
+    "window_parts",
+]
 
 
 def promql_range(seconds: float) -> str:
@@ -42,12 +49,20 @@ def promql_range(seconds: float) -> str:
     return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
 
 
-def _reset(series: str, w: str) -> str:
-    # A counter reset inside the window: the count went down (every Prometheus version), or
-    # resets() says so (versions whose resets() reads histogram samples; 2.42's answers 0).
+#: Points per window of the subquery that looks for counter resets.
+RESET_CHECK_POINTS = 60
+
+
+def _reset(series: str, window_s: float) -> str:
+    # A counter reset inside the window. Prometheus 2.42's resets() ignores histogram samples,
+    # so it reads the counts through a subquery (RESET_CHECK_POINTS steps: a reset is missed
+    # only if the count climbs back above its old value within one step), plus the end count
+    # below the start count.
+    w = promql_range(window_s)
+    step = promql_range(max(window_s / RESET_CHECK_POINTS, 1.0))
     return (
         f"(histogram_count({series}) < histogram_count({series} offset {w}))"
-        f" or (resets({series}[{w}]) > 0)"
+        f" or (resets(histogram_count({series})[{w}:{step}]) > 0)"
     )
 
 
@@ -61,7 +76,7 @@ def native_increase(series: str, window_s: float | None, fn: str = "histogram_co
         return f"{fn}({series})"
     w = promql_range(window_s)
     return (
-        f"(({fn}({series}) - {fn}({series} offset {w})) unless ({_reset(series, w)}))"
+        f"(({fn}({series}) - {fn}({series} offset {w})) unless ({_reset(series, window_s)}))"
         f" or ({fn}({series}) unless {fn}({series} offset {w}))"
         f" or {fn}(increase({series}[{w}]))"
     )
@@ -77,7 +92,7 @@ def window_parts(series: str, window_s: float | None, by: Sequence[str]) -> dict
     if window_s is None:
         return {"add": f"{group} ({series})"}
     w = promql_range(window_s)
-    clean = f"({series} unless ({_reset(series, w)}))"
+    clean = f"({series} unless ({_reset(series, window_s)}))"
     return {
         "add": f"{group} ({clean})",
         "sub": f"{group} (({series} offset {w}) and {clean})",

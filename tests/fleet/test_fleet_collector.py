@@ -14,12 +14,15 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import cramjam
+import httpx
+import prompb
 import pytest
 from remote_write_collector import RemoteWriteCollector
 from test_fleet import SECOND_BATCH_B, TRAFFIC_A, TRAFFIC_B, _send
 
 from otel_monitoring.fleet import FleetStats, PrometheusClient
-from otel_monitoring.fleet.native import WindowHistogram
+from otel_monitoring.fleet.native import WindowHistogram, native_increase
 from otel_monitoring.fleet.prometheus import NativeHistogram
 from otel_monitoring.timeseries import TimeseriesMetric
 
@@ -193,3 +196,57 @@ def test_window_histogram_subtracts_parts_of_different_schemas() -> None:
     assert window.below(2.0) == pytest.approx(8.0)
     assert window.quantile(0.75) == pytest.approx(1.5)  # rank 6: half-way through (1, 2]
     assert WindowHistogram().quantile(0.5) is None
+
+
+def _write(prom_url: str, name: str, counts_ago: list[tuple[int, float]], now_s: float) -> None:
+    """Remote-write one native series (all observations in the bucket (0.25, 0.5])."""
+    request = prompb.WriteRequest()
+    series = request.timeseries.add()
+    for label, value in (("__name__", name), ("job", "shop")):
+        series.labels.add(name=label, value=value)
+    for count, ago_s in counts_ago:
+        histogram = series.histograms.add(
+            count_int=count,
+            sum=0.3 * count,
+            schema=0,
+            zero_threshold=1e-128,
+            zero_count_int=0,
+            timestamp=round((now_s - ago_s) * 1000),
+        )
+        histogram.positive_spans.add(offset=-1, length=1)
+        histogram.positive_deltas.append(count)
+    response = httpx.post(
+        prom_url + "/api/v1/write",
+        content=bytes(cramjam.snappy.compress_raw(request.SerializeToString())),
+        headers={"Content-Encoding": "snappy", "Content-Type": "application/x-protobuf"},
+        timeout=10.0,
+    )
+    assert response.status_code == 204, response.text
+
+
+def test_native_counts_are_exact_and_a_reset_is_not_read_as_a_small_count(
+    start_prometheus: Callable[..., object],
+) -> None:
+    prom_url: str = start_prometheus([], *NATIVE_FLAGS).url  # type: ignore[attr-defined]
+    now_s = time.time()
+    _write(prom_url, "steady_seconds", [(10, 90), (40, 60), (55, 30), (70, 5)], now_s)
+    # a Collector restart (or a stream dropped after max_stale) between 60 s and 30 s ago:
+    # the count climbs back above the window's first value, so end - start would read 2
+    _write(prom_url, "reset_seconds", [(10, 90), (40, 60), (5, 30), (12, 5)], now_s)
+    with PrometheusClient(prom_url) as prom:
+        steady = native_increase('steady_seconds{job="shop"}', 80.0)
+        assert prom.query_value(f"sum({steady})", now_s) == 70 - 10  # exact
+        total = native_increase('steady_seconds{job="shop"}', 80.0, "histogram_sum")
+        assert prom.query_value(f"sum({total})", now_s) == pytest.approx(0.3 * 60)
+        reset = native_increase('reset_seconds{job="shop"}', 80.0)
+        naive = 'histogram_count(reset_seconds{job="shop"} offset 80s)'
+        assert (
+            prom.query_value(f'sum(histogram_count(reset_seconds{{job="shop"}}) - {naive})', now_s)
+            == 2
+        )
+        extrapolated = prom.query_value(
+            'sum(histogram_count(increase(reset_seconds{job="shop"}[80s])))', now_s
+        )
+        # the reset is seen: the approximate increase(), not the wrong 2
+        assert prom.query_value(f"sum({reset})", now_s) == extrapolated
+        assert extrapolated is not None and extrapolated > 12
