@@ -51,15 +51,17 @@ def promql_range(seconds: float) -> str:
 
 #: Points per window of the subquery that looks for counter resets.
 RESET_CHECK_POINTS = 60
+# Its shortest step: bounds the cost in charts (one subquery per chart step).
+_RESET_CHECK_MIN_STEP_S = 5.0
 
 
 def _reset(series: str, window_s: float) -> str:
     # A counter reset inside the window. Prometheus 2.42's resets() ignores histogram samples,
-    # so it reads the counts through a subquery (RESET_CHECK_POINTS steps: a reset is missed
-    # only if the count climbs back above its old value within one step), plus the end count
-    # below the start count.
+    # so it reads the counts through a subquery (RESET_CHECK_POINTS steps of at least 5 s: a
+    # reset is missed only if the count climbs back above its old value within one step),
+    # plus the end count below the start count.
     w = promql_range(window_s)
-    step = promql_range(max(window_s / RESET_CHECK_POINTS, 1.0))
+    step = promql_range(max(window_s / RESET_CHECK_POINTS, _RESET_CHECK_MIN_STEP_S))
     return (
         f"(histogram_count({series}) < histogram_count({series} offset {w}))"
         f" or (resets(histogram_count({series})[{w}:{step}]) > 0)"
