@@ -28,6 +28,7 @@ import httpx
 from otel_monitoring.errors import ConfigError, MonitoringError
 
 __all__ = [
+    "NativeHistogram",
     "PrometheusClient",
     "PrometheusError",
     "PrometheusQueryError",
@@ -52,19 +53,38 @@ class PrometheusQueryError(PrometheusError):
 
 
 @dataclass(frozen=True, slots=True)
+class NativeHistogram:
+    """A native (sparse, exponential) histogram as the query API returns it.
+
+    ``buckets`` are ``(lower, upper, count)`` in ascending order, counts per bucket (not
+    cumulative); Prometheus omits empty buckets, so consecutive buckets may leave gaps.
+    """
+
+    count: float
+    sum: float
+    buckets: tuple[tuple[float, float, float], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Sample:
-    """One series of an instant-query result: its labels and value at the query time."""
+    """One series of an instant-query result: its labels and value at the query time.
+
+    For a native histogram, ``histogram`` holds it and ``value`` is its count."""
 
     labels: Mapping[str, str]
     value: float
+    histogram: NativeHistogram | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class RangeSeries:
-    """One series of a range-query result: labels and ``(unix_s, value)`` points, oldest first."""
+    """One series of a range-query result: labels and ``(unix_s, value)`` points, oldest first
+    (for native histograms, ``histograms`` holds ``(unix_s, histogram)`` and ``points`` their
+    counts)."""
 
     labels: Mapping[str, str]
     points: tuple[tuple[float, float], ...]
+    histograms: tuple[tuple[float, NativeHistogram], ...] = ()
 
 
 def _check_url(url: str) -> str:
@@ -87,6 +107,30 @@ def _duration(seconds: float) -> str:
 def _float(text: object) -> float:
     # Prometheus sends values as strings, including "NaN", "+Inf" and "-Inf".
     return float(str(text))
+
+
+def _histogram(raw: Mapping[str, Any]) -> NativeHistogram:
+    # {"count": "12", "sum": "3.4", "buckets": [[boundary_rule, "lower", "upper", "count"], ...]}
+    buckets = tuple(
+        (_float(lower), _float(upper), _float(count))
+        for _rule, lower, upper, count in raw.get("buckets") or ()
+    )
+    return NativeHistogram(_float(raw.get("count", 0)), _float(raw.get("sum", 0)), buckets)
+
+
+def _sample(item: Mapping[str, Any]) -> Sample:
+    if "histogram" in item:
+        histogram = _histogram(item["histogram"][1])
+        return Sample(dict(item["metric"]), histogram.count, histogram)
+    return Sample(dict(item["metric"]), _float(item["value"][1]))
+
+
+def _range_series(item: Mapping[str, Any]) -> RangeSeries:
+    histograms = tuple((float(t), _histogram(h)) for t, h in item.get("histograms") or ())
+    points = tuple((float(t), _float(v)) for t, v in item.get("values") or ())
+    if histograms and not points:
+        points = tuple((t, h.count) for t, h in histograms)
+    return RangeSeries(dict(item["metric"]), points, histograms)
 
 
 class PrometheusClient:
@@ -157,7 +201,7 @@ class PrometheusClient:
         data = self._post("/api/v1/query", form, promql)
         kind, result = data.get("resultType"), data.get("result")
         if kind == "vector" and isinstance(result, list):
-            return [Sample(dict(item["metric"]), _float(item["value"][1])) for item in result]
+            return [_sample(item) for item in result]
         if kind == "scalar" and isinstance(result, list):
             return [Sample({}, _float(result[1]))]
         raise PrometheusQueryError(
@@ -197,13 +241,7 @@ class PrometheusClient:
         result = data.get("result")
         if data.get("resultType") != "matrix" or not isinstance(result, list):
             raise PrometheusQueryError(f"unexpected result for a range query: {promql}")
-        return [
-            RangeSeries(
-                dict(item["metric"]),
-                tuple((float(t), _float(v)) for t, v in item["values"]),
-            )
-            for item in result
-        ]
+        return [_range_series(item) for item in result]
 
     def ready(self) -> bool:
         """``True`` when the server answers a trivial query (never raises)."""

@@ -4,7 +4,9 @@ Same method names, arguments and frozen dataclasses as ``Stats`` (``endpoints``,
 ``endpoint``, ``top_endpoints``, ``service``, ``health``, ``db_statements``, plus
 ``timeseries``), computed over every instance that Prometheus (or Thanos, Mimir,
 VictoriaMetrics) scrapes: the series the OTel Prometheus exporter writes, e.g.
-``http_server_request_duration_seconds_{bucket,count,sum}``.
+``http_server_request_duration_seconds_{bucket,count,sum}``, and the **native histograms**
+that a Collector's ``prometheusremotewrite`` stores from the OTLP exponential histograms
+(``http_server_request_duration_seconds``; see :mod:`otel_monitoring.fleet.native`).
 
 **Counts are exact** when Prometheus holds the samples. ``increase(x[w])`` is *not* used for
 them: it extrapolates the first and last samples to the window's edges, so 10 requests can
@@ -26,10 +28,13 @@ Window ``all`` sums the counters' current values: since each live instance start
 way: linear interpolation inside the bucket holding the quantile, so they lie within that
 bucket (see :data:`otel_monitoring.fleet.exposition.SECONDS_BUCKETS`), not within 1 % as the
 in-process exponential histograms. Minimum and maximum are not in Prometheus histograms and
-are ``None``; averages are ``_sum / _count`` (exact).
+are ``None``; averages are ``_sum / _count`` (exact). Native histograms: counts and sums
+are exact in the same way (``histogram_count``/``histogram_sum``), percentiles are computed
+here from the window's native buckets, within one bucket (at most 0.27 % wide at schema 8).
 
 Errors are 5xx responses or requests with ``error.type`` set; 4xx are reported apart, as in
-``Stats``. Each method issues one query (``health``: four). Failures raise
+``Stats``. Each method issues one query (``health``: four), plus up to three per
+histogram read when native series exist. Failures raise
 :class:`~otel_monitoring.fleet.prometheus.PrometheusError` (the API answers 503 with its
 message); nothing here is on an application's request path.
 """
@@ -44,6 +49,12 @@ from dataclasses import dataclass, field
 
 from otel_monitoring.clock import Clock, SystemClock
 from otel_monitoring.errors import ConfigError
+from otel_monitoring.fleet.native import (
+    WindowHistogram,
+    native_increase,
+    promql_range,
+    window_parts,
+)
 from otel_monitoring.fleet.prometheus import PrometheusClient, Sample
 from otel_monitoring.processor import UNMATCHED_ROUTE
 from otel_monitoring.stats import EndpointQueries, EndpointSort, judge_health, sort_endpoints
@@ -92,10 +103,8 @@ def _q(value: str) -> str:
     return json.dumps(value)
 
 
-def _range(seconds: float) -> str:
-    # Whole milliseconds, rounded up: a window never silently shrinks below the one asked.
-    ms = max(1, math.ceil(seconds * 1000.0 - 1e-6))
-    return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
+_range = promql_range  # whole milliseconds, rounded up: a window never shrinks
+_NATIVE = ("add", "sub", "inc")
 
 
 def exact_increase(series: str, window_s: float | None) -> str:
@@ -173,6 +182,11 @@ class FleetStats(EndpointQueries):
         names: metric names as stored in Prometheus.
         clock: queries are evaluated at ``clock.now_s()``; without one, at the server's now.
         self_telemetry: the local monitor's own counters for :meth:`health` (zeros if absent).
+        histograms: which histogram shapes to read: ``"both"`` (default: classic
+            ``_bucket``/``_count``/``_sum`` series as ``/metrics`` serves them, and native
+            histograms as the Collector's remote write stores them; needs ``histogram_count``,
+            Prometheus 2.40+), ``"classic"`` (backends without native-histogram functions)
+            or ``"native"``.
 
     Example::
 
@@ -192,7 +206,11 @@ class FleetStats(EndpointQueries):
         names: FleetMetricNames | None = None,
         clock: Clock | None = None,
         self_telemetry: Callable[[], SelfTelemetry] | None = None,
+        histograms: str = "both",
     ) -> None:
+        if histograms not in ("both", "classic", "native"):
+            raise ConfigError(f"histograms must be both, classic or native, not {histograms!r}")
+        self.histograms = histograms
         if not _SELECTOR.match(selector) or "{" in selector:
             raise ConfigError(
                 f"invalid {SELECTOR_ENV}={selector!r}: use label matchers without braces,"
@@ -213,30 +231,93 @@ class FleetStats(EndpointQueries):
         parts += [f"{label}{op}" for label, op in (filters or {}).items()]
         return f"{self.names[metric]}{suffix}{{{','.join(parts)}}}"
 
+    def _counted(
+        self,
+        metric: str,
+        kind: str,
+        window_s: float | None,
+        filters: Mapping[str, str] | None = None,
+    ) -> str:
+        """Per-series count (``kind="count"``) or sum (``"sum"``) of a histogram metric over
+        the window, from classic series (``<name>_count``/``_sum``, what ``/metrics`` serves)
+        or native ones (``<name>``, what the Collector's remote write stores), whichever
+        exist; a series of both shapes with the same labels counts once (classic)."""
+        classic = exact_increase(self._sel(metric, f"_{kind}", filters), window_s)
+        if self.histograms == "classic":
+            return classic
+        native = native_increase(self._sel(metric, "", filters), window_s, f"histogram_{kind}")
+        if self.histograms == "native":
+            return native
+        return f"({classic}) or ({native})"
+
+    def _native_parts(
+        self,
+        metric: str,
+        window_s: float | None,
+        by: tuple[str, ...],
+        filters: Mapping[str, str] | None = None,
+    ) -> dict[str, str]:
+        """``nh_add``/``nh_sub``/``nh_inc``: the native histograms per group whose difference
+        is the window's (:func:`~otel_monitoring.fleet.native.window_parts`), and ``native_n``,
+        how many native series there are (the ``nh_*`` queries run only when some exist)."""
+        if self.histograms == "classic":
+            return {}
+        series = self._sel(metric, "", filters)
+        parts = {f"nh_{name}": e for name, e in window_parts(series, window_s, by).items()}
+        parts["native_n"] = f"count(histogram_count({series}))"
+        return parts
+
+    @staticmethod
+    def _windows(
+        found: Mapping[str, list[Sample]], key: Callable[[Mapping[str, str]], tuple[str, ...]]
+    ) -> dict[tuple[str, ...], WindowHistogram]:
+        """Each group's native window histogram from the ``nh_*`` parts of a query."""
+        parts: dict[tuple[str, ...], dict[str, list[object]]] = {}
+        for name in _NATIVE:
+            for sample in found.get(f"nh_{name}", ()):
+                if sample.histogram is not None:
+                    by_part = parts.setdefault(key(sample.labels), {n: [] for n in _NATIVE})
+                    by_part[name].append(sample.histogram)
+        return {
+            k: WindowHistogram(*(tuple(v[n]) for n in _NATIVE))  # type: ignore[arg-type]
+            for k, v in parts.items()
+        }
+
     def _at(self) -> float | None:
         return None if self.clock is None else self.clock.now_s()
 
     def _query_parts(self, parts: Mapping[str, str], at_s: float | None) -> dict[str, list[Sample]]:
-        """Run several expressions in one query, each tagged with a label naming its part."""
+        """Run several expressions in one query, each tagged with a label naming its part.
+
+        Parts named ``..nh_*`` return native histograms, which ``label_replace`` turns into
+        a float 0 (Prometheus 2.42): each is its own query, run only when the part
+        ``..native_n`` with the same prefix counted native series (so a fleet with classic
+        series only still costs one query)."""
+        native = {name: e for name, e in parts.items() if "nh_" in name}
         expr = " or ".join(
-            f'label_replace({e}, "{_PART}", "{name}", "", "")' for name, e in parts.items()
+            f'label_replace({e}, "{_PART}", "{name}", "", "")'
+            for name, e in parts.items()
+            if name not in native
         )
         found: dict[str, list[Sample]] = {name: [] for name in parts}
         for sample in self.client.query(expr, at_s):
             part = sample.labels.get(_PART)
             if part in found:
                 found[part].append(sample)
+        for name, e in native.items():
+            if found.get(name[: name.index("nh_")] + "native_n"):
+                found[name] = self.client.query(e, at_s)
         return found
 
     def _http_parts(
         self, window_s: float | None, by: tuple[str, ...], filters: Mapping[str, str]
     ) -> dict[str, str]:
         group = ", ".join(by)
-        count = exact_increase(self._sel("http_duration", "_count", filters), window_s)
-        total = exact_increase(self._sel("http_duration", "_sum", filters), window_s)
+        count = self._counted("http_duration", "count", window_s, filters)
+        total = self._counted("http_duration", "sum", window_s, filters)
         bucket = exact_increase(self._sel("http_duration", "_bucket", filters), window_s)
-        size_sum = exact_increase(self._sel("http_response_size", "_sum", filters), window_s)
-        size_count = exact_increase(self._sel("http_response_size", "_count", filters), window_s)
+        size_sum = self._counted("http_response_size", "sum", window_s, filters)
+        size_count = self._counted("http_response_size", "count", window_s, filters)
         detail = ", ".join((*by, "http_response_status_code", "error_type"))
         parts = {
             "count": f"sum by ({detail}) ({count})",
@@ -245,8 +326,10 @@ class FleetStats(EndpointQueries):
             "size_count": f"sum by ({group}) ({size_count})",
         }
         by_le = ", ".join((*by, "le"))
-        for name, q in _QUANTILES:
-            parts[name] = f"histogram_quantile({q}, sum by ({by_le}) ({bucket}))"
+        if self.histograms != "native":
+            for name, q in _QUANTILES:
+                parts[name] = f"histogram_quantile({q}, sum by ({by_le}) ({bucket}))"
+        parts.update(self._native_parts("http_duration", window_s, by, filters))
         return parts
 
     def _age_part(self) -> str:
@@ -290,6 +373,15 @@ class FleetStats(EndpointQueries):
                 found_g = groups.get(key(sample.labels))
                 if found_g is not None and math.isfinite(sample.value):
                     found_g.quantiles_s[name] = sample.value
+        # Groups with native histograms only (the Collector route): quantiles client-side.
+        for k, window in FleetStats._windows(found, key).items():
+            found_g = groups.get(k)
+            if found_g is None or found_g.quantiles_s:
+                continue
+            for name, q in _QUANTILES:
+                value = window.quantile(q)
+                if value is not None and math.isfinite(value):
+                    found_g.quantiles_s[name] = value
         return groups
 
     @staticmethod
@@ -385,7 +477,7 @@ class FleetStats(EndpointQueries):
         parts = self._http_parts(window.seconds, (), {})
         parts["routes"] = (
             "count(sum by (http_route, http_request_method) ("
-            + exact_increase(self._sel("http_duration", "_count"), window.seconds)
+            + self._counted("http_duration", "count", window.seconds)
             + ") > 0)"
         )
         parts["age"] = self._age_part()
@@ -424,20 +516,25 @@ class FleetStats(EndpointQueries):
         interpolated inside its bucket, as ``histogram_quantile`` does.
         Raises ``PrometheusError``."""
         filters = self._filters(route, method)
-        count = exact_increase(self._sel("http_duration", "_count", filters), window_s)
+        count = self._counted("http_duration", "count", window_s, filters)
         parts = {"count": f"sum by (http_response_status_code, error_type) ({count})"}
         if latency_threshold_ms is not None:
             bucket = exact_increase(self._sel("http_duration", "_bucket", filters), window_s)
             parts["le"] = f"sum by (le) ({bucket})"
+            parts.update(self._native_parts("http_duration", window_s, (), filters))
         found = self._query_parts(parts, self._at())
         g = self._fold(found, lambda labels: ()).get((), _Group())
         requests = _count(g.requests)
         if latency_threshold_ms is None:
             return requests, _count(g.errors)
+        threshold_s = latency_threshold_ms / 1000.0
         buckets = sorted(
             (float(sample.labels.get("le", "nan")), sample.value) for sample in found["le"]
         )
-        faster = _cumulative_at(buckets, latency_threshold_ms / 1000.0)
+        faster = _cumulative_at(buckets, threshold_s)
+        native = self._windows(found, lambda labels: ()).get(())
+        if native is not None:  # the Collector route's instances (both shapes: both counted)
+            faster += native.below(threshold_s)
         return requests, max(0, requests - _count(faster))
 
     # -- dependencies ----------------------------------------------------------------------
@@ -447,18 +544,17 @@ class FleetStats(EndpointQueries):
         ``example`` is the summary itself (statement texts are not in Prometheus)."""
         window = Window(window)
         by = ("db_query_summary", "db_system_name")
-        count = exact_increase(self._sel("db_duration", "_count"), window.seconds)
-        total = exact_increase(self._sel("db_duration", "_sum"), window.seconds)
+        count = self._counted("db_duration", "count", window.seconds)
+        total = self._counted("db_duration", "sum", window.seconds)
         bucket = exact_increase(self._sel("db_duration", "_bucket"), window.seconds)
         group = ", ".join(by)
-        found = self._query_parts(
-            {
-                "count": f"sum by ({group}, error_type) ({count})",
-                "duration_sum": f"sum by ({group}) ({total})",
-                "p95": f"histogram_quantile(0.95, sum by ({group}, le) ({bucket}))",
-            },
-            self._at(),
-        )
+        parts = {
+            "count": f"sum by ({group}, error_type) ({count})",
+            "duration_sum": f"sum by ({group}) ({total})",
+            "p95": f"histogram_quantile(0.95, sum by ({group}, le) ({bucket}))",
+        }
+        parts.update(self._native_parts("db_duration", window.seconds, by))
+        found = self._query_parts(parts, self._at())
         groups = self._fold(
             found,
             lambda labels: (labels.get("db_query_summary", ""), labels.get("db_system_name", "")),
@@ -506,24 +602,28 @@ class FleetStats(EndpointQueries):
         if not step > 0 or window_s / step > _MAX_POINTS:
             raise ValueError(f"step {step} s is too small for a {window_s} s window")
         filters = self._filters(route, method.upper() if method else None)
-        count = exact_increase(self._sel("http_duration", "_count", filters), step)
+        count = self._counted("http_duration", "count", step, filters)
         exprs = {"count": f"sum({count})"}
+        native: dict[str, str] = {}
+        q = 0.0
         if metric is TimeseriesMetric.ERROR_RATE:
             failed = {**filters, "error_type": '!=""'}
             server = {**filters, "http_response_status_code": '=~"5.."'}
             errors = (
-                exact_increase(self._sel("http_duration", "_count", failed), step)
+                self._counted("http_duration", "count", step, failed)
                 + " or "
-                + exact_increase(self._sel("http_duration", "_count", server), step)
+                + self._counted("http_duration", "count", step, server)
             )
             exprs["value"] = f"sum({errors})"
         elif metric is TimeseriesMetric.LATENCY_AVG:
-            total = exact_increase(self._sel("http_duration", "_sum", filters), step)
+            total = self._counted("http_duration", "sum", step, filters)
             exprs["value"] = f"sum({total})"
         elif metric is not TimeseriesMetric.THROUGHPUT:
             q = {"latency_p50": 0.5, "latency_p95": 0.95, "latency_p99": 0.99}[metric.value]
             bucket = exact_increase(self._sel("http_duration", "_bucket", filters), step)
-            exprs["value"] = f"histogram_quantile({q}, sum by (le) ({bucket}))"
+            if self.histograms != "native":
+                exprs["value"] = f"histogram_quantile({q}, sum by (le) ({bucket}))"
+            native = self._native_parts("http_duration", step, (), filters)
         end = self._at()
         if end is None:
             end_s = self.client.query_value("time()")
@@ -534,6 +634,8 @@ class FleetStats(EndpointQueries):
         for name, expr in exprs.items():
             series = self.client.query_range(expr, start_s=start, end_s=end, step_s=step)
             by_time[name] = dict(series[0].points) if series else {}
+        if native and not by_time.get("value"):  # native histograms only: quantiles here
+            by_time["value"] = self._native_quantiles(native, q, start, end, step)
         points = []
         t = start
         while t <= end + 1e-9:
@@ -551,6 +653,26 @@ class FleetStats(EndpointQueries):
             method=method,
             points=tuple(points),
         )
+
+    def _native_quantiles(
+        self, parts: Mapping[str, str], q: float, start: float, end: float, step: float
+    ) -> dict[float, float]:
+        """The ``q``-quantile at each step from native histograms (one range query per part)."""
+        at_t: dict[float, dict[str, list[object]]] = {}
+        for name, expr in parts.items():
+            if not name.startswith("nh_"):
+                continue
+            for series in self.client.query_range(expr, start_s=start, end_s=end, step_s=step):
+                for t, histogram in series.histograms:
+                    by_part = at_t.setdefault(t, {n: [] for n in _NATIVE})
+                    by_part[name.removeprefix("nh_")].append(histogram)
+        found: dict[float, float] = {}
+        for t, by_part in at_t.items():
+            window = WindowHistogram(*(tuple(by_part[n]) for n in _NATIVE))  # type: ignore[arg-type]
+            value = window.quantile(q)
+            if value is not None:
+                found[t] = value
+        return found
 
     @staticmethod
     def _point(

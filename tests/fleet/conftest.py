@@ -31,12 +31,11 @@ class PrometheusServer:
 def _config(targets: list[str], bearer: str | None = None) -> str:
     listed = ", ".join(f"'{target}'" for target in targets)
     auth = f"    authorization:\n      credentials: '{bearer}'\n" if bearer else ""
+    config = "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n"
+    if not targets:  # remote write only
+        return config
     return (
-        "global:\n"
-        "  scrape_interval: 1s\n"
-        "  scrape_timeout: 1s\n"
-        "  evaluation_interval: 1s\n"
-        "scrape_configs:\n"
+        config + "scrape_configs:\n"
         "  - job_name: shop\n"
         f"{auth}"
         f"    static_configs:\n      - targets: [{listed}]\n"
@@ -59,11 +58,12 @@ def prometheus_bin() -> str:
 def start_prometheus(
     prometheus_bin: str, tmp_path: Path, another_port: Callable[[], int]
 ) -> Iterator[Callable[..., PrometheusServer]]:
-    """Start Prometheus (never as a service) with its own config and TSDB in ``tmp_path``;
-    ``bearer``: the API key it sends when scraping."""
+    """Start Prometheus (never as a service) with its own config and TSDB in ``tmp_path``:
+    ``start(targets, *extra_flags, bearer=None)`` scrapes ``targets`` (none: remote write
+    only), sending ``bearer`` as the API key when scraping."""
     started: list[PrometheusServer] = []
 
-    def start(targets: list[str], bearer: str | None = None) -> PrometheusServer:
+    def start(targets: list[str], *flags: str, bearer: str | None = None) -> PrometheusServer:
         port = another_port()
         config = tmp_path / "prometheus.yml"
         config.write_text(_config(targets, bearer))
@@ -75,6 +75,7 @@ def start_prometheus(
                 f"--storage.tsdb.path={tmp_path / 'tsdb'}",
                 f"--web.listen-address=127.0.0.1:{port}",
                 "--log.level=warn",
+                *flags,
             ],
             stdout=log.open("wb"),
             stderr=subprocess.STDOUT,
@@ -107,7 +108,7 @@ def start_prometheus(
 @pytest.fixture
 def fleet(
     start_server: Callable[..., object],
-    start_prometheus: Callable[[list[str]], object],
+    start_prometheus: Callable[..., object],
     shop_env: dict[str, str],
     uvicorn_cmd: Callable[..., list[str]],
     another_port: Callable[[], int],
