@@ -72,10 +72,11 @@ def route_of(scope: Scope, app: object = None, root_path: str | None = None) -> 
     """
     root = str(scope.get("root_path", "")) if root_path is None else root_path
     path = getattr(scope.get("route"), "path", None)
-    if isinstance(path, str) and scope.get("root_path", "") == root:
+    mounted = scope.get("root_path", "") != root
+    if isinstance(path, str) and not mounted:
         return root + path
-    if app is None:
-        return None
+    if app is None or not (mounted or "endpoint" in scope):
+        return None  # no route (Starlette records a matched one's endpoint): no second search
     try:
         return route_template(app, scope, root)
     except Exception:  # instrumentation boundary: still counted, as <unmatched>
