@@ -22,6 +22,7 @@ from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr
 from opentelemetry.sdk._configuration import _BaseConfigurator
 
 from otel_monitoring.config import Settings
+from otel_monitoring.exclusions import excluded_url_patterns
 from otel_monitoring.instrument import stable_semconv
 
 __all__ = ["MonitoringConfigurator", "MonitoringDistro", "post_instrument"]
@@ -36,7 +37,8 @@ class MonitoringDistro(BaseDistro):  # type: ignore[misc]
     def _configure(self, **kwargs: Any) -> None:
         stable_semconv()
         settings = Settings.from_env()
-        excluded = ",".join([*settings.excluded_urls, settings.prefix])
+        # Exact paths, anchored: the contrib searches each regex anywhere in the URL.
+        excluded = excluded_url_patterns(settings.excluded_urls, settings.prefix)
         os.environ.setdefault("OTEL_PYTHON_FASTAPI_EXCLUDED_URLS", excluded)
 
 
@@ -53,6 +55,9 @@ class MonitoringConfigurator(_BaseConfigurator):
 
 def post_instrument(**kwargs: Any) -> None:
     """Hook DB timings into every engine and start the side-port API."""
+    from otel_monitoring.contrib_routes import adapt_contrib_fastapi
+
+    adapt_contrib_fastapi()  # full route templates; mounted apps measured once
     monitor = _state.get("monitor")
     if monitor is None:
         return

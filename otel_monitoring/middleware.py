@@ -9,9 +9,13 @@ HTTP semantic conventions (``http.server.request.duration`` in seconds, ``http.r
 ``http.request.method``, ``http.response.status_code``, ``error.type``) and adds a
 ``Server-Timing`` header. The contrib instrumentation stays the capture path in zero-code mode.
 
+Requests are named by their full route template through mounts (``/v2/pong``,
+``/static/{path}``; see :mod:`otel_monitoring.routes`) and measured once: mounted apps,
+FastAPI's native telemetry of a mounted FastAPI app included, see the scope marked as measured.
+
 Guarantees: bookkeeping errors are counted by the guard and never reach the app; the app's
-own exceptions propagate unchanged; excluded paths (health probes, the monitoring API) skip
-everything.
+own exceptions propagate unchanged; excluded paths (health probes, the monitoring API; exact
+paths) skip everything.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from otel_monitoring.guard import Guard
 from otel_monitoring.instruments import Instruments
 from otel_monitoring.processor import REQUEST_TRACE_ID, UNMATCHED_ROUTE, TraceFindings
+from otel_monitoring.routes import FASTAPI_TELEMETRY, MEASURED, route_template
 
 __all__ = ["MonitoringMiddleware", "route_of"]
 
@@ -56,13 +61,26 @@ def _incoming_trace_id(scope: Scope) -> int:
     return 0
 
 
-def route_of(scope: Scope) -> str | None:
-    """Route template matched by Starlette, including the root path; ``None`` if unmatched."""
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    if not isinstance(path, str):
+def route_of(scope: Scope, app: object = None, root_path: str | None = None) -> str | None:
+    """Full route template of a served request, from the root path; ``None`` if unmatched.
+
+    ``app`` and ``root_path`` are the outermost app and the root path as it received the
+    request. The route Starlette matched (``scope["route"]``) names the request as it is when
+    no mount was crossed; otherwise (a mounted app, documentation routes and other routes
+    FastAPI does not record in the scope) the route is found again in ``app`` by
+    :func:`~otel_monitoring.routes.route_template`, with the mounts' path templates.
+    """
+    root = str(scope.get("root_path", "")) if root_path is None else root_path
+    path = getattr(scope.get("route"), "path", None)
+    mounted = scope.get("root_path", "") != root
+    if isinstance(path, str) and not mounted:
+        return root + path
+    if app is None or not (mounted or "endpoint" in scope):
+        return None  # no route (Starlette records a matched one's endpoint): no second search
+    try:
+        return route_template(app, scope, root)
+    except Exception:  # instrumentation boundary: still counted, as <unmatched>
         return None
-    return str(scope.get("root_path", "")) + path
 
 
 class _Headers:
@@ -112,11 +130,19 @@ class MonitoringMiddleware:
         return any(path.startswith(prefix) for prefix in self.excluded_prefixes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self._excluded(scope.get("path", "")):
+        if scope["type"] != "http" or MEASURED in scope:  # an outer app measures it already
             await self.app(scope, receive, send)
             return
+        # Mounted apps see this mark (and FastAPI's, for their native telemetry): one request,
+        # one count, named by the outermost app.
+        scope[MEASURED] = True
+        scope.setdefault(FASTAPI_TELEMETRY, None)
+        if self._excluded(scope.get("path", "")):
+            await self.app(scope, receive, send)
+            return
+        entry = _Entry(scope)
         if self.tracer is None:
-            await self._lean(scope, receive, send)
+            await self._lean(scope, receive, send, entry)
             return
         start = time.perf_counter()
         try:
@@ -146,13 +172,14 @@ class MonitoringMiddleware:
             raise
         finally:
             try:
-                self._finish(scope, span, method, state, error_type, time.perf_counter() - start)
+                duration_s = time.perf_counter() - start
+                self._finish(scope, entry, span, method, state, error_type, duration_s)
             except Exception as exc:  # instrumentation boundary
                 self.guard.error("middleware finish", exc)
             finally:
                 otel_context.detach(token)
 
-    async def _lean(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _lean(self, scope: Scope, receive: Receive, send: Send, entry: _Entry) -> None:
         """No SDK span (no trace exporter is configured): the same statistics, exemplars and
         error samples, fed to the findings directly, at a fraction of the cost. The request
         keeps the caller's trace id (``traceparent``) or gets a random one."""
@@ -176,7 +203,7 @@ class MonitoringMiddleware:
             try:
                 duration_s = time.perf_counter() - start
                 route, status, error_type = self._measure(
-                    scope, method, state, error_type, duration_s
+                    scope, entry, method, state, error_type, duration_s
                 )
                 if error is None and error_type is not None:
                     error = (error_type, "")
@@ -231,13 +258,16 @@ class MonitoringMiddleware:
     def _finish(
         self,
         scope: Scope,
+        entry: _Entry,
         span: trace.Span,
         method: str,
         state: _ResponseState,
         error_type: str | None,
         duration_s: float,
     ) -> None:
-        route, status, error_type = self._measure(scope, method, state, error_type, duration_s)
+        route, status, error_type = self._measure(
+            scope, entry, method, state, error_type, duration_s
+        )
         attributes: dict[str, str | int] = {
             "http.request.method": method,
             "url.path": scope.get("path", ""),
@@ -257,6 +287,7 @@ class MonitoringMiddleware:
     def _measure(
         self,
         scope: Scope,
+        entry: _Entry,
         method: str,
         state: _ResponseState,
         error_type: str | None,
@@ -270,7 +301,7 @@ class MonitoringMiddleware:
         status = state.status
         if status is None and error_type is not None:
             status = 500
-        route = route_of(scope)
+        route = route_of(scope, entry.app, entry.root_path)
         attributes: dict[str, str | int] = {"http.request.method": method}
         if route is not None:
             attributes["http.route"] = route
@@ -284,6 +315,16 @@ class MonitoringMiddleware:
         if status is not None:
             self.size.record(state.size, attributes)
         return route, status, error_type
+
+
+class _Entry:
+    """What routing changes in the scope, as the request came in: the app and the root path."""
+
+    __slots__ = ("app", "root_path")
+
+    def __init__(self, scope: Scope) -> None:
+        self.app: object = scope.get("app")
+        self.root_path = str(scope.get("root_path", ""))
 
 
 class _ResponseState:

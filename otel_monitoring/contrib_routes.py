@@ -1,0 +1,76 @@
+"""Zero-code mode: the contrib FastAPI instrumentation names and counts requests as code mode does.
+
+The contrib ``opentelemetry-instrumentation-fastapi`` instruments every ``FastAPI`` instance,
+mounted sub-apps included, and names a request after the first route of the outer app that
+matches it. A request to ``/v2/pong`` on an app mounted at ``/v2`` was therefore measured
+twice, as ``/v2`` (the mount) and as ``/pong`` (the sub-app). :func:`adapt_contrib_fastapi`
+changes two things, once per process:
+
+* the route of a request is its full template through mounts
+  (:func:`otel_monitoring.routes.route_template`: ``/v2/pong``, ``/static/{path}``);
+* the contrib ASGI middleware measures a request only in the outermost app: it marks the
+  scope, and an inner app's middleware that finds the mark passes the request through.
+
+Both hooks replace private names of the contrib packages; if those change, the hooks are
+skipped with one warning and the contrib keeps its own behaviour.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from otel_monitoring.routes import MEASURED, Scope, route_template
+
+__all__ = ["adapt_contrib_fastapi"]
+
+_logger = logging.getLogger("otel_monitoring")
+_DONE = "_otel_monitoring_adapted"
+
+
+def _route_details(scope: Scope) -> str | None:
+    """Replacement of the contrib's ``_get_route_details``: the full template, or ``None``."""
+    try:
+        return route_template(scope.get("app"), scope)
+    except Exception:  # never into the app: an unnamed request is counted as <unmatched>
+        _logger.debug("route template of %r failed", scope.get("path"), exc_info=True)
+        return None
+
+
+def adapt_contrib_fastapi() -> bool:
+    """Install both hooks (idempotent); ``False`` when the contrib is absent or unexpected."""
+    try:
+        from opentelemetry.instrumentation import fastapi as contrib
+        from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+    except ImportError:
+        return False
+    if getattr(OpenTelemetryMiddleware, _DONE, False):
+        return True
+    original_call = vars(OpenTelemetryMiddleware).get("__call__")
+    if not callable(getattr(contrib, "_get_route_details", None)) or not callable(original_call):
+        _logger.warning(
+            "otel_monitoring: this opentelemetry-instrumentation-fastapi version is not the"
+            " expected one; mounted apps may be counted twice and named by their mount path"
+        )
+        return False
+
+    @functools.wraps(original_call)
+    async def measured_once(
+        self: Any,
+        scope: Scope,
+        receive: Callable[[], Awaitable[Any]],
+        send: Callable[[Any], Awaitable[None]],
+    ) -> None:
+        if scope.get(MEASURED):  # an outer app measures this request already
+            await self.app(scope, receive, send)
+            return
+        if scope.get("type") in ("http", "websocket"):
+            scope[MEASURED] = True
+        await original_call(self, scope, receive, send)
+
+    contrib._get_route_details = _route_details
+    OpenTelemetryMiddleware.__call__ = measured_once  # type: ignore[method-assign]
+    setattr(OpenTelemetryMiddleware, _DONE, True)
+    return True

@@ -1,0 +1,109 @@
+"""Route templates of requests, the same in both modes.
+
+* :func:`route_template` names the route that serves a request with its full path template,
+  through mounts: ``/v2/pong`` for a route of a FastAPI app mounted at ``/v2`` (middleware
+  wrapping a mounted app is looked through), ``/static/{path}`` for a mount of an app without
+  routes (``StaticFiles``), ``/docs`` for FastAPI's documentation routes. ``None`` means no
+  route matched (the request is counted as ``<unmatched>``); a mounted app that has routes
+  and matches none of them is unmatched too.
+* :data:`MEASURED` marks a request scope once the outermost instrumented app measures it, so
+  a mounted app (instrumented too) never counts the same request a second time.
+
+Matching uses Starlette's public ``Route.matches`` on a small copy of the scope (never the
+request's own scope), so it has no side effect on the request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, MutableMapping, Sequence
+from typing import Any
+
+from starlette.routing import BaseRoute, Host, Match, Mount
+
+__all__ = ["FASTAPI_TELEMETRY", "MEASURED", "route_template"]
+
+Scope = MutableMapping[str, Any]
+
+#: Scope key set by the outermost instrumented app; inner (mounted) apps then measure nothing.
+MEASURED = "otel_monitoring.measured"
+
+#: FastAPI's native telemetry (FastAPI >= 0.16x) skips an app when this key is in the scope;
+#: its own middleware sets it for the same purpose (keeping mounted apps from measuring).
+FASTAPI_TELEMETRY = "fastapi.telemetry"
+
+_MAX_DEPTH = 16  # nested mounts followed at most (a cycle cannot loop forever)
+
+try:  # FastAPI >= 0.137.2 nests included routers; this flattens them into matchable routes
+    from fastapi.routing import iter_route_contexts as _iter_route_contexts
+except ImportError:  # pragma: no cover - older FastAPI: routes are matchable as they are
+    _iter_route_contexts = None  # type: ignore[assignment]
+
+
+def _routes(container: object) -> Iterator[Any]:
+    routes: Sequence[BaseRoute] = getattr(container, "routes", None) or ()
+    if _iter_route_contexts is not None:
+        yield from _iter_route_contexts(routes)
+    else:  # pragma: no cover - older FastAPI
+        yield from routes
+
+
+def _routed_app(mount: Any) -> object:
+    """The mounted app that has routes, under any middleware wrapping it (``.app``)."""
+    app = getattr(mount, "app", None)
+    for _ in range(_MAX_DEPTH):
+        if app is None or getattr(app, "routes", None) is not None:
+            return app
+        app = getattr(app, "app", None)
+    return None
+
+
+def route_template(app: object, scope: Scope, root_path: str | None = None) -> str | None:
+    """The full path template of the route of ``app`` that serves ``scope``; ``None`` if none.
+
+    ``root_path`` is the request's root path as ``app`` received it (default: the scope's);
+    it prefixes the template, as the mount paths do. A route that matches the path but not the
+    method (405) still names the request.
+    """
+    root = scope.get("root_path", "") if root_path is None else root_path
+    probe: dict[str, Any] = {
+        "type": scope.get("type", "http"),
+        "path": scope.get("path", ""),
+        "root_path": root,
+        "method": scope.get("method", "GET"),
+        "headers": scope.get("headers", ()),
+        "path_params": {},
+    }
+    return _resolve(_routes(app), probe, str(root), 0)
+
+
+def _resolve(routes: Iterable[Any], scope: dict[str, Any], prefix: str, depth: int) -> str | None:
+    partial: tuple[Any, dict[str, Any]] | None = None
+    for route in routes:
+        try:
+            match, child = route.matches(scope)
+        except Exception:  # a route that cannot judge this request does not serve it
+            continue
+        if match is Match.FULL:
+            return _template(route, {**scope, **child}, prefix, depth)
+        if match is Match.PARTIAL and partial is None:
+            partial = (route, child)
+    if partial is not None:
+        return _template(partial[0], {**scope, **partial[1]}, prefix, depth)
+    return None
+
+
+def _template(route: Any, scope: dict[str, Any], prefix: str, depth: int) -> str | None:
+    original = getattr(route, "original_route", route)  # FastAPI's RouteContext wraps routes
+    path = getattr(route, "path", None)
+    if isinstance(original, Host):
+        return _resolve(_routes(route), scope, prefix, depth + 1) if depth < _MAX_DEPTH else None
+    if not isinstance(path, str):
+        return None
+    if isinstance(original, Mount):
+        inner = list(_routes(_routed_app(route)))
+        if not inner:  # an app without routes (StaticFiles, any ASGI app): the mount is the route
+            return f"{prefix}{path}/{{path}}"
+        if depth >= _MAX_DEPTH:
+            return None
+        return _resolve(inner, scope, prefix + path, depth + 1)
+    return prefix + path
