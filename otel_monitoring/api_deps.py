@@ -11,6 +11,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
@@ -19,9 +20,12 @@ from otel_monitoring.clock import Clock
 from otel_monitoring.config import Settings
 from otel_monitoring.ratelimit import RateLimiter
 
-__all__ = ["MAX_BODY_BYTES", "Access", "LimitedBodyRoute"]
+__all__ = ["MAX_BODY_BYTES", "MAX_ECHO_CHARS", "Access", "LimitedBodyRoute", "echo"]
 
 MAX_BODY_BYTES = 64 * 1024
+#: How much of a request's input an error body repeats, in characters.
+MAX_ECHO_CHARS = 100
+_MAX_VALIDATION_ERRORS = 10
 
 ENABLE_HINT = (
     "set OTEL_MONITORING_API_KEY=<secret>:admin on the server and send"
@@ -99,11 +103,43 @@ def _unauthorized(header: str) -> HTTPException:
     )
 
 
+def echo(value: str, limit: int = MAX_ECHO_CHARS) -> str:
+    """``value`` as an error body repeats it: quoted, cut to ``limit`` characters (``…``)."""
+    if len(value) > limit:
+        return repr(value[:limit]) + "…"
+    return repr(value)
+
+
+def _bounded_validation_errors(errors: Any) -> list[dict[str, Any]]:
+    """FastAPI's 422 ``detail`` with what it repeats of the input cut: at most 10 errors,
+    each ``input`` and ``loc`` part cut to :data:`MAX_ECHO_CHARS` characters (messages and
+    their context, which name what is expected, to 300)."""
+
+    def cut(value: Any, limit: int = MAX_ECHO_CHARS) -> Any:
+        if isinstance(value, (int, float, bool)) or value is None:
+            return value
+        text = value if isinstance(value, str) else str(value)[: limit + 1]
+        return text[:limit] + "…" if len(text) > limit else text
+
+    bounded = []
+    for error in list(errors)[:_MAX_VALIDATION_ERRORS]:
+        item = {key: cut(error.get(key), 300) for key in ("type", "msg") if key in error}
+        item["loc"] = [cut(part) for part in list(error.get("loc", ()))[:5]]
+        if "input" in error:
+            item["input"] = cut(error["input"])
+        if isinstance(error.get("ctx"), dict):
+            item["ctx"] = {str(k)[:MAX_ECHO_CHARS]: cut(v, 300) for k, v in error["ctx"].items()}
+        bounded.append(item)
+    return bounded
+
+
 class LimitedBodyRoute(APIRoute):
     """An ``APIRoute`` that refuses request bodies over 64 KiB with a 413 JSON error.
 
     Checks ``Content-Length`` first, then reads the body itself counting streamed (chunked)
-    bytes, so a body without a length cannot exceed the limit either.
+    bytes, so a body without a length cannot exceed the limit either. Its 422 bodies repeat
+    at most :data:`MAX_ECHO_CHARS` characters of each invalid input (FastAPI's repeat the
+    whole input), without an exception handler on the host application.
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -122,7 +158,12 @@ class LimitedBodyRoute(APIRoute):
                         return _too_large()
                     chunks.append(chunk)
                 request._body = b"".join(chunks)  # FastAPI reads the body from here
-            return await handler(request)
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                return JSONResponse(
+                    {"detail": _bounded_validation_errors(exc.errors())}, status_code=422
+                )
 
         return limited
 

@@ -170,7 +170,7 @@ class MonitoringMiddleware:
         except BaseException as exc:
             kind = type(exc)
             error_type = kind.__qualname__
-            error = (f"{kind.__module__}.{kind.__qualname__}", str(exc))
+            error = (f"{kind.__module__}.{kind.__qualname__}", _message_of(exc))
             raise
         finally:
             try:
@@ -284,6 +284,15 @@ class MonitoringMiddleware:
         if status is not None:
             self.size.record(state.size, attributes)
         return route, status, error_type
+
+
+def _message_of(exc: BaseException) -> str:
+    """``str(exc)``, or ``""`` when the exception's ``__str__`` fails (the app's exception
+    must propagate, not one raised while describing it)."""
+    try:
+        return str(exc)
+    except Exception:
+        return ""
 
 
 class _ResponseState:
