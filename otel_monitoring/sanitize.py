@@ -34,6 +34,7 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Callable
+from itertools import accumulate
 
 __all__ = [
     "MAX_INPUT_CHARS",
@@ -113,7 +114,6 @@ _AUTH_SCHEME = re.compile(
     r"(?i)(?<![\w-])(?:bearer|basic|digest|negotiate)\s{1,4}+[A-Za-z0-9._~+/=-]{6,}+"
     r"|(?<![\w-])token\s{1,4}+[A-Za-z0-9._~+/=-]{16,}+"
 )
-_AUTH_SCHEMES = frozenset(("bearer", "basic", "digest", "negotiate", "token"))
 _TOKEN_ANCHORS = ("eyJ", "k_live_", "k_test_", "gh", "github_pat_", "xox", "AKIA")
 _KNOWN_TOKEN = re.compile(
     r"(?<![\w-])(?:"
@@ -124,8 +124,6 @@ _KNOWN_TOKEN = re.compile(
     r"|AKIA[0-9A-Z]{16}+"  # AWS access key ids
     r")"
 )
-# A key (a run of word characters, dots and dashes, optionally closed by a quote) and its
-# separator. The value is found by _VALUE from where this match ends.
 # A secret-looking key: a run of word characters, dots and dashes (never entered midway)
 # holding one of SECRET_KEY_PARTS or being one of _SECRET_KEY_EXACT, optionally closed by a
 # quote, then its separator. The value is matched by _VALUE from where this match ends.
@@ -254,7 +252,7 @@ def _mask_secret_values(text: str) -> str:
 
 def _masked_credential(text: str, value: re.Match[str]) -> bool:
     """Whether a value is an authorization scheme already followed by its masked credential."""
-    return value.group(0).lower() in _AUTH_SCHEMES and text.startswith(" " + MASK, value.end())
+    return value.group(0).lower() in _AUTH_WORDS and text.startswith(" " + MASK, value.end())
 
 
 def _mask_cards(match: re.Match[str]) -> str:
@@ -269,19 +267,23 @@ def _mask_cards(match: re.Match[str]) -> str:
         return run
     groups = _SEPARATOR.split(run)
     separators = _SEPARATOR.findall(run)
+    lengths = [len(group) for group in groups]
+    luhn = _LuhnSums("".join(groups))
+    offsets = list(accumulate(lengths, initial=0))
     masked = [False] * len(groups)
     i = 0
     while i < len(groups):
         found = -1
         length = 0
-        for j in range(i, len(groups)):
-            length += len(groups[j])
-            if length > 19:
-                break
-            if length >= 13 and _luhn("".join(groups[i : j + 1])):
-                found = j
-            if len(groups[j]) < 3:
-                break
+        if lengths[i] >= 3:  # a window starting with a shorter group is that group only
+            for j in range(i, min(i + 7, len(groups))):
+                length += lengths[j]
+                if length > 19:
+                    break
+                if length >= 13 and luhn.valid(offsets[i], offsets[j + 1]):
+                    found = j
+                if lengths[j] < 3:
+                    break
         if found < 0:
             i += 1
             continue
@@ -304,8 +306,28 @@ def _mask_cards(match: re.Match[str]) -> str:
 _DOUBLED = str.maketrans("0123456789", "0246813579")  # 2d, minus 9 when over 9
 
 
-def _luhn(digits: str) -> bool:
-    """Whether a string of digits passes the Luhn check (the card numbers' check digit)."""
-    kept = sum(map(int, digits[-1::-2]))
-    doubled = sum(map(int, digits[-2::-2].translate(_DOUBLED)))
-    return (kept + doubled) % 10 == 0
+class _LuhnSums:
+    """The Luhn check (card numbers' check digit) of any slice of a digit string in O(1).
+
+    The Luhn sum doubles every second digit counting from the last one, so which digits are
+    doubled depends on the parity of the slice's end: two prefix sums, one per parity, hold
+    each digit plain or doubled accordingly (built in C-level passes over the string).
+    """
+
+    __slots__ = ("_sums",)
+
+    def __init__(self, digits: str) -> None:
+        doubled = digits.translate(_DOUBLED)
+        plain_even = list(digits)
+        plain_even[1::2] = doubled[1::2]
+        plain_odd = list(doubled)
+        plain_odd[1::2] = digits[1::2]
+        self._sums = (
+            list(accumulate(map(int, plain_even), initial=0)),
+            list(accumulate(map(int, plain_odd), initial=0)),
+        )
+
+    def valid(self, start: int, end: int) -> bool:
+        """Whether ``digits[start:end]`` passes the Luhn check."""
+        sums = self._sums[(end - 1) % 2]
+        return (sums[end] - sums[start]) % 10 == 0

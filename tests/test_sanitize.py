@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -224,3 +225,29 @@ def test_lean_middleware_lets_an_unprintable_exception_through() -> None:
         assert sample.exception_type.endswith("_UnprintableError") and sample.message == ""
     finally:
         monitor.shutdown()
+
+
+def _luhn_check_digit(body: str) -> str:
+    total = 0
+    for position, char in enumerate(reversed(body)):
+        value = int(char) * (2 if position % 2 == 0 else 1)
+        total += value - 9 if value > 9 else value
+    return str(-total % 10)
+
+
+def test_luhn_valid_numbers_are_masked_and_others_kept() -> None:
+    """Random 13-19 digit numbers, grouped in fours or not, after other digit groups."""
+    rng = random.Random(7)
+    for _ in range(300):
+        body = "".join(rng.choice("0123456789") for _ in range(rng.randint(12, 18)))
+        valid = body + _luhn_check_digit(body)
+        invalid = body + str((int(_luhn_check_digit(body)) + 1) % 10)
+        separator = rng.choice(("", " ", "-"))
+        cases = [(valid, True)]
+        if separator == "" or len(invalid) <= 15:  # no shorter window of 13+ digits inside
+            cases.append((invalid, False))
+        for number, masked in cases:
+            grouped = separator.join(number[i : i + 4] for i in range(0, len(number), 4))
+            cleaned = sanitize_message(f"qty 12 ref {grouped} ok")
+            assert (grouped not in cleaned) is masked, (grouped, cleaned)
+            assert cleaned.endswith(" ok") and "qty 12" in cleaned
