@@ -74,6 +74,7 @@ class _ErrorEntry:
 
     def sample(self) -> ErrorSample:
         """The sanitized sample (computed once; concurrent first reads compute the same)."""
+        message = self._message  # read before the sample: it is cleared after it is set
         sample = self._sample
         if sample is None:
             route, method, status_code, exception_type, trace_id = self._fields
@@ -83,7 +84,7 @@ class _ErrorEntry:
                 method=method,
                 status_code=status_code,
                 exception_type=exception_type,
-                message=sanitize_message(self._message),
+                message=sanitize_message(message),
                 trace_id=trace_id,
             )
             self._sample = sample
