@@ -314,20 +314,24 @@ class _LuhnSums:
     each digit plain or doubled accordingly (built in C-level passes over the string).
     """
 
-    __slots__ = ("_sums",)
+    __slots__ = ("_digits", "_sums")
 
     def __init__(self, digits: str) -> None:
-        doubled = digits.translate(_DOUBLED)
-        plain_even = list(digits)
-        plain_even[1::2] = doubled[1::2]
-        plain_odd = list(doubled)
-        plain_odd[1::2] = digits[1::2]
-        self._sums = (
-            list(accumulate(map(int, plain_even), initial=0)),
-            list(accumulate(map(int, plain_odd), initial=0)),
-        )
+        self._digits = digits
+        self._sums: tuple[list[int], list[int]] | None = None  # built at the first check
 
     def valid(self, start: int, end: int) -> bool:
         """Whether ``digits[start:end]`` passes the Luhn check."""
+        if self._sums is None:
+            digits = self._digits
+            doubled = digits.translate(_DOUBLED)
+            plain_even = list(digits)
+            plain_even[1::2] = doubled[1::2]
+            plain_odd = list(doubled)
+            plain_odd[1::2] = digits[1::2]
+            self._sums = (
+                list(accumulate(map(int, plain_even), initial=0)),
+                list(accumulate(map(int, plain_odd), initial=0)),
+            )
         sums = self._sums[(end - 1) % 2]
         return (sums[end] - sums[start]) % 10 == 0
