@@ -13,7 +13,6 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import HTTPException, Request, Response
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -23,9 +22,12 @@ from otel_monitoring.clock import Clock
 from otel_monitoring.config import Settings
 from otel_monitoring.ratelimit import RateLimiter
 
-__all__ = ["MAX_BODY_BYTES", "Access", "LimitedBodyRoute", "strict_json"]
+__all__ = ["MAX_BODY_BYTES", "MAX_ECHO_CHARS", "Access", "LimitedBodyRoute", "echo", "strict_json"]
 
 MAX_BODY_BYTES = 64 * 1024
+#: How much of a request's input an error body repeats, in characters.
+MAX_ECHO_CHARS = 100
+_MAX_VALIDATION_ERRORS = 10
 
 ENABLE_HINT = (
     "set OTEL_MONITORING_API_KEY=<secret>:admin on the server and send"
@@ -103,6 +105,36 @@ def _unauthorized(header: str) -> HTTPException:
     )
 
 
+def echo(value: str, limit: int = MAX_ECHO_CHARS) -> str:
+    """``value`` as an error body repeats it: quoted, cut to ``limit`` characters (``…``)."""
+    if len(value) > limit:
+        return repr(value[:limit]) + "…"
+    return repr(value)
+
+
+def _bounded_validation_errors(errors: Any) -> list[dict[str, Any]]:
+    """FastAPI's 422 ``detail`` with what it repeats of the input cut: at most 10 errors,
+    each ``input`` and ``loc`` part cut to :data:`MAX_ECHO_CHARS` characters (messages and
+    their context, which name what is expected, to 300)."""
+
+    def cut(value: Any, limit: int = MAX_ECHO_CHARS) -> Any:
+        if isinstance(value, (int, float, bool)) or value is None:
+            return value
+        text = value if isinstance(value, str) else str(value)[: limit + 1]
+        return text[:limit] + "…" if len(text) > limit else text
+
+    bounded = []
+    for error in list(errors)[:_MAX_VALIDATION_ERRORS]:
+        item = {key: cut(error.get(key), 300) for key in ("type", "msg") if key in error}
+        item["loc"] = [cut(part) for part in list(error.get("loc", ()))[:5]]
+        if "input" in error:
+            item["input"] = cut(error["input"])
+        if isinstance(error.get("ctx"), dict):
+            item["ctx"] = {str(k)[:MAX_ECHO_CHARS]: cut(v, 300) for k, v in error["ctx"].items()}
+        bounded.append(item)
+    return bounded
+
+
 class LimitedBodyRoute(APIRoute):
     """An ``APIRoute`` that refuses request bodies over 64 KiB with a 413 JSON error and
     bodies that are not strict JSON with a 422 naming the reason.
@@ -113,7 +145,8 @@ class LimitedBodyRoute(APIRoute):
     excludes and which cannot be stored or echoed back as UTF-8: such bodies are refused
     here, before the route acts. Validation errors of these routes are rendered here too, so
     an odd input echoed in the error can never turn a 422 into a 500 (the host app's own
-    handlers are left alone).
+    handlers are left alone). Their 422 bodies repeat at most
+    :data:`MAX_ECHO_CHARS` characters of each invalid input (FastAPI's repeat the whole input).
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -140,7 +173,9 @@ class LimitedBodyRoute(APIRoute):
             try:
                 return await handler(request)
             except RequestValidationError as exc:
-                return JSONResponse({"detail": _printable(jsonable_encoder(exc.errors()))}, 422)
+                return JSONResponse(
+                    {"detail": _printable(_bounded_validation_errors(exc.errors()))}, 422
+                )
 
         return limited
 

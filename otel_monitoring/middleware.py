@@ -197,7 +197,7 @@ class MonitoringMiddleware:
         except BaseException as exc:
             kind = type(exc)
             error_type = kind.__qualname__
-            error = (f"{kind.__module__}.{kind.__qualname__}", str(exc))
+            error = (f"{kind.__module__}.{kind.__qualname__}", _message_of(exc))
             raise
         finally:
             try:
@@ -325,6 +325,15 @@ class _Entry:
     def __init__(self, scope: Scope) -> None:
         self.app: object = scope.get("app")
         self.root_path = str(scope.get("root_path", ""))
+
+
+def _message_of(exc: BaseException) -> str:
+    """``str(exc)``, or ``""`` when the exception's ``__str__`` fails (the app's exception
+    must propagate, not one raised while describing it)."""
+    try:
+        return str(exc)
+    except Exception:
+        return ""
 
 
 class _ResponseState:

@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import SpanKind, StatusCode
 
 from otel_monitoring.guard import Guard
-from otel_monitoring.sanitize import sanitize_message
+from otel_monitoring.sanitize import bound_message, sanitize_message
 from otel_monitoring.types import ErrorSample, Exemplar, NPlusOnePattern
 
 __all__ = [
@@ -51,6 +51,45 @@ _N_PLUS_ONE_KEPT = 100
 
 # heap item: (duration_s, tie-breaker, exemplar)
 _HeapItem = tuple[float, int, Exemplar]
+_MAX_TYPE_CHARS = 200
+
+
+class _ErrorEntry:
+    """An error sample as recorded on the request path: its message only cut to a bounded
+    prefix (:func:`bound_message`, a few microseconds), sanitized the first time the sample
+    is read (:meth:`sample`). Never handed out: readers get the sanitized ``ErrorSample``."""
+
+    __slots__ = ("_fields", "_message", "_sample", "timestamp_s")
+
+    def __init__(
+        self,
+        timestamp_s: float,
+        fields: tuple[str, str, int | None, str, str],
+        message: str,
+    ) -> None:
+        self.timestamp_s = timestamp_s
+        self._fields = fields  # route, method, status code, exception type, trace id
+        self._message = message
+        self._sample: ErrorSample | None = None
+
+    def sample(self) -> ErrorSample:
+        """The sanitized sample (computed once; concurrent first reads compute the same)."""
+        message = self._message  # read before the sample: it is cleared after it is set
+        sample = self._sample
+        if sample is None:
+            route, method, status_code, exception_type, trace_id = self._fields
+            sample = ErrorSample(
+                timestamp_s=self.timestamp_s,
+                route=route,
+                method=method,
+                status_code=status_code,
+                exception_type=exception_type,
+                message=sanitize_message(message),
+                trace_id=trace_id,
+            )
+            self._sample = sample
+            self._message = ""
+        return sample
 
 
 class _RouteExemplars:
@@ -81,7 +120,7 @@ class TraceFindings:
         self.n_plus_one_threshold = n_plus_one_threshold
         self.max_routes = max_routes
         self._routes: dict[tuple[str, str], _RouteExemplars] = {}
-        self._errors: deque[ErrorSample] = deque(maxlen=max(1, error_samples))
+        self._errors: deque[_ErrorEntry] = deque(maxlen=max(1, error_samples))
         self._n_plus_one: deque[NPlusOnePattern] = deque(maxlen=_N_PLUS_ONE_KEPT)
         self._open: OrderedDict[int, dict[str, int]] = OrderedDict()
         self._seq = 0
@@ -112,7 +151,17 @@ class TraceFindings:
         span_id: int,
         error: tuple[str, str] | None,
     ) -> None:
-        """Record what a finished server span tells (exemplar, error, N+1)."""
+        """Record what a finished server span tells (exemplar, error, N+1).
+
+        An error's message is only cut to a bounded prefix here; it is sanitized when read.
+        """
+        entry_error = None
+        if error is not None:
+            entry_error = _ErrorEntry(
+                end_s,
+                (route, method, status_code, error[0][:_MAX_TYPE_CHARS], f"{trace_id:032x}"),
+                bound_message(error[1]),
+            )
         with self._lock:
             statements = self._open.pop(trace_id, None)
             key = (route, method)
@@ -146,18 +195,8 @@ class TraceFindings:
                     heapq.heappush(entry.heap, item)
                 else:
                     heapq.heapreplace(entry.heap, item)
-            if error is not None:
-                self._errors.append(
-                    ErrorSample(
-                        timestamp_s=end_s,
-                        route=route,
-                        method=method,
-                        status_code=status_code,
-                        exception_type=error[0],
-                        message=sanitize_message(error[1]),
-                        trace_id=f"{trace_id:032x}",
-                    )
-                )
+            if entry_error is not None:
+                self._errors.append(entry_error)
             if statements:
                 for statement, count in statements.items():
                     if count >= self.n_plus_one_threshold:
@@ -196,10 +235,11 @@ class TraceFindings:
         return found[:limit]
 
     def errors(self, limit: int = 100) -> list[ErrorSample]:
-        """Recent error samples, newest first."""
+        """Recent error samples, newest first, sanitized (at the first read of each sample:
+        up to about a millisecond per sample, so call it off the event loop)."""
         with self._lock:
             items = list(self._errors)
-        return items[::-1][:limit]
+        return [entry.sample() for entry in items[::-1][:limit]]
 
     def n_plus_one(self, limit: int = 100) -> list[NPlusOnePattern]:
         """Recent N+1 patterns, newest first."""

@@ -17,7 +17,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from otel_monitoring.api_deps import Access, LimitedBodyRoute
+from otel_monitoring.api_deps import Access, LimitedBodyRoute, echo
 from otel_monitoring.api_models import (
     AlertOut,
     AnomalyOut,
@@ -166,9 +166,10 @@ def make_router(monitor: Monitor) -> APIRouter:
             known = sorted({e.route for e in await run(lambda: view.endpoints(Window.ALL))})
             raise HTTPException(
                 status_code=404,
-                detail=f"no statistics for route {route!r}"
+                detail=f"no statistics for route {echo(route)}"
                 + (f" and method {method.upper()!r}" if method else "")
-                + f" in window {window.value}; known routes: {known[:20]}",
+                + f" in window {window.value}; known routes: "
+                + (", ".join(echo(r) for r in known[:10]) or "none"),
             )
         return found
 
@@ -394,7 +395,7 @@ def make_router(monitor: Monitor) -> APIRouter:
     @router.get("/errors", response_model=list[ErrorSample])
     async def errors(limit: LimitParam = 50, _: Principal = deps["errors"]) -> list[ErrorSample]:
         """Recent error samples: exception type and a sanitized message."""
-        return stats.errors(limit)
+        return await run(lambda: stats.errors(limit))  # sanitized at first read
 
     @router.get("/db", response_model=list[DbStatementStats])
     async def db(
