@@ -42,7 +42,7 @@ def test_latency_incident_is_detected_through_the_api(
         )
         assert found.status_code == 200, found.text
         body = found.json()
-        assert body["available"] and body["points"] >= 40
+        assert body["available"] and body["points"] >= 30  # of ~60 buckets; fewer under load
         during = [
             a
             for a in body["anomalies"]
@@ -65,7 +65,7 @@ def test_latency_incident_is_detected_through_the_api(
             params={"window": "1m", "route": "/slow"},
             headers=ADMIN,
         ).json()
-        assert trend["available"] and trend["points"] >= 40
+        assert trend["available"] and trend["points"] >= 30
 
         audit = client.get("/monitoring/audit", headers=ADMIN).json()
         assert audit[0]["action"] == "detect_anomalies"
