@@ -132,9 +132,6 @@ class Sensitivity(enum.Enum):
     HIGH = 0.26
 
 
-_MEDIUM_ODDS = Sensitivity.MEDIUM.value / (1.0 - Sensitivity.MEDIUM.value)  # S / score_half
-
-
 @dataclass(frozen=True, slots=True)
 class DetectorSettings:
     """Tuning constants of :class:`AnomalyDetector` (defaults are the tested configuration).
@@ -178,8 +175,6 @@ class DetectorSettings:
     incident_hold_points: int = 30
     echo_days: int = 2
     echo_min_score: float = Sensitivity.HIGH.value
-    global_z: float = 0.0
-    global_rate: float = 0.0
 
     def __post_init__(self) -> None:
         rates = (
@@ -213,8 +208,6 @@ class DetectorSettings:
             raise InvalidInputError("incident_hold_ratio and incident_hold_points must be >= 0")
         if not (self.echo_days >= 0 and 0.0 < self.echo_min_score < 1.0):
             raise InvalidInputError("echo_days must be >= 0 and echo_min_score in (0, 1)")
-        if not (self.global_z >= 0.0 and 0.0 <= self.global_rate <= 1.0):
-            raise InvalidInputError("global_z must be >= 0 and global_rate in [0, 1]")
         if not 0.0 < self.record_decay <= 1.0:
             raise InvalidInputError("record_decay must be in (0, 1]")
         if (
@@ -257,8 +250,6 @@ class AnomalyDetector:
         "_echo",
         "_echo_min",
         "_fast",
-        "_gmean",
-        "_gvar",
         "_hi",
         "_last_busy_n",
         "_last_open",
@@ -321,8 +312,6 @@ class AnomalyDetector:
         h = self.settings.echo_min_score
         self._echo_min = self.settings.score_half * h / (1.0 - h)
         self._dscale = 0.0
-        self._gmean = 0.0
-        self._gvar = 0.0
         self._level = 0.0
         self._sscale = 0.0
         self._profile: dict[int, float] = {}
@@ -461,7 +450,6 @@ class AnomalyDetector:
         self._n = n + 1
         if n == 0:
             self._base = self._fast = self._prev = self._hi = self._lo = self._wref = x
-            self._gmean = x
             self._t0 = t
             return 0.0
         if n == 1:
@@ -549,19 +537,6 @@ class AnomalyDetector:
                 and p.range_weight * excess > surprise
             ):
                 surprise = p.range_weight * excess
-        if p.global_z > 0.0:
-            # global view: |z| against the mean and variance of (about) all earlier points
-            gd = x - self._gmean
-            gs = math.sqrt(self._gvar)
-            if n > p.warmup_points and gs > floor:
-                zg = abs(gd) / gs
-                if zg > p.global_z:
-                    sg = p.score_half * _MEDIUM_ODDS * zg / p.global_z
-                    if sg > surprise:
-                        surprise = sg
-            ag = p.global_rate if p.global_rate * n > 1.0 else 1.0 / (n + 1)
-            self._gmean += ag * gd
-            self._gvar = (1.0 - ag) * (self._gvar + ag * gd * gd)
         rd = p.range_decay * min(self._step / 300.0, 1.0)
         hi -= rd * (hi - base)
         lo += rd * (base - lo)

@@ -40,6 +40,7 @@ baselines of ``benchmarks/baselines.py`` at their usual rules):
 Usage::
 
     python benchmarks/production.py [--busy 6] [--quiet 6] [--days 21] [--seed 11]
+        [--method ours|zscore|robust] [--settings 'rate_ref_s=300,...']
 """
 
 from __future__ import annotations
@@ -204,12 +205,17 @@ def charts_for(
         }
 
 
-def method(name: str) -> tuple[Callable[[FloatArray, FloatArray], FloatArray], float]:
-    """Score function and alarm threshold of a method."""
+def method(
+    name: str, settings: str = ""
+) -> tuple[Callable[[FloatArray, FloatArray], FloatArray], float]:
+    """Score function and alarm threshold of a method (``settings``: ``field=value,...``
+    overrides of the detector's ``DetectorSettings``)."""
     if name == "ours":
         from analyzers import Sensitivity, score_series
+        from benchmarks.crossval import parse_grid
 
-        return (lambda ts, vs: score_series(ts, vs)), float(Sensitivity.MEDIUM.value)
+        st = parse_grid([f"x:{settings}"])["x"] if settings else None
+        return (lambda ts, vs: score_series(ts, vs, st)), float(Sensitivity.MEDIUM.value)
     from benchmarks.baselines import SCORERS
 
     return SCORERS[name], 0.5
@@ -243,7 +249,7 @@ class Tally:
 def evaluate(args: argparse.Namespace) -> Tally:
     rng = np.random.default_rng(args.seed)
     routes = make_routes(rng, args.busy, args.quiet, args.days)
-    score, thr = method(args.method)
+    score, thr = method(args.method, args.settings)
     tally = Tally()
     learn_end = T0 + 7 * DAY
     for r in routes:
@@ -303,7 +309,7 @@ def report(t: Tally, args: argparse.Namespace, n_charts: int, secs: float) -> No
     print(
         f"production suite: {args.busy} busy + {args.quiet} quiet routes x 3 metrics x 2"
         f" resolutions = {n_charts} charts, {args.days} days, seed {args.seed},"
-        f" method {args.method} ({secs:.0f} s)"
+        f" method {args.method} {args.settings} ({secs:.0f} s)"
     )
     print(f"false-alarm episodes per chart-day, days 8-{args.days}: {rate('all'):.3f}")
     print(f"  first week (learning, not counted): {rate('week1'):.3f}")
@@ -360,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--days", type=int, default=21, help="days per chart (>= 10)")
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--method", choices=("ours", "zscore", "robust"), default="ours")
+    ap.add_argument("--settings", default="", help="detector overrides: field=value,...")
     args = ap.parse_args(argv)
     if args.days < 10 or args.busy < 0 or args.quiet < 0 or args.busy + args.quiet == 0:
         sys.exit("error: --days >= 10 and at least one route")
