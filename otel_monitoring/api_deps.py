@@ -14,7 +14,7 @@ from fastapi import HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
-from otel_monitoring.auth import ApiKeys, Principal, Role, client_address
+from otel_monitoring.auth import ApiKeys, Principal, Role, client_address, is_local_client
 from otel_monitoring.clock import Clock
 from otel_monitoring.config import Settings
 from otel_monitoring.ratelimit import RateLimiter
@@ -25,6 +25,12 @@ MAX_BODY_BYTES = 64 * 1024
 
 ENABLE_HINT = (
     "set OTEL_MONITORING_API_KEY=<secret>:admin on the server and send"
+    " 'Authorization: Bearer <secret>'"
+)
+
+LOCAL_ONLY = (
+    "with no API key configured, the monitoring API answers clients on this host only:"
+    " set OTEL_MONITORING_API_KEY=<secret>:read (or :admin) and send"
     " 'Authorization: Bearer <secret>'"
 )
 
@@ -65,6 +71,13 @@ class Access:
                     headers=headers,
                 )
             response.headers.update(headers)
+            if not self.keys.configured and name != "health":
+                # No key: only clients on this host may read (statements, error samples).
+                forwarded = address == peer and (
+                    "x-forwarded-for" in request.headers or "forwarded" in request.headers
+                )
+                if not is_local_client(address, forwarded):
+                    raise HTTPException(status_code=403, detail=LOCAL_ONLY)
             if mutating:
                 return self._mutating(principal, header)
             if self.keys.configured and name != "health" and principal is None:

@@ -16,7 +16,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["ApiKeys", "Principal", "Role", "client_address", "parse_api_keys"]
+__all__ = [
+    "ApiKeys",
+    "Principal",
+    "Role",
+    "client_address",
+    "is_local_client",
+    "parse_api_keys",
+]
 
 
 class Role(StrEnum):
@@ -102,6 +109,18 @@ def client_address(peer: str | None, forwarded_for: str | None, trusted: Sequenc
         if not _is_trusted(hop, trusted):
             return hop
     return hops[0] if hops else peer
+
+
+def is_local_client(address: str, forwarded: bool) -> bool:
+    """Whether a client (its :func:`client_address`) is on this host: a loopback address,
+    or no network address at all (a Unix socket, an in-process test client). A loopback
+    peer that forwards someone else's request (``X-Forwarded-For``/``Forwarded``, from a
+    proxy not listed as trusted) is not local."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return not forwarded
+    return ip.is_loopback and not forwarded
 
 
 def _is_trusted(address: str, trusted: Sequence[str]) -> bool:

@@ -180,7 +180,7 @@ class Settings:
     api_keys: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     trusted_proxies: tuple[str, ...] = ()
     rate_limits: tuple[tuple[str, str], ...] = ()
-    openapi: bool = True
+    openapi: bool = False
     rules_file: str | None = None
     webhook_urls: tuple[str, ...] = ()
     webhook_allow: tuple[str, ...] = ()

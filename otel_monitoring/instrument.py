@@ -6,6 +6,7 @@ import asyncio
 import atexit
 import contextlib
 import gc
+import logging
 import os
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
@@ -25,6 +26,7 @@ from otel_monitoring.rules import Rule
 __all__ = ["instrument_app", "stable_semconv"]
 
 _STATE_KEY = "otel_monitoring"
+_logger = logging.getLogger("otel_monitoring")
 
 
 def stable_semconv() -> None:
@@ -104,6 +106,13 @@ def instrument_app(
     if mount:
         from otel_monitoring.router import install_error_handlers, make_router
 
+        if not settings.api_keys:
+            _logger.warning(
+                "otel-monitoring: the monitoring API at %s on the app's port answers clients"
+                " on this host only (no key); set OTEL_MONITORING_API_KEY to read it from"
+                " elsewhere",
+                settings.prefix,
+            )
         app.include_router(make_router(monitor), prefix=settings.prefix)
         install_error_handlers(app)
     _wrap_lifespan(app, monitor)

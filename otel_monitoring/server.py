@@ -37,7 +37,10 @@ class SideServer:
             docs_url=settings.prefix + "/docs",
             openapi_url=settings.prefix + "/openapi.json",
         )
-        self.app.include_router(make_router(monitor), prefix=settings.prefix)
+        # the side port serves only the monitoring API: its schema lists it
+        self.app.include_router(
+            make_router(monitor, include_in_schema=True), prefix=settings.prefix
+        )
         install_error_handlers(self.app)
         config = uvicorn.Config(
             self.app,
