@@ -133,15 +133,24 @@ def _prepare() -> Settings | None:
         return settings
 
 
+class _FallbackHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes our records to stderr only while the app has configured no root handler."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not logging.getLogger().handlers:
+            super().emit(record)
+
+
 def _visible_logging() -> None:
     """Our start-up lines (side-port URL, a bad setting) reach stderr at INFO even when the
-    app configured no logging (Python's last-resort handler shows warnings only)."""
-    if not _logger.handlers and not logging.getLogger().handlers:
-        handler = logging.StreamHandler(sys.stderr)
+    app configured no logging (Python's last-resort handler shows warnings only); once the
+    app configures logging, they go to its handlers instead (no line twice)."""
+    if not any(isinstance(h, _FallbackHandler) for h in _logger.handlers):
+        handler = _FallbackHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
         _logger.addHandler(handler)
+    if _logger.level == logging.NOTSET:
         _logger.setLevel(logging.INFO)
-        _logger.propagate = False
 
 
 def _on_app(app: Any, monitor: Any) -> None:
