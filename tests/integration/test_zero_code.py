@@ -338,3 +338,51 @@ def test_prometheus_under_otel_configurator_says_what_to_set(
             proc.kill()
             proc.wait()
     assert log.read_text().count(expected) == 1
+
+
+def test_the_side_port_outlives_the_worker_that_held_it(
+    port: int, shop_env: dict[str, str], another_port: Callable[[], int], tmp_path: Path
+) -> None:
+    """The worker serving the side port dies (SIGKILL): the other worker takes the port."""
+    api_port = another_port()
+    env = {
+        **os.environ,
+        **_env(shop_env, api_port, **NO_EXPORT, **OURS_ONLY),
+        "XDG_RUNTIME_DIR": str(tmp_path),
+        "PYTHONUNBUFFERED": "1",
+    }
+    log = tmp_path / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            _workers_argv("uvicorn", port), env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    api = f"http://127.0.0.1:{api_port}"
+    line = f"otel-monitoring: monitoring API on {api}/monitoring/ (process "
+
+    def holders() -> list[int]:
+        text = log.read_text()
+        return [int(part.split(")")[0]) for part in text.split(line)[1:]]
+
+    try:
+
+        def first_holder() -> None:
+            assert _get(api + "/monitoring/health").status_code == 200
+            assert len(holders()) == 1, log.read_text()
+
+        _eventually(first_holder, timeout_s=90)
+        (holder,) = holders()
+        os.kill(holder, signal.SIGKILL)
+
+        def taken_over() -> None:
+            assert len(holders()) == 2, log.read_text()
+            assert _get(api + "/monitoring/health").status_code == 200
+
+        _eventually(taken_over, timeout_s=90)
+        assert holders()[1] != holder
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
