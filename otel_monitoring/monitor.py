@@ -136,8 +136,8 @@ class Monitor(SeedOperations):
         #: No trace exporter and no other span processor: requests are measured without SDK
         #: spans (the middleware feeds the findings directly), which costs far less.
         self.lean = not span_exporters and _only_processor(self.tracer_provider, self.processor)
-        self._owns_meter_provider = meter_provider is None
         self.meter_provider = self._meter_provider(pull_readers, meter_provider)
+        self._owns_meter_provider = self.meter_provider is not meter_provider
         #: ``service.version`` of the resource (``OTEL_SERVICE_VERSION`` or
         #: ``OTEL_RESOURCE_ATTRIBUTES``); the store remembers when each version first ran, so
         #: latency regressions name the version they started with.
@@ -274,9 +274,10 @@ class Monitor(SeedOperations):
     def _meter_provider(
         self, pull_readers: Sequence[MetricReader], given: MeterProvider | None = None
     ) -> MeterProvider:
-        if given is not None:
+        if given is not None and hasattr(given, "add_metric_reader"):
             # A provider someone else configured (zero-code mode under OTel's own
-            # configurator): our reader joins it, so the instrumentations' metrics reach us.
+            # configurator): our reader joins it, so the instrumentations' metrics reach us
+            # (``add_metric_reader``: recent SDKs; older ones fall through to our own).
             for reader in (self.reader, *pull_readers):
                 given.add_metric_reader(reader)
             return given
