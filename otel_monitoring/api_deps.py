@@ -17,7 +17,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
-from otel_monitoring.auth import ApiKeys, Principal, Role, client_address
+from otel_monitoring.auth import (
+    FORWARDED_CLIENT,
+    ApiKeys,
+    Principal,
+    Role,
+    client_address,
+    is_local_client,
+)
 from otel_monitoring.clock import Clock
 from otel_monitoring.config import Settings
 from otel_monitoring.ratelimit import RateLimiter
@@ -31,6 +38,12 @@ _MAX_VALIDATION_ERRORS = 10
 
 ENABLE_HINT = (
     "set OTEL_MONITORING_API_KEY=<secret>:admin on the server and send"
+    " 'Authorization: Bearer <secret>'"
+)
+
+LOCAL_ONLY = (
+    "with no API key configured, the monitoring API answers clients on this host only:"
+    " set OTEL_MONITORING_API_KEY=<secret>:read (or :admin) and send"
     " 'Authorization: Bearer <secret>'"
 )
 
@@ -71,6 +84,16 @@ class Access:
                     headers=headers,
                 )
             response.headers.update(headers)
+            if not self.keys.configured and name != "health":
+                # No key: only clients on this host may read (statements, error samples).
+                # A client named by X-Forwarded-For (FORWARDED_CLIENT: the server may have
+                # rewritten the peer from it) is never local.
+                forwarded = address == FORWARDED_CLIENT or (
+                    address == peer
+                    and ("x-forwarded-for" in request.headers or "forwarded" in request.headers)
+                )
+                if not is_local_client(address, forwarded):
+                    raise HTTPException(status_code=403, detail=LOCAL_ONLY)
             if mutating:
                 return self._mutating(principal, header)
             if self.keys.configured and name != "health" and principal is None:

@@ -22,6 +22,7 @@ __all__ = [
     "Principal",
     "Role",
     "client_address",
+    "is_local_client",
     "parse_api_keys",
 ]
 
@@ -138,6 +139,18 @@ def _host(hop: str) -> str:
     if hop.count(":") == 1:
         return hop.partition(":")[0]
     return hop
+
+
+def is_local_client(address: str, forwarded: bool) -> bool:
+    """Whether a client (its :func:`client_address`) is on this host: a loopback address,
+    or no network address at all (a Unix socket, an in-process test client). A loopback
+    peer that forwards someone else's request (``X-Forwarded-For``/``Forwarded``, from a
+    proxy not listed as trusted) is not local."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return not forwarded
+    return ip.is_loopback and not forwarded
 
 
 def _is_trusted(address: str, trusted: Sequence[str]) -> bool:

@@ -1,33 +1,49 @@
 """Zero-code mode: ``opentelemetry-instrument uvicorn shop:app`` with this package installed.
 
-Entry points (see ``pyproject.toml``):
+OTel's auto-instrumentation runs ONE distro and ONE configurator (the first installed, or the
+ones ``OTEL_PYTHON_DISTRO``/``OTEL_PYTHON_CONFIGURATOR`` name), but every pre- and
+post-instrument hook. So nothing here depends on ours being the chosen distro or configurator
+(``opentelemetry-distro``, part of OTel's documented setup, brings its own of both):
 
-* ``opentelemetry_distro``: :class:`MonitoringDistro` sets defaults the way a distro does
-  (stable HTTP conventions; health probes excluded from the contrib FastAPI instrumentation).
-* ``opentelemetry_configurator``: :class:`MonitoringConfigurator` creates the providers with
-  our span processor and our single metric reader, which also forwards to the exporters named
-  by ``OTEL_METRICS_EXPORTER``; spans go to ``OTEL_TRACES_EXPORTER`` as usual.
-* ``opentelemetry_post_instrument``: :func:`post_instrument` records DB durations for every
-  SQLAlchemy engine and serves the monitoring API on the side port (or, with
-  ``OTEL_MONITORING_MOUNT=true``, mounts it into every FastAPI app as it is created).
+* every hook (distro, configurator, ``opentelemetry_pre_instrument``,
+  ``opentelemetry_post_instrument``) first runs :func:`_prepare` once: it reads the settings
+  (a bad one is one log line, and monitoring stays off), honours ``OTEL_SDK_DISABLED`` and
+  sets environment defaults (stable HTTP conventions; health probes and the monitoring API
+  excluded from the contrib FastAPI instrumentation) before the instrumentations load;
+* :func:`post_instrument` arranges that the first FastAPI app created in a process starts
+  monitoring: the :class:`~otel_monitoring.monitor.Monitor` joins the providers that exist
+  then (those of OTel's configurator, without adding exporters a second time) or creates
+  them (exporters from the standard ``OTEL_*`` variables); every app gets ``Server-Timing``;
+  the monitoring API is served on the side port (or, with ``OTEL_MONITORING_MOUNT=true``,
+  mounted into every app);
+* the monitor is made in the process that serves the app, not at start-up: under
+  ``uvicorn --workers N`` or gunicorn the supervising process serves nothing and holds no
+  port, and the workers share one store (see :mod:`otel_monitoring.workers`).
 """
 
 from __future__ import annotations
 
+import atexit
+import dataclasses
 import logging
 import os
+import sys
+import threading
 from typing import Any
 
 from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
 from opentelemetry.sdk._configuration import _BaseConfigurator
 
+from otel_monitoring import workers
 from otel_monitoring.config import Settings
+from otel_monitoring.errors import ConfigError
 from otel_monitoring.exclusions import excluded_url_patterns
 from otel_monitoring.instrument import stable_semconv
 
-__all__ = ["MonitoringConfigurator", "MonitoringDistro", "post_instrument"]
+__all__ = ["MonitoringConfigurator", "MonitoringDistro", "post_instrument", "pre_instrument"]
 
 _logger = logging.getLogger("otel_monitoring")
+_lock = threading.RLock()
 _state: dict[str, Any] = {}
 
 
@@ -35,57 +51,176 @@ class MonitoringDistro(BaseDistro):  # type: ignore[misc]
     """Sets environment defaults before instrumentations load."""
 
     def _configure(self, **kwargs: Any) -> None:
-        stable_semconv()
-        settings = Settings.from_env()
-        # Exact paths, anchored: the contrib searches each regex anywhere in the URL.
-        excluded = excluded_url_patterns(settings.excluded_urls, settings.prefix)
-        os.environ.setdefault("OTEL_PYTHON_FASTAPI_EXCLUDED_URLS", excluded)
+        _prepare()
 
 
 class MonitoringConfigurator(_BaseConfigurator):
-    """Creates the SDK providers with the monitoring reader and processor."""
+    """Chosen as the configurator: the monitor will create the SDK providers itself."""
 
     def _configure(self, **kwargs: Any) -> None:
-        from otel_monitoring.monitor import Monitor
+        _state["our_configurator"] = True
+        _prepare()
 
-        stable_semconv()
-        if _state.get("monitor") is None:
-            _state["monitor"] = Monitor(Settings.from_env())
+
+def pre_instrument(**kwargs: Any) -> None:
+    """Environment defaults before the instrumentations load, whichever distro was chosen."""
+    _prepare()
 
 
 def post_instrument(**kwargs: Any) -> None:
-    """Hook DB timings into every engine and start the side-port API."""
+    """Start monitoring in the first FastAPI app each process creates (see module doc)."""
     from otel_monitoring.contrib_routes import adapt_contrib_fastapi
 
-    adapt_contrib_fastapi()  # full route templates; mounted apps measured once
-    monitor = _state.get("monitor")
-    if monitor is None:
+    settings = _prepare()
+    if settings is None or _state.get("patched"):
         return
-    from sqlalchemy.engine import Engine
-
-    monitor.instrument_engine(Engine)
-    if monitor.settings.mount:
-        _mount_on_new_apps(monitor)
-    else:
-        from otel_monitoring.server import SideServer
-
-        server = SideServer(monitor)
-        if server.start():
-            _state["server"] = server
-
-
-def _mount_on_new_apps(monitor: Any) -> None:
+    _state["patched"] = True
+    adapt_contrib_fastapi()  # full route templates; mounted apps measured once
+    _warn_prometheus_under_other_configurator()
     import fastapi
-
-    from otel_monitoring.router import make_router
 
     original_init = fastapi.FastAPI.__init__
 
     def init(self: fastapi.FastAPI, *args: Any, **kwargs: Any) -> None:
+        # The monitor (and the providers it may create) first, so the app's own
+        # instrumentation finds them.
+        monitor = _monitor(settings)
         original_init(self, *args, **kwargs)
-        try:
-            self.include_router(make_router(monitor), prefix=monitor.settings.prefix)
-        except Exception as exc:  # instrumentation boundary
-            monitor.guard.error("mounting the monitoring API", exc)
+        if monitor is not None:
+            _on_app(self, monitor)
 
     fastapi.FastAPI.__init__ = init  # type: ignore[method-assign]
+
+
+def _warn_prometheus_under_other_configurator() -> None:
+    """OTel's configurator serves ``OTEL_METRICS_EXPORTER=prometheus`` from the process that
+    starts the server: with several workers that process serves nothing (gunicorn) or makes
+    every worker's start-up fail on the port (uvicorn). Ours serves it from a worker."""
+    if _state.get("our_configurator") or workers.is_worker():
+        return
+    if "prometheus" not in os.environ.get("OTEL_METRICS_EXPORTER", ""):
+        return
+    command = os.path.basename(sys.argv[0]) if sys.argv else ""
+    concurrency = os.environ.get("WEB_CONCURRENCY", "1").strip()
+    if command == "gunicorn" or "--workers" in sys.argv or concurrency not in ("", "0", "1"):
+        _logger.warning(
+            "otel-monitoring: OTEL_METRICS_EXPORTER=prometheus under another configurator does"
+            " not work with several workers; set OTEL_PYTHON_CONFIGURATOR=otel_monitoring"
+        )
+
+
+def _prepare() -> Settings | None:
+    """Once per process: settings, ``OTEL_SDK_DISABLED``, environment defaults.
+
+    Returns the settings, or ``None`` when monitoring is off (said in one log line).
+    """
+    with _lock:
+        if "settings" in _state:
+            return _state["settings"]  # type: ignore[no-any-return]
+        _state["settings"] = None
+        _visible_logging()
+        if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+            _logger.warning("otel-monitoring: off, because OTEL_SDK_DISABLED=true")
+            return None
+        try:
+            settings = Settings.from_env()
+        except ConfigError as exc:
+            _logger.error("otel-monitoring: off, because of a bad setting: %s", exc)
+            return None
+        if not settings.enabled:
+            return None
+        stable_semconv()
+        # Exact paths, anchored: the contrib searches each regex anywhere in the URL.
+        excluded = excluded_url_patterns(settings.excluded_urls, settings.prefix)
+        os.environ.setdefault("OTEL_PYTHON_FASTAPI_EXCLUDED_URLS", excluded)
+        workers.mark_root()
+        _state["settings"] = settings
+        return settings
+
+
+class _FallbackHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes our records to stderr only while the app has configured no root handler."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not logging.getLogger().handlers:
+            super().emit(record)
+
+
+def _visible_logging() -> None:
+    """Our start-up lines (side-port URL, a bad setting) reach stderr at INFO even when the
+    app configured no logging (Python's last-resort handler shows warnings only); once the
+    app configures logging, they go to its handlers instead (no line twice)."""
+    if not any(isinstance(h, _FallbackHandler) for h in _logger.handlers):
+        handler = _FallbackHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+        _logger.addHandler(handler)
+    if _logger.level == logging.NOTSET:
+        _logger.setLevel(logging.INFO)
+
+
+def _on_app(app: Any, monitor: Any) -> None:
+    """Monitoring for one new FastAPI app. Never raises into the app's construction."""
+    settings = monitor.settings
+    try:
+        if settings.server_timing:
+            from otel_monitoring.timing import ServerTimingMiddleware
+
+            app.add_middleware(ServerTimingMiddleware, guard=monitor.guard)
+        if settings.mount:
+            from otel_monitoring.router import make_router
+
+            app.include_router(make_router(monitor), prefix=settings.prefix)
+    except Exception as exc:  # instrumentation boundary
+        _logger.error("otel-monitoring: monitoring this app failed: %r", exc)
+
+
+def _monitor(settings: Settings) -> Any:
+    """This process's monitor, made (with its side port) on first use; ``None`` if it
+    cannot be (said in one log line)."""
+    with _lock:
+        if "monitor" in _state:
+            return _state["monitor"]
+        _state["monitor"] = None
+        from opentelemetry import metrics, trace
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.trace import TracerProvider
+        from sqlalchemy.engine import Engine
+
+        from otel_monitoring.monitor import Monitor
+
+        worker = workers.is_worker()
+        if worker and settings.store_url is None:
+            settings = dataclasses.replace(settings, store_url=workers.shared_store_url())
+        kwargs: dict[str, Any] = {}
+        if not _state.get("our_configurator"):
+            # Another configurator (OTel's) made the providers and their exporters: join
+            # them, without exporting a second time.
+            tracer_provider = trace.get_tracer_provider()
+            if isinstance(tracer_provider, TracerProvider):
+                kwargs.update(tracer_provider=tracer_provider, span_exporters=())
+            meter_provider = metrics.get_meter_provider()
+            if isinstance(meter_provider, MeterProvider):
+                # Its configurator also made any Prometheus reader OTEL_METRICS_EXPORTER names.
+                env = {k: v for k, v in os.environ.items() if k != "OTEL_METRICS_EXPORTER"}
+                kwargs.update(meter_provider=meter_provider, metric_exporters=(), env=env)
+        try:
+            monitor = Monitor(settings, **kwargs)
+        except ConfigError as exc:
+            _logger.error("otel-monitoring: off, because of a bad setting: %s", exc)
+            return None
+        except Exception as exc:  # instrumentation boundary: the app runs regardless
+            _logger.error("otel-monitoring: off, because monitoring failed to start: %r", exc)
+            return None
+        monitor.instrument_engine(Engine)
+        atexit.register(monitor.shutdown)
+        _state["monitor"] = monitor
+        if not settings.mount:
+            from otel_monitoring.server import SideServer
+
+            server = SideServer(monitor)
+            if worker:
+                server.contend(retry_s=min(5.0, max(1.0, settings.interval_s)))
+            else:
+                server.start()
+            _state["server"] = server
+        return monitor

@@ -8,6 +8,7 @@ documented in ``docs/configuration.md``; :data:`ENV_VARS` is the single list of 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import ipaddress
 import math
 import os
@@ -182,7 +183,7 @@ class Settings:
     api_keys: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     trusted_proxies: tuple[str, ...] = ()
     rate_limits: tuple[tuple[str, str], ...] = ()
-    openapi: bool = True
+    openapi: bool = False
     rules_file: str | None = None
     webhook_urls: tuple[str, ...] = ()
     webhook_allow: tuple[str, ...] = ()
@@ -294,10 +295,18 @@ class Settings:
             except ValueError as exc:
                 shown = "<hidden>" if name in _SECRET_FIELDS else repr(raw)
                 raise ConfigError(f"invalid {ENV_PREFIX}{suffix}={shown}: {exc}") from None
+        if "interval_s" not in values and (otel_ms := env.get("OTEL_METRIC_EXPORT_INTERVAL")):
+            # The standard OTel export interval (milliseconds) when ours is not set.
+            try:
+                values["interval_s"] = _parse_float(otel_ms) / 1000.0
+            except ValueError as exc:
+                raise ConfigError(
+                    f"invalid OTEL_METRIC_EXPORT_INTERVAL={otel_ms!r}: {exc}"
+                ) from None
         unknown = sorted(key for key in env if key.startswith(ENV_PREFIX) and key not in ENV_VARS)
         if unknown:
-            raise ConfigError(
-                f"unknown environment variable {unknown[0]}; known: {', '.join(ENV_VARS)}"
-            )
+            close = difflib.get_close_matches(unknown[0], ENV_VARS, n=1)
+            hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(ENV_VARS)}"
+            raise ConfigError(f"unknown environment variable {unknown[0]}; {hint}")
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls(**values)

@@ -9,13 +9,32 @@ with no backend, and does not retry a collector that nobody runs.
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Mapping
 from importlib.metadata import entry_points
 from typing import Any, Literal
 
 from otel_monitoring.errors import ConfigError
 
-__all__ = ["exporters_from_env"]
+__all__ = ["GRPC_EXTRA", "exporters_from_env"]
+
+#: What to install for ``OTEL_EXPORTER_OTLP_PROTOCOL=grpc``.
+GRPC_EXTRA = "pip install 'otel-monitoring[grpc]'"
+
+_logger = logging.getLogger("otel_monitoring")
+_warned_lock = threading.Lock()
+_warned: set[str] = set()
+
+
+def _warn_once(key: str, message: str) -> None:
+    """Log ``message`` once per process (traces and metrics would each say it)."""
+    with _warned_lock:
+        if key in _warned:
+            return
+        _warned.add(key)
+    _logger.warning(message)
+
 
 Signal = Literal["traces", "metrics"]
 
@@ -60,6 +79,11 @@ def exporters_from_env(signal: Signal, env: Mapping[str, str]) -> list[Any]:
     for name in _exporter_names(signal, env):
         entry = _entry_name(name, signal, env)
         matches = entry_points(group=group, name=entry)
+        if entry == "otlp_proto_grpc":
+            exporter_class = _grpc_exporter(matches)
+            if exporter_class is not None:
+                found.append(exporter_class())
+            continue
         if not matches:
             raise ConfigError(
                 f"invalid OTEL_{signal.upper()}_EXPORTER: no exporter named {name!r} is installed"
@@ -68,3 +92,20 @@ def exporters_from_env(signal: Signal, env: Mapping[str, str]) -> list[Any]:
         exporter_class = next(iter(matches)).load()
         found.append(exporter_class())
     return found
+
+
+def _grpc_exporter(matches: Any) -> Any | None:
+    """The gRPC exporter class, or ``None`` (one warning line naming the extra) when it or
+    ``grpcio`` is not installed: the local statistics go on without the export."""
+    try:
+        if matches:
+            return next(iter(matches)).load()
+    except ImportError:
+        pass
+    _warn_once(
+        "grpc",
+        "otel-monitoring: OTEL_EXPORTER_OTLP_PROTOCOL=grpc needs the gRPC exporter, which is"
+        f" not installed ({GRPC_EXTRA}); nothing is exported over OTLP, the monitoring API"
+        " keeps its local statistics",
+    )
+    return None

@@ -114,6 +114,13 @@ def instrument_app(
     if mount:
         from otel_monitoring.router import install_error_handlers, make_router
 
+        if not settings.api_keys:
+            _logger.warning(
+                "otel-monitoring: the monitoring API at %s on the app's port answers clients"
+                " on this host only (no key); set OTEL_MONITORING_API_KEY to read it from"
+                " elsewhere",
+                settings.prefix,
+            )
         app.include_router(make_router(monitor), prefix=settings.prefix)
         install_error_handlers(app)
     reported.update(  # the routes just added are the monitoring API's own

@@ -71,6 +71,7 @@ class Monitor(SeedOperations):
         settings: Settings | None = None,
         *,
         tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
         span_exporters: Sequence[SpanExporter] | None = None,
         metric_exporters: Sequence[MetricExporter] | None = None,
         clock: Clock | None = None,
@@ -107,10 +108,21 @@ class Monitor(SeedOperations):
             self.exposition = PrometheusExposition(cache_s=s.interval_s)
             pull_readers.append(self.exposition.reader)
             if "prometheus" in env.get("OTEL_METRICS_EXPORTER", ""):
-                self.exposition.serve(
-                    env.get("OTEL_EXPORTER_PROMETHEUS_HOST", "localhost"),
-                    int(env.get("OTEL_EXPORTER_PROMETHEUS_PORT", "9464")),
-                )
+                host = env.get("OTEL_EXPORTER_PROMETHEUS_HOST", "localhost")
+                port = int(env.get("OTEL_EXPORTER_PROMETHEUS_PORT", "9464"))
+                try:
+                    self.exposition.serve(host, port)
+                except OSError as exc:
+                    # Several workers of one server: the first serves /metrics, the others
+                    # carry on (their numbers are on the monitoring API's side port).
+                    _logger.warning(
+                        "otel-monitoring: Prometheus /metrics not served by process %d on"
+                        " %s:%d (%s); another process of this server may hold it",
+                        os.getpid(),
+                        host,
+                        port,
+                        exc.strerror or exc,
+                    )
         self.reader = MonitoringMetricReader(
             sink=Ingestor(self.store, self.guard, self.clock.now_s) if s.stats_enabled else None,
             exporters=metric_exporters,
@@ -125,7 +137,8 @@ class Monitor(SeedOperations):
         #: No trace exporter and no other span processor: requests are measured without SDK
         #: spans (the middleware feeds the findings directly), which costs far less.
         self.lean = not span_exporters and _only_processor(self.tracer_provider, self.processor)
-        self.meter_provider = self._meter_provider(pull_readers)
+        self.meter_provider = self._meter_provider(pull_readers, meter_provider)
+        self._owns_meter_provider = self.meter_provider is not meter_provider
         #: ``service.version`` of the resource (``OTEL_SERVICE_VERSION`` or
         #: ``OTEL_RESOURCE_ATTRIBUTES``); the store remembers when each version first ran, so
         #: latency regressions name the version they started with.
@@ -259,7 +272,16 @@ class Monitor(SeedOperations):
             trace.set_tracer_provider(provider)
         return provider, True
 
-    def _meter_provider(self, pull_readers: Sequence[MetricReader]) -> MeterProvider:
+    def _meter_provider(
+        self, pull_readers: Sequence[MetricReader], given: MeterProvider | None = None
+    ) -> MeterProvider:
+        if given is not None and hasattr(given, "add_metric_reader"):
+            # A provider someone else configured (zero-code mode under OTel's own
+            # configurator): our reader joins it, so the instrumentations' metrics reach us
+            # (``add_metric_reader``: recent SDKs; older ones fall through to our own).
+            for reader in (self.reader, *pull_readers):
+                given.add_metric_reader(reader)
+            return given
         # An SDK MeterProvider takes its readers at construction only, so when the app already
         # set one, our instruments live on a provider of our own (its other metrics are not
         # seen; documented in docs/configuration.md).
@@ -342,7 +364,11 @@ class Monitor(SeedOperations):
 
         def work() -> None:
             try:
-                self.meter_provider.shutdown(timeout_millis=timeout * 1000)
+                if self._owns_meter_provider:
+                    self.meter_provider.shutdown(timeout_millis=timeout * 1000)
+                else:
+                    self.reader.shutdown(timeout_millis=timeout * 1000)  # a last collection
+                    self.meter_provider.remove_metric_reader(self.reader)
                 if self._owns_tracer_provider:
                     self.tracer_provider._otel_monitoring_shut_down = True  # type: ignore[attr-defined]
                     self.tracer_provider.shutdown()

@@ -14,6 +14,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.metrics import (
     Counter,
     Histogram,
@@ -129,7 +130,10 @@ class MonitoringMetricReader(MetricReader):
                 batch = self._pending.popleft()
             for exporter in self.exporters:
                 try:
-                    exporter.export(batch, timeout_millis=self.export_timeout_s * 1000)
+                    # The exporter's own HTTP calls (``requests``/``httpx``, instrumented in
+                    # zero-code mode) must not become spans, outbound statistics or exports.
+                    with suppress_instrumentation():
+                        exporter.export(batch, timeout_millis=self.export_timeout_s * 1000)
                 except Exception as exc:  # instrumentation boundary
                     self.guard.error("metric export", exc)
 
@@ -150,6 +154,8 @@ class MonitoringMetricReader(MetricReader):
         Callers bound the time (see :meth:`otel_monitoring.monitor.Monitor.shutdown`); a
         hanging exporter cannot hold the caller longer than that bound.
         """
+        if self._stop.is_set():
+            return  # already shut down (a provider we joined shuts its readers down too)
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=timeout_millis / 1000)
@@ -157,7 +163,8 @@ class MonitoringMetricReader(MetricReader):
         self.export_pending()
         for exporter in self.exporters:
             try:
-                exporter.shutdown(timeout_millis=timeout_millis)
+                with suppress_instrumentation():
+                    exporter.shutdown(timeout_millis=timeout_millis)
             except Exception as exc:  # instrumentation boundary
                 self.guard.error("metric exporter shutdown", exc)
 

@@ -90,14 +90,18 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def make_router(monitor: Monitor) -> APIRouter:
-    """Build the monitoring API for ``monitor`` (mount it with a prefix)."""
+def make_router(monitor: Monitor, *, include_in_schema: bool | None = None) -> APIRouter:
+    """Build the monitoring API for ``monitor`` (mount it with a prefix).
+
+    ``include_in_schema`` (default: ``OTEL_MONITORING_OPENAPI``, off) lists the routes in
+    the OpenAPI schema of the app they are mounted in.
+    """
     settings = monitor.settings
     router = APIRouter(
         tags=["monitoring"],
         route_class=LimitedBodyRoute,
         responses=_ERRORS,
-        include_in_schema=settings.openapi,
+        include_in_schema=settings.openapi if include_in_schema is None else include_in_schema,
     )
     access = Access(settings, monitor.clock)
     view = monitor.view  # route statistics: the fleet (Prometheus) when configured

@@ -1,8 +1,10 @@
 """The monitoring API on a side port (zero-code mode), in a daemon thread.
 
 Binds ``OTEL_MONITORING_HOST`` (default 127.0.0.1, loopback only) and
-``OTEL_MONITORING_PORT`` (default 9478). When the port is taken (for example by a sibling
-worker) the failure is logged and the app keeps running.
+``OTEL_MONITORING_PORT`` (default 9478). When the port is taken the failure is logged and the
+app keeps running. Workers of one server (:meth:`SideServer.contend`) take turns: the first
+to bind serves, the others try again every few seconds, so the port outlives the worker that
+held it.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import os
 import socket
 import threading
 
@@ -36,7 +39,10 @@ class SideServer:
             docs_url=settings.prefix + "/docs",
             openapi_url=settings.prefix + "/openapi.json",
         )
-        self.app.include_router(make_router(monitor), prefix=settings.prefix)
+        # the side port serves only the monitoring API: its schema lists it
+        self.app.include_router(
+            make_router(monitor, include_in_schema=True), prefix=settings.prefix
+        )
         install_error_handlers(self.app)
         config = uvicorn.Config(
             self.app,
@@ -48,24 +54,53 @@ class SideServer:
         )
         self.server = uvicorn.Server(config)
         self.thread: threading.Thread | None = None
+        self._stopped = threading.Event()
 
-    def start(self) -> bool:
-        """Bind and serve in the background; ``False`` (logged) if the port is unavailable."""
+    def _bind(self) -> socket.socket | OSError:
         settings = self.monitor.settings
         sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((settings.host, settings.port))
+            sock.listen(128)
         except OSError as exc:
             sock.close()
+            return exc
+        return sock
+
+    def start(self) -> bool:
+        """Bind and serve in the background; ``False`` (logged) if the port is unavailable."""
+        settings = self.monitor.settings
+        sock = self._bind()
+        if isinstance(sock, OSError):
             _logger.warning(
                 "otel-monitoring: cannot serve the monitoring API on %s:%d (%s); set"
                 " OTEL_MONITORING_PORT to a free port",
                 settings.host,
                 settings.port,
-                exc,
+                sock,
             )
             return False
+        self._serve(sock)
+        return True
+
+    def contend(self, retry_s: float = 2.0) -> None:
+        """Serve when the port is free, trying again every ``retry_s`` seconds until then
+        (several workers of one server: one serves, the others stand by). Returns at once."""
+        self._stopped.clear()
+
+        def attempt() -> None:
+            while not self._stopped.is_set():
+                sock = self._bind()
+                if not isinstance(sock, OSError):
+                    self._serve(sock)
+                    return
+                self._stopped.wait(retry_s)
+
+        threading.Thread(target=attempt, name="otel-monitoring-api-standby", daemon=True).start()
+
+    def _serve(self, sock: socket.socket) -> None:
+        settings = self.monitor.settings
         self.thread = threading.Thread(
             target=lambda: asyncio.run(self.server.serve(sockets=[sock])),
             name="otel-monitoring-api",
@@ -75,12 +110,16 @@ class SideServer:
         if (warning := exposure_warning(settings)) is not None:
             _logger.warning(warning)
         _logger.info(
-            "otel-monitoring: API on http://%s:%d%s", settings.host, settings.port, settings.prefix
+            "otel-monitoring: monitoring API on http://%s:%d%s/ (process %d)",
+            settings.host,
+            settings.port,
+            settings.prefix,
+            os.getpid(),
         )
-        return True
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Ask the server to exit and wait up to ``timeout_s``."""
+        self._stopped.set()
         self.server.should_exit = True
         if self.thread is not None:
             self.thread.join(timeout_s)

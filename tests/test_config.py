@@ -48,3 +48,20 @@ def test_env_var_names_are_documented() -> None:
     doc = (Path(__file__).resolve().parent.parent / "docs" / "configuration.md").read_text()
     missing = [name for name in ENV_VARS if name not in doc]
     assert not missing
+
+
+def test_standard_metric_export_interval_is_honoured() -> None:
+    assert Settings.from_env({"OTEL_METRIC_EXPORT_INTERVAL": "2500"}).interval_s == 2.5
+    both = {"OTEL_METRIC_EXPORT_INTERVAL": "2500", "OTEL_MONITORING_INTERVAL": "1s"}
+    assert Settings.from_env(both).interval_s == 1.0  # ours wins when both are set
+    with pytest.raises(ConfigError, match="OTEL_METRIC_EXPORT_INTERVAL='soon'"):
+        Settings.from_env({"OTEL_METRIC_EXPORT_INTERVAL": "soon"})
+
+
+def test_a_mistyped_variable_names_the_closest_one() -> None:
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env({"OTEL_MONITORING_API_KEYS": "x"})
+    assert str(raised.value) == (
+        "unknown environment variable OTEL_MONITORING_API_KEYS; did you mean"
+        " OTEL_MONITORING_API_KEY?"
+    )

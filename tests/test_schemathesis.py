@@ -31,6 +31,7 @@ def _app() -> object:
         span_exporters=[],
         metric_exporters=[],
         api_keys=((KEY, "admin"),),
+        openapi=True,
         latency_threshold_ms=1.0,  # so alerts exist to list and resolve
         rate_limits=tuple((name, "100000/minute") for name in DEFAULT_LIMITS),
     )

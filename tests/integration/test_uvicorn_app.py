@@ -157,6 +157,9 @@ def test_otlp_export(
             env["SHOP_INSTRUMENT"] = "1"
         else:
             env["OTEL_MONITORING_PORT"] = str(another_port())
+            # our configurator, as without opentelemetry-distro (delta temporality; the
+            # distro's own setup is tested in test_zero_code.py)
+            env["OTEL_PYTHON_DISTRO"] = env["OTEL_PYTHON_CONFIGURATOR"] = "otel_monitoring"
             prefix = (str(Path(sys.executable).parent / "opentelemetry-instrument"),)
         server = start_server(uvicorn_cmd(SHOP, port, *prefix), env, port)
         with httpx.Client(base_url=server.url, timeout=10) as client:

@@ -1,0 +1,48 @@
+"""``Server-Timing: app;dur=<ms>`` on responses in zero-code mode.
+
+In code mode :class:`~otel_monitoring.middleware.MonitoringMiddleware` adds the header; in
+zero-code mode the contrib FastAPI instrumentation captures requests and this small ASGI
+middleware only adds the header (milliseconds from the request reaching the app to the
+response head). An app mounted inside another one does not add a second header. Never raises
+into the app.
+"""
+
+from __future__ import annotations
+
+import time
+
+from otel_monitoring.guard import Guard
+from otel_monitoring.middleware import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["ServerTimingMiddleware"]
+
+_MARK = "otel_monitoring.server_timing"
+
+
+class ServerTimingMiddleware:
+    """Adds ``Server-Timing`` to HTTP responses (excluded paths: none; the header is cheap)."""
+
+    def __init__(self, app: ASGIApp, guard: Guard | None = None) -> None:
+        self.app = app
+        self.guard = guard or Guard()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("type") != "http" or scope.get(_MARK):
+            await self.app(scope, receive, send)
+            return
+        scope[_MARK] = True
+        start = time.perf_counter()
+        guard = self.guard
+
+        async def send_wrapper(message: Message) -> None:
+            try:
+                if message["type"] == "http.response.start":
+                    elapsed_ms = (time.perf_counter() - start) * 1000.0
+                    headers = list(message.get("headers", ()))
+                    headers.append((b"server-timing", b"app;dur=%.3f" % elapsed_ms))
+                    message["headers"] = headers
+            except Exception as exc:  # instrumentation boundary
+                guard.error("server-timing header", exc)
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)
