@@ -102,10 +102,11 @@ class Monitor(SeedOperations):
             metric_exporters = [e for e in found if not isinstance(e, MetricReader)]
         self.exposition: PrometheusExposition | None = None
         if s.prometheus_export or "prometheus" in env.get("OTEL_METRICS_EXPORTER", ""):
-            from otel_monitoring.fleet.exposition import PrometheusExposition
+            from otel_monitoring.fleet.exposition import MAX_CACHE_S, PrometheusExposition
 
-            # One collection per collection interval, however many scrapers ask.
-            self.exposition = PrometheusExposition(cache_s=s.interval_s)
+            # At most one collection per second (or per collection interval, when shorter),
+            # however many scrapers ask.
+            self.exposition = PrometheusExposition(cache_s=min(s.interval_s, MAX_CACHE_S))
             pull_readers.append(self.exposition.reader)
             if "prometheus" in env.get("OTEL_METRICS_EXPORTER", ""):
                 host = env.get("OTEL_EXPORTER_PROMETHEUS_HOST", "localhost")

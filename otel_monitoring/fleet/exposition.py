@@ -49,6 +49,7 @@ from prometheus_client.exposition import choose_encoder
 __all__ = [
     "BYTES_BUCKETS",
     "EXPORT_ENV",
+    "MAX_CACHE_S",
     "SECONDS_BUCKETS",
     "FleetPrometheusReader",
     "PrometheusExposition",
@@ -107,6 +108,11 @@ class UnitBucketAggregation(ExplicitBucketHistogramAggregation):
         return delegate._create_aggregation(
             instrument, attributes, reservoir_factory, start_time_unix_nano
         )
+
+
+#: The longest a rendered exposition is reused, in seconds: it bounds both the cost of many
+#: scrapers (one collection per second at most) and how stale a scrape can be.
+MAX_CACHE_S = 1.0
 
 
 class FleetPrometheusReader(PrometheusMetricReader):

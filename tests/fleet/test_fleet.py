@@ -26,6 +26,7 @@ from otel_monitoring.fleet import (
     exact_increase,
 )
 from otel_monitoring.fleet.exposition import (
+    MAX_CACHE_S,
     SECONDS_BUCKETS,
     PrometheusExposition,
     prometheus_export_requested,
@@ -89,7 +90,9 @@ def _wait_recorded(expected: dict[str, int]) -> float:
 
 def _wait_scraped(prom: PrometheusClient, after_s: float, instances: int) -> None:
     """Bounded polling until every target has a successful scrape that began after
-    ``after_s`` (Unix seconds), so Prometheus holds each instance's final counters."""
+    ``after_s`` (Unix seconds) and after the exposition's cache of a rendering made before
+    then ran out, so Prometheus holds each instance's final counters."""
+    after_s += MAX_CACHE_S
     deadline = time.monotonic() + 60.0
     last = "no answer"
     # timestamp() of a plain selector is the scrape time (of an expression: the query time).

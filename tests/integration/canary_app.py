@@ -31,7 +31,8 @@ with engine.begin() as setup:
     setup.execute(text("INSERT OR IGNORE INTO users VALUES ('taken@example.org', 'x')"))
 
 app = FastAPI()
-monitor = otel_monitoring.instrument_app(app, engine=engine)
+# openapi=True: the test enumerates the monitoring routes from the schema.
+monitor = otel_monitoring.instrument_app(app, engine=engine, openapi=True)
 
 
 class PaymentDeclinedError(RuntimeError):
