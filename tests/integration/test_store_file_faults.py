@@ -4,7 +4,8 @@ writes again, exactly, once the files are writable.
 
 With the WAL journal this killed the whole process with SIGBUS (SQLite maps the ``-shm``
 file, and a truncated mapping faults on the next access); the test asserts the process
-lives and answers, so it fails on that design.
+lives and answers, so it fails on that design. And a store pointed at another application's
+database stops the app at start with one line naming the variable, writing nothing.
 """
 
 from __future__ import annotations
@@ -157,3 +158,42 @@ def test_truncated_immutable_store_files_never_kill_the_app(
 
     _eventually(recovered)
     assert server.proc.poll() is None
+
+
+def test_a_foreign_database_stops_the_app_at_start_and_stays_untouched(
+    port: int, shop_env: dict[str, str], uvicorn_cmd: Any, tmp_path: Path
+) -> None:
+    """A store pointed at another application's database: uvicorn does not start, its output
+    names the variable, and the application's file (and its ``audit`` table) is as it was."""
+    app_db = tmp_path / "orders.db"
+    conn = sqlite3.connect(app_db, isolation_level=None)
+    conn.executescript(
+        "CREATE TABLE series (id INTEGER PRIMARY KEY, name TEXT);"
+        "CREATE TABLE audit (id INTEGER PRIMARY KEY, who TEXT, what TEXT);"
+        "INSERT INTO audit (who, what) VALUES ('ann', 'refund'), ('bob', 'refund');"
+    )
+    conn.close()
+    before = app_db.read_bytes()
+    done = subprocess.run(
+        uvicorn_cmd(SHOP, port),
+        env={**os.environ, **_env(shop_env, app_db)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output
+    assert "invalid setting OTEL_MONITORING_STORE:" in output, output
+    assert f"{str(app_db)!r} is not a monitoring store" in output, output
+    assert app_db.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("orders")) == [
+        "orders.db"
+    ]
+    conn = sqlite3.connect(app_db, isolation_level=None)
+    try:
+        conn.execute("DELETE FROM audit")
+        assert conn.execute("SELECT count(*) FROM audit").fetchone() == (0,)
+    finally:
+        conn.close()
