@@ -44,6 +44,7 @@ measures both modes side by side.
 
 from __future__ import annotations
 
+import random
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -153,59 +154,61 @@ def connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
 
     Checks first, reading only, that the file is a monitoring store or empty (see
     :func:`check_store`), then sets the rollback journal (:data:`JOURNAL_MODE`; a file left in
-    WAL by an earlier version is converted) and ``busy_timeout``. Usable from any thread;
-    callers serialise access with their own lock.
+    WAL by an earlier version is converted, see :func:`_set_journal_mode`) and
+    ``busy_timeout``. Usable from any thread; callers serialise access with their own lock.
 
     Raises:
         NotAStore: the file holds something else (nothing was written to it).
         sqlite3.Error: the file cannot be opened.
     """
-    conn = sqlite3.connect(
-        str(path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
-    )
-    try:
-        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-        # Nothing of the file is mapped into memory: another program truncating a mapped
-        # file makes the next access fault (SIGBUS), which kills the whole host process.
-        conn.execute(f"PRAGMA mmap_size = {_MMAP_BYTES}")
-        check_store(conn, path)
-        _set_journal_mode(conn, time.monotonic() + busy_timeout_s)
-        # NORMAL syncs at the critical moments of a commit; the data is monitoring data
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
-    except sqlite3.Error:
-        conn.close()
-        raise
-    return conn
+    deadline = time.monotonic() + busy_timeout_s
+    pause_s = 0.005
+    while True:
+        conn = sqlite3.connect(
+            str(path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+        )
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+            # Nothing of the file is mapped into memory: another program truncating a mapped
+            # file makes the next access fault (SIGBUS), which kills the whole host process.
+            conn.execute(f"PRAGMA mmap_size = {_MMAP_BYTES}")
+            check_store(conn, path)
+            if _set_journal_mode(conn):
+                # NORMAL syncs at the critical moments of a commit; this is monitoring data
+                conn.execute("PRAGMA synchronous = NORMAL")
+                conn.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
+                return conn
+        except sqlite3.Error:
+            conn.close()
+            raise
+        conn.close()  # let another opener convert the file, or the one converting finish
+        if time.monotonic() + pause_s > deadline:
+            raise sqlite3.OperationalError(
+                "database is locked: the file is in WAL mode and another process keeps it"
+                " open (a worker of the previous version?), so it cannot be converted yet"
+            )
+        time.sleep(pause_s * random.uniform(0.5, 1.5))
+        pause_s = min(pause_s * 2, 0.1)
 
 
-def _set_journal_mode(conn: sqlite3.Connection, deadline: float) -> None:
-    """Use :data:`JOURNAL_MODE`, retrying a lock conflict until ``deadline`` (monotonic s).
+def _set_journal_mode(conn: sqlite3.Connection) -> bool:
+    """Use :data:`JOURNAL_MODE`; ``False`` if the file is in WAL and cannot be converted now.
 
     A rollback mode is per connection, so a new file needs nothing written. A file an earlier
     version left in WAL is converted back, which needs every other connection to it closed:
-    SQLite reports "database is locked" at once (lock escalation, not a held lock, so
-    ``busy_timeout`` does not wait), and when several processes open the file together one of
-    them converts it and the others' pragma then finds nothing to do, so a short retry settles
-    it. Until then this connection maps the old file's ``-shm``, as that version did.
+    SQLite reports "database is locked" at once (not a held lock, so ``busy_timeout`` does not
+    wait). When several processes open such a file together, each holds it open in WAL and
+    none could convert it: the caller closes this connection and retries after a random
+    pause, so one of them converts it and the others then find a rollback file. Until then a
+    connection maps the old file's ``-shm``, as that version did.
     """
-    pause_s = 0.005
-    while True:
-        try:
-            (mode,) = conn.execute(f"PRAGMA journal_mode = {JOURNAL_MODE}").fetchone()
-            if str(mode).upper() == JOURNAL_MODE:
-                return
-            failure: sqlite3.Error = sqlite3.OperationalError(
-                f"the journal stays {mode}: another process holds the file (database is locked)"
-            )
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc):
-                raise
-            failure = exc
-        if time.monotonic() + pause_s > deadline:
-            raise failure
-        time.sleep(pause_s)
-        pause_s = min(pause_s * 2, 0.1)
+    try:
+        (mode,) = conn.execute(f"PRAGMA journal_mode = {JOURNAL_MODE}").fetchone()
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc):
+            raise
+        return False
+    return str(mode).upper() == JOURNAL_MODE
 
 
 class NotAStore(sqlite3.DatabaseError):
