@@ -229,25 +229,29 @@ def make_router(monitor: Monitor, *, include_in_schema: bool | None = None) -> A
         who: Principal = admin["resolve"],
     ) -> AlertOut:
         """Resolve an active alert with a reason; records who and when (audited)."""
-        resolved = monitor.alerts.resolve(alert_id, who=who.name, reason=body.reason)
+        # with a shared store the alert and the audit record are written to its file: off the loop
+        return await run(lambda: _resolve(alert_id, body.reason, who.name))
+
+    def _resolve(alert_id: str, reason: str, who_name: str) -> AlertOut:
+        resolved = monitor.alerts.resolve(alert_id, who=who_name, reason=reason)
         if resolved is None:
             known = monitor.alerts.get(alert_id)
             result = "already resolved" if known is not None else "not found"
             monitor.audit.append(
-                who=who.name,
+                who=who_name,
                 action="resolve_alert",
                 target=alert_id,
-                reason=body.reason,
+                reason=reason,
                 result=result,
             )
             if known is not None:
                 raise HTTPException(status_code=409, detail=f"alert {alert_id} is already resolved")
             raise HTTPException(status_code=404, detail=f"no active alert with id {alert_id!r}")
         monitor.audit.append(
-            who=who.name,
+            who=who_name,
             action="resolve_alert",
             target=alert_id,
-            reason=body.reason,
+            reason=reason,
             result="resolved",
         )
         return AlertOut.of(resolved)
@@ -372,7 +376,10 @@ def make_router(monitor: Monitor, *, include_in_schema: bool | None = None) -> A
     ) -> CleanupOut:
         """Remove data older than the retention (or ``max_age``); reports what went (audited)."""
         age_s = parse_duration_s(body.max_age) if body.max_age else None
-        result = monitor.cleanup_old_metrics(age_s, who=who.name, reason=body.reason)
+        # with a shared store this deletes rows from its file: off the loop
+        result = await run(
+            lambda: monitor.cleanup_old_metrics(age_s, who=who.name, reason=body.reason)
+        )
         return CleanupOut(
             cutoff=iso(result.cutoff_s) or "",
             buckets_removed=result.buckets_removed,
@@ -383,7 +390,8 @@ def make_router(monitor: Monitor, *, include_in_schema: bool | None = None) -> A
     @router.get("/audit", response_model=list[AuditOut])
     async def audit(limit: LimitParam = 100, _: Principal = deps["audit"]) -> list[AuditOut]:
         """The audit trail of mutating calls, newest first."""
-        return [AuditOut.of(r) for r in monitor.audit.records(limit)]
+        # with a shared store the records are read from its file: off the loop
+        return [AuditOut.of(r) for r in await run(lambda: monitor.audit.records(limit))]
 
     # -- details ---------------------------------------------------------------------------
     @router.get("/slow-traces", response_model=list[Exemplar])

@@ -37,6 +37,7 @@ from otel_monitoring.types import (
     NPlusOnePattern,
     SelfTelemetry,
     ServiceStats,
+    StoreTelemetry,
     Window,
 )
 
@@ -474,7 +475,19 @@ class Stats(EndpointQueries):
 
     # -- health ----------------------------------------------------------------------------
     def self_telemetry(self, last_collection_age_s: float | None = None) -> SelfTelemetry:
-        """Counters of the monitoring itself."""
+        """Counters of the monitoring itself (and of the shared store, if any)."""
+        persist_stats = getattr(self.store, "persist_stats", None)  # a SqliteStore
+        store = None
+        if persist_stats is not None:
+            p = persist_stats()
+            store = StoreTelemetry(
+                failing=p.failing,
+                writes=p.writes,
+                write_errors=p.write_errors,
+                read_errors=p.read_errors,
+                backlog=p.backlog,
+                dropped=p.dropped,
+            )
         return SelfTelemetry(
             internal_errors=self.guard.internal_errors,
             dropped=self.guard.dropped,
@@ -483,6 +496,7 @@ class Stats(EndpointQueries):
             overflowed=self.store.overflowed,
             collections=self._collections(),
             last_collection_age_s=last_collection_age_s,
+            store=store,
         )
 
     def health(self, active_alerts: int = 0) -> HealthStatus:
@@ -495,6 +509,13 @@ class Stats(EndpointQueries):
             if state is HealthState.HEALTHY:
                 state = HealthState.DEGRADED
             reasons.append(f"{active_alerts} active alert(s)")
+        telemetry = self.self_telemetry()
+        if telemetry.store is not None and telemetry.store.failing:
+            # the monitoring's fault, not the service's: named, the state left as it is
+            reasons.append(
+                f"monitoring store failing: {telemetry.store.write_errors} write error(s),"
+                f" {telemetry.store.backlog} entries waiting to be written"
+            )
         return HealthStatus(
             status=state,
             reasons=tuple(reasons),
@@ -504,7 +525,7 @@ class Stats(EndpointQueries):
             error_rate=total.error_rate,
             endpoints_count=total.endpoints_count,
             active_alerts=active_alerts,
-            self_telemetry=self.self_telemetry(),
+            self_telemetry=telemetry,
         )
 
 

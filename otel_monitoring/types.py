@@ -202,8 +202,25 @@ class HealthState(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class StoreTelemetry:
+    """The shared SQLite store (``OTEL_MONITORING_STORE``), counts since the process started.
+
+    ``failing``: its last write failed (the file is locked, full, read-only or damaged); what
+    was not written waits in ``backlog`` and is retried each collection interval.
+    """
+
+    failing: bool
+    writes: int
+    write_errors: int
+    read_errors: int
+    backlog: int
+    dropped: int
+
+
+@dataclass(frozen=True, slots=True)
 class SelfTelemetry:
-    """How the monitoring itself is doing: errors it swallowed, data it dropped."""
+    """How the monitoring itself is doing: errors it swallowed, data it dropped; ``store``
+    only with a shared store."""
 
     internal_errors: int
     dropped: int
@@ -212,6 +229,7 @@ class SelfTelemetry:
     overflowed: int
     collections: int
     last_collection_age_s: float | None
+    store: StoreTelemetry | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,9 @@ combine the process's own memory with the rows of every other process (and of ea
 so data survives restarts). Counts and histogram buckets add up exactly; see
 :mod:`.codec` for the merge.
 
-Faults never reach the caller: when the file is locked, full or read-only, the write is
+Faults never reach the caller, nor kill the process (nothing of the file is mapped into
+memory: see :mod:`.schema`): when the file is locked, full, read-only, immutable, emptied or
+replaced, the write is
 counted (``write_errors``), logged rate-limited through the :class:`~otel_monitoring.guard.Guard`,
 and what was not written stays in a bounded backlog (dirty buckets, alerts, audit records;
 the oldest is dropped and counted past ``max_backlog``). The next write retries all of it,
@@ -36,11 +38,19 @@ from typing import Any, TypeVar
 
 from otel_monitoring.alerts import Alert
 from otel_monitoring.audit import AuditRecord
+from otel_monitoring.errors import ConfigError
 from otel_monitoring.guard import Guard
 from otel_monitoring.persist import records
 from otel_monitoring.persist.codec import ROW_COLUMNS, RowValues, encode_agg
 from otel_monitoring.persist.queries import StoreQueries
-from otel_monitoring.persist.schema import TOTAL_WIDTH, connect, create_schema, transaction
+from otel_monitoring.persist.schema import (
+    TOTAL_WIDTH,
+    NotAStore,
+    check_file,
+    connect,
+    create_schema,
+    transaction,
+)
 from otel_monitoring.persist.shared_records import SharedRecords
 from otel_monitoring.persist.url import parse_store_url
 from otel_monitoring.store import OVERFLOW_ATTRIBUTES, Agg, Kind, MetricStore, SeriesKey
@@ -51,6 +61,11 @@ K = TypeVar("K")
 _Cell = tuple[SeriesKey, int, int]  # series, tier width (0: since-start total), bucket index
 _Plan = list[tuple[int, int, int]]  # (width, first index, last index), inclusive
 _PAGE_BYTES = 4096
+# A read waits at most this long for another process's commit (milliseconds, normally) ...
+_READ_BUSY_S = 0.5
+# ... and after a read failed, reads answer from memory this long before the file is tried
+# again, so a locked or damaged file does not make every query of the API wait or fail.
+_READ_PAUSE_S = 5.0
 _COLUMNS = ", ".join(ROW_COLUMNS)
 
 
@@ -58,11 +73,13 @@ _COLUMNS = ", ".join(ROW_COLUMNS)
 class PersistStats:
     """Self-telemetry of a :class:`SqliteStore` (counts since the store was created).
 
-    ``backlog`` is what waits to be written: dirty buckets, alerts and audit records.
+    ``failing``: the last write failed (and the next interval retries). ``backlog`` is
+    what waits to be written: dirty buckets, alerts and audit records.
     ``dropped`` counts backlog entries discarded because it was full (or a bucket the
     in-memory ring overwrote before it could be written).
     """
 
+    failing: bool
     writes: int
     write_errors: int
     read_errors: int
@@ -70,6 +87,10 @@ class PersistStats:
     dropped: int
     last_write_duration_s: float
     last_write_rows: int
+
+
+class _ReadsPaused(sqlite3.OperationalError):
+    """A read failed less than ``_READ_PAUSE_S`` ago: answer from memory without trying."""
 
 
 class SqliteStore(SharedRecords, StoreQueries):
@@ -93,6 +114,8 @@ class SqliteStore(SharedRecords, StoreQueries):
 
     Raises:
         ValueError: the directory of ``path`` does not exist (a configuration error).
+        ConfigError: ``path`` holds something other than a monitoring store (another
+            application's database, say); it is refused before anything is written to it.
     """
 
     def __init__(
@@ -112,6 +135,10 @@ class SqliteStore(SharedRecords, StoreQueries):
             raise ValueError(
                 f"the directory of the monitoring store {str(self.path)!r} does not exist"
             )
+        try:
+            check_file(self.path)
+        except NotAStore as exc:
+            raise ConfigError(f"invalid setting OTEL_MONITORING_STORE: {exc}") from None
         self.busy_timeout_s = busy_timeout_s
         self.max_backlog = max_backlog
         self.guard = guard or Guard()
@@ -145,6 +172,8 @@ class SqliteStore(SharedRecords, StoreQueries):
         self._held: dict[tuple[str, str], float] = {}  # leases we hold -> expiry
         self._closed = False
         self.writes = self.write_errors = self.read_errors = self.dropped = 0
+        self._failing = False
+        self._reads_paused_until = -math.inf  # time.monotonic()
         self.last_write_duration_s = 0.0
         self.last_write_rows = 0
         self._start_process()
@@ -164,7 +193,7 @@ class SqliteStore(SharedRecords, StoreQueries):
         """After ``fork`` (gunicorn --preload) the child is a new writer with no data."""
         if os.getpid() == self._pid:
             return
-        # A connection must not be used across fork, nor closed (closing may checkpoint).
+        # A connection must not be used across fork, nor closed (SQLite's docs forbid both).
         self._abandoned += [c for c in (self._writer, self._reader) if c is not None]
         self._writer = self._reader = None
         self._start_process()
@@ -212,6 +241,7 @@ class SqliteStore(SharedRecords, StoreQueries):
         with self._pending_lock:
             backlog = len(self._dirty) + len(self._alerts) + len(self._audit)
         return PersistStats(
+            failing=self._failing,
             writes=self.writes,
             write_errors=self.write_errors,
             read_errors=self.read_errors,
@@ -246,7 +276,7 @@ class SqliteStore(SharedRecords, StoreQueries):
             conn = connect(self.path, self.busy_timeout_s)
             try:
                 if not self._schema_ready:
-                    create_schema(conn)
+                    create_schema(conn, self.path)
                     self._schema_ready = True
                 if self._max_size_bytes is not None:
                     pages = max(1, self._max_size_bytes // _PAGE_BYTES)
@@ -258,8 +288,7 @@ class SqliteStore(SharedRecords, StoreQueries):
         return self._writer
 
     def _drop_writer(self) -> None:
-        # After a fault, reopen: a file opened read-only stays read-only on that connection
-        # (and on every connection of this process sharing its WAL index).
+        # After a fault, reopen: a file opened read-only stays read-only on that connection.
         if self._writer is not None:
             self._writer.close()
             self._writer = None
@@ -268,16 +297,25 @@ class SqliteStore(SharedRecords, StoreQueries):
     def _reader_conn(self) -> sqlite3.Connection:
         if self._closed:
             raise sqlite3.ProgrammingError("the monitoring store is closed")
+        if time.monotonic() < self._reads_paused_until:
+            raise _ReadsPaused("a read failed a moment ago")
         if self._reader is None:
-            self._reader = connect(self.path, self.busy_timeout_s)
+            self._reader = connect(self.path, min(self.busy_timeout_s, _READ_BUSY_S))
         return self._reader
 
     def _write_failed(self, what: str, exc: sqlite3.Error) -> None:
         self.write_errors += 1
+        self._failing = True
         self._drop_writer()
+        # the file may have been emptied, replaced or damaged meanwhile: check it again and
+        # create the tables if they are gone (the backlog then fills them)
+        self._schema_ready = False
         self.guard.error(f"monitoring store: {what} {self.path}", exc)
 
     def _read_failed(self, what: str, exc: sqlite3.Error) -> None:
+        if isinstance(exc, _ReadsPaused):
+            return
+        self._reads_paused_until = time.monotonic() + _READ_PAUSE_S
         self.read_errors += 1
         if self._reader is not None:
             self._reader.close()
@@ -366,6 +404,8 @@ class SqliteStore(SharedRecords, StoreQueries):
             self._write_failed("writing to", exc)
             return False
         self.writes += 1
+        self._failing = False
+        self._reads_paused_until = -math.inf  # the file works again: read it
         self.last_write_duration_s = time.perf_counter() - started
         self.last_write_rows = len(rows)
         with self._pending_lock:

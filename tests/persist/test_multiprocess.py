@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from persist_helpers import METRIC, T0, hist_agg, route_key, run_worker, worker_
 
 from otel_monitoring.histogram import ExpHistogram
 from otel_monitoring.persist import SqliteStore
+from otel_monitoring.persist.schema import APPLICATION_ID
 from otel_monitoring.store import Kind
 
 INTERVALS = 30
@@ -87,3 +89,34 @@ def test_stores_opening_a_new_file_at_once_all_write_their_first_interval(tmp_pa
         with SqliteStore(path) as reader:
             assert len(reader.series(METRIC)) == sum(results)
     assert failed == 0
+
+
+def test_stores_opening_a_previous_version_wal_file_at_once_convert_it(tmp_path: Path) -> None:
+    """Workers of the new version open a file the previous one left in WAL, together: one
+    converts it to the rollback journal, every first write lands, and the file is marked."""
+    for r in range(10):
+        path = tmp_path / f"old-{r}.db"
+        with SqliteStore(path) as old:
+            assert old.prepare()
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("PRAGMA application_id = 0")  # as the previous version wrote it
+        assert conn.execute("PRAGMA journal_mode = WAL").fetchone() == ("wal",)
+        conn.close()
+        openers = 6
+        start = threading.Barrier(openers)
+        results: list[bool] = []
+        threads = [
+            threading.Thread(target=_open_and_write, args=(path, seed, start, results))
+            for seed in range(openers)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert results == [True] * openers
+        conn = sqlite3.connect(path, isolation_level=None)
+        try:
+            assert conn.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+            assert conn.execute("PRAGMA application_id").fetchone() == (APPLICATION_ID,)
+        finally:
+            conn.close()

@@ -26,11 +26,18 @@ function figure(label, value) {
   return h("div", { class: "figure" }, h("dt", {}, label), h("dd", {}, value));
 }
 
-function keyValues(object) {
-  return Object.entries(object).map(([key, value]) => [
-    h("dt", {}, key.replaceAll("_", " ")),
-    h("dd", {}, typeof value === "number" ? num(value, 2) : String(value ?? "–")),
-  ]);
+function keyValues(object, prefix = "") {
+  // a nested object (the shared store's figures) is listed entry by entry, named "store ..."
+  return Object.entries(object).flatMap(([key, value]) =>
+    value !== null && typeof value === "object"
+      ? keyValues(value, `${prefix}${key} `)
+      : [
+          [
+            h("dt", {}, (prefix + key).replaceAll("_", " ")),
+            h("dd", {}, typeof value === "number" ? num(value, 2) : String(value ?? "–")),
+          ],
+        ],
+  );
 }
 
 // ---------------------------------------------------------------- tables
