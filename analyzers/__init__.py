@@ -6,10 +6,11 @@ raises :class:`~analyzers.errors.AnalysisError`, a :class:`ValueError`. See docs
 
 from __future__ import annotations
 
-import importlib
 import sys
 import types
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from analyzers._lazy import lazy_names
 
 if TYPE_CHECKING:
     from analyzers.anomaly import (
@@ -158,18 +159,8 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Load a public name's module on first access and cache the name in this package."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+# Each public name loads its module on first access (PEP 562).
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals(), __all__)
 
 
 class _Package(types.ModuleType):

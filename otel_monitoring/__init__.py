@@ -13,8 +13,9 @@ tools that only need a part of the package do not pay for the rest.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from analyzers._lazy import lazy_names
 
 if TYPE_CHECKING:
     from otel_monitoring.cache import record_cache
@@ -105,15 +106,5 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Load a public name's module on first access and cache the name in this module."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+# Each public name loads its module on first access (PEP 562).
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals(), __all__)
