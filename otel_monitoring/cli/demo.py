@@ -6,7 +6,7 @@ import logging
 import os
 import tempfile
 import threading
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -21,6 +21,25 @@ class _ExpectedFailures(logging.Filter):
 
         exc = record.exc_info[1] if record.exc_info else None
         return not isinstance(exc, PaymentGatewayError)
+
+
+def demo_rules() -> tuple[Any, ...]:
+    """The built-in rules judged over the last minute instead of five, plus a p99 latency
+    rule: the demo's incidents last 10-15 s, which a 5-min window dilutes below the
+    thresholds, so without these no alert would fire in the first minute."""
+    import dataclasses
+
+    from otel_monitoring.rules import Statistic, ThresholdRule, default_rules
+    from otel_monitoring.types import Window
+
+    minute = [
+        dataclasses.replace(rule, window=Window.M1) if isinstance(rule, ThresholdRule) else rule
+        for rule in default_rules()
+    ]
+    return (
+        *minute,
+        ThresholdRule("high_latency_p99", Statistic.LATENCY_P99, 1000.0, window=Window.M1),
+    )
 
 
 def demo(
@@ -39,7 +58,9 @@ def demo(
     from otel_monitoring.demo.traffic import TrafficGenerator
 
     db_path = os.path.join(tempfile.mkdtemp(prefix="otel-monitoring-demo-"), "shop.db")
-    app = create_app(create_engine_for(db_path), instrument=True, interval_s=2.0)
+    app = create_app(
+        create_engine_for(db_path), instrument=True, interval_s=2.0, rules=demo_rules()
+    )
     base = f"http://{host}:{port}"
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
