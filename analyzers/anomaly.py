@@ -221,6 +221,16 @@ class DetectorSettings:
             raise InvalidInputError("incident_hold_ratio and incident_hold_points must be >= 0")
         if not (self.echo_days >= 0 and 0.0 < self.echo_min_score < 1.0):
             raise InvalidInputError("echo_days must be >= 0 and echo_min_score in (0, 1)")
+        if not (
+            0.0 <= self.fast_view_rate <= 1.0
+            and self.fast_view_margin >= 0.0
+            and self.fast_view_weight >= 0.0
+            and 0.0 < self.fast_view_decay <= 1.0
+        ):
+            raise InvalidInputError(
+                "fast_view_rate in [0, 1], fast_view_margin and fast_view_weight >= 0,"
+                " fast_view_decay in (0, 1]"
+            )
         if not 0.0 < self.record_decay <= 1.0:
             raise InvalidInputError("record_decay must be in (0, 1]")
         if (
