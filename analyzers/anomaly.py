@@ -32,7 +32,16 @@ far (by more than ``range_margin`` of its width) is news by itself, with a surpr
 ``range_weight`` x the excess. The range shrinks slowly towards the baseline
 (``range_decay`` per point, proportionally less for points closer than 5 minutes apart), so
 old extremes are forgotten over ~10,000 points (~35 days of 5-min points, and no faster in
-time for finer series). The point's surprise ``S`` is the largest of all; its score is
+time for finer series).
+
+A sixth, **fast** view catches short excursions that the views' ~50-point smoothing dilutes:
+the value view's distance smoothed over only ~3 points (``fast_view_rate``), calibrated
+against the series' own history of it rather than a Gaussian: it is news only when it exceeds
+the largest fast distance seen so far (forgotten by ``fast_view_decay`` per point, ~2,000
+points) by more than ``fast_view_margin`` (50 %), with a surprise of ``fast_view_weight`` x
+the relative excess beyond that margin. A noisy series has large fast distances all the time,
+so its blips do not page; a quiet one's first large excursion does. ``fast_view_rate=0``
+switches it off. The point's surprise ``S`` is the largest of all; its score is
 ``S / (S + score_half)``.
 
 **Resolution.** Every scale above (value, step, seasonal, deseasonalised) is floored at
@@ -175,6 +184,10 @@ class DetectorSettings:
     incident_hold_points: int = 30
     echo_days: int = 2
     echo_min_score: float = Sensitivity.HIGH.value
+    fast_view_rate: float = 0.3
+    fast_view_margin: float = 0.5
+    fast_view_weight: float = 10.0
+    fast_view_decay: float = 0.9995
 
     def __post_init__(self) -> None:
         rates = (
@@ -208,6 +221,16 @@ class DetectorSettings:
             raise InvalidInputError("incident_hold_ratio and incident_hold_points must be >= 0")
         if not (self.echo_days >= 0 and 0.0 < self.echo_min_score < 1.0):
             raise InvalidInputError("echo_days must be >= 0 and echo_min_score in (0, 1)")
+        if not (
+            0.0 <= self.fast_view_rate <= 1.0
+            and self.fast_view_margin >= 0.0
+            and self.fast_view_weight >= 0.0
+            and 0.0 < self.fast_view_decay <= 1.0
+        ):
+            raise InvalidInputError(
+                "fast_view_rate in [0, 1], fast_view_margin and fast_view_weight >= 0,"
+                " fast_view_decay in (0, 1]"
+            )
         if not 0.0 < self.record_decay <= 1.0:
             raise InvalidInputError("record_decay must be in (0, 1]")
         if (
@@ -250,6 +273,8 @@ class AnomalyDetector:
         "_echo",
         "_echo_min",
         "_fast",
+        "_fmax",
+        "_fsmooth",
         "_hi",
         "_last_busy_n",
         "_last_open",
@@ -302,6 +327,8 @@ class AnomalyDetector:
         self._base = 0.0
         self._scale = 0.0
         self._fast = 0.0
+        self._fsmooth = 0.0
+        self._fmax = 0.0
         self._hi = 0.0
         self._lo = 0.0
         self._prev = 0.0
@@ -525,6 +552,18 @@ class AnomalyDetector:
             dd = sh - mu
             lmean[k] = mu + a_l * dd
             lvar[k] = (1.0 - a_l) * (lvar[k] + a_l * dd * dd)
+        # fast view: a lightly smoothed value distance, news only beyond the series' own
+        # (slowly forgotten) largest one by more than ``fast_view_margin``
+        if p.fast_view_rate > 0.0:
+            fs = self._fsmooth + p.fast_view_rate * (dists[0] - self._fsmooth)
+            self._fsmooth = fs
+            fmax = self._fmax
+            if n > p.warmup_points and fmax > 0.0:
+                fx = fs / fmax - 1.0 - p.fast_view_margin
+                if fx > 0.0 and p.fast_view_weight * fx > surprise:
+                    surprise = p.fast_view_weight * fx
+            fmax *= p.fast_view_decay
+            self._fmax = fs if fs > fmax else fmax
         # range view: a value beyond the (slowly shrinking) range seen so far is news by itself
         hi, lo = self._hi, self._lo
         width = hi - lo

@@ -70,6 +70,35 @@ def test_a_blip_just_before_an_incident_does_not_swallow_it(seed: int) -> None:
     assert quiet[start] < threshold
 
 
+def _spike_within_old_range(seed: int, spike: float) -> tuple[np.ndarray, np.ndarray]:
+    """5-min noise (sigma 1.5) with an early +20 sigma excursion that widens the range, then,
+    ~10 days later, a single-point spike of ``spike`` (still inside that range) at 3500."""
+    rng = np.random.default_rng(seed)
+    v = rng.normal(34.0, 1.5, 4000)
+    v[500] += 30.0
+    v[3500] += spike
+    return np.arange(4000) * 300.0, v
+
+
+def test_a_short_spike_inside_the_old_range_alarms_at_its_own_point() -> None:
+    # the ~50-point smoothing dilutes a one-point spike; the fast view, calibrated against the
+    # series' own fast distances, flags it (7 of 8 seeds; 5 of 8 with fast_view_rate=0)
+    medium = Sensitivity.MEDIUM.value
+    caught = sum(score_series(*_spike_within_old_range(s, 15.0))[3500] >= medium for s in range(8))
+    assert caught >= 7
+
+
+def test_the_fast_view_adds_no_alarms_on_plain_noise() -> None:
+    medium = Sensitivity.MEDIUM.value
+    off = DetectorSettings(fast_view_rate=0.0)
+    with_fast = without = 0
+    for seed in range(8):
+        ts, v = _spike_within_old_range(seed, 0.0)
+        with_fast += int((score_series(ts, v)[1000:] >= medium).sum())
+        without += int((score_series(ts, v, off)[1000:] >= medium).sum())
+    assert with_fast <= without + 1
+
+
 def test_level_shift_is_flagged_once_and_then_adapted_to() -> None:
     ts, vs = make_series(4, 4000, shift_at=2500)
     report = detect_anomalies(ts, vs)
@@ -192,6 +221,8 @@ def test_bad_settings_are_rejected() -> None:
         DetectorSettings(incident_hold_points=-1)
     with pytest.raises(ValueError):
         DetectorSettings(realarm_jump=2.0)  # below realarm_factor
+    with pytest.raises(ValueError):
+        DetectorSettings(fast_view_rate=1.5)
 
 
 def test_empty_series_gives_empty_scores() -> None:
