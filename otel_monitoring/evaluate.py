@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -30,6 +30,7 @@ from otel_monitoring.rules import (
     ThresholdRule,
 )
 from otel_monitoring.stats import Stats
+from otel_monitoring.stats_view import StatsView
 from otel_monitoring.timeseries import TimeseriesMetric
 from otel_monitoring.types import EndpointStats, ServiceStats
 
@@ -74,12 +75,12 @@ class Evaluator:
         guard: Guard,
         live: ChartScores | None = None,
         *,
-        view: Any = None,
+        view: StatsView | None = None,
     ) -> None:
         """``view`` (for example the fleet's statistics) answers threshold and SLO rules in
         place of ``stats``; anomaly rules read ``live`` (in fleet mode, the fleet's charts)."""
         self.stats = stats
-        self.view: Stats = view if view is not None else stats
+        self.view: StatsView = view if view is not None else stats
         self.rules = tuple(rules)
         self.guard = guard
         self.live = live

@@ -40,6 +40,7 @@ from otel_monitoring.processor import MonitoringSpanProcessor, TraceFindings
 from otel_monitoring.reader import MonitoringMetricReader
 from otel_monitoring.rules import AnomalyRule, Rule, check_rules, default_rules, load_rules_file
 from otel_monitoring.stats import Stats
+from otel_monitoring.stats_view import StatsView
 from otel_monitoring.store import MetricStore
 from otel_monitoring.timeseries import TimeseriesMetric
 
@@ -233,9 +234,9 @@ class Monitor(SeedOperations):
         )
 
     @property
-    def view(self) -> Stats:
+    def view(self) -> StatsView:
         """Where the API reads route statistics: the fleet (Prometheus) or this process."""
-        return self.fleet if self.fleet is not None else self.stats  # type: ignore[return-value]
+        return self.fleet if self.fleet is not None else self.stats
 
     def _rules(self, rules: Sequence[Rule] | None) -> tuple[Rule, ...]:
         s = self.settings

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from enum import StrEnum
 
 from otel_monitoring.clock import Clock
 from otel_monitoring.guard import Guard
@@ -22,6 +21,17 @@ from otel_monitoring.instruments import (
     HTTP_RESPONSE_SIZE_METRIC,
 )
 from otel_monitoring.processor import TraceFindings
+from otel_monitoring.stats_view import (
+    EndpointSort,
+    StatsView,
+    health_status,
+    pct,
+    request_figures,
+    slowest_first,
+    sort_endpoints,
+    window_minutes,
+    worst_endpoints,
+)
 from otel_monitoring.store import Agg, MetricStore, SeriesKey
 from otel_monitoring.types import (
     CacheStats,
@@ -30,7 +40,6 @@ from otel_monitoring.types import (
     ErrorSample,
     Exemplar,
     ExternalStats,
-    HealthState,
     HealthStatus,
     LatencyStats,
     MetricStats,
@@ -41,7 +50,7 @@ from otel_monitoring.types import (
     Window,
 )
 
-__all__ = ["EndpointQueries", "EndpointSort", "Stats", "judge_health", "sort_endpoints"]
+__all__ = ["EndpointSort", "Stats", "latency_of"]
 
 _OWN_METRICS = frozenset(
     (
@@ -52,17 +61,6 @@ _OWN_METRICS = frozenset(
         CACHE_METRIC,
     )
 )
-_MIN_REQUESTS_FOR_HEALTH = 10
-
-
-class EndpointSort(StrEnum):
-    """Orders of :meth:`Stats.endpoints` (worst or busiest first)."""
-
-    REQUESTS = "requests"
-    ERROR_RATE = "error_rate"
-    P95 = "p95"
-    P99 = "p99"
-    THROUGHPUT = "throughput"
 
 
 def _ms(value: float) -> float | None:
@@ -84,74 +82,7 @@ def latency_of(hist: ExpHistogram | None) -> LatencyStats:
     )
 
 
-def _pct(part: int, whole: int) -> float:
-    return round(100.0 * part / whole, 4) if whole else 0.0
-
-
-class EndpointQueries:
-    """``endpoint`` and ``top_endpoints``, derived from a class's ``endpoints`` query
-    (shared by this process's :class:`Stats` and the fleet's statistics)."""
-
-    def endpoints(
-        self,
-        window: Window | str = Window.H1,
-        *,
-        sort: EndpointSort | str = EndpointSort.REQUESTS,
-        limit: int | None = None,
-        route: str | None = None,
-        method: str | None = None,
-    ) -> list[EndpointStats]:
-        raise NotImplementedError
-
-    def endpoint(
-        self, route: str, method: str | None = None, window: Window | str = Window.H1
-    ) -> list[EndpointStats]:
-        """Statistics of one route template (every method, or just ``method``)."""
-        return self.endpoints(window, route=route, method=method.upper() if method else None)
-
-    def top_endpoints(
-        self, window: Window | str = Window.H1, *, limit: int = 10
-    ) -> list[EndpointStats]:
-        """The worst endpoints: by error rate, then p95 latency."""
-        ranked = self.endpoints(window)
-        ranked.sort(key=lambda e: (e.error_rate, e.latency.p95_ms or 0.0, e.requests), reverse=True)
-        return ranked[:limit]
-
-
-def judge_health(
-    recent: ServiceStats, endpoints: list[EndpointStats], latency_threshold_ms: float
-) -> tuple[HealthState, list[str]]:
-    """State and reasons from the last 5 minutes: unhealthy at >= 10 % errors, degraded at
-    >= 1 % or when a route's p95 exceeds ``latency_threshold_ms`` (ms)."""
-    reasons: list[str] = []
-    state = HealthState.HEALTHY
-    if recent.requests >= _MIN_REQUESTS_FOR_HEALTH and recent.error_rate >= 10.0:
-        state = HealthState.UNHEALTHY
-        reasons.append(f"error rate {recent.error_rate:.2f}% over the last 5 min (>= 10%)")
-    elif recent.requests >= _MIN_REQUESTS_FOR_HEALTH and recent.error_rate >= 1.0:
-        state = HealthState.DEGRADED
-        reasons.append(f"error rate {recent.error_rate:.2f}% over the last 5 min (>= 1%)")
-    for endpoint in endpoints:
-        p95 = endpoint.latency.p95_ms
-        if p95 is not None and p95 > latency_threshold_ms:
-            if state is HealthState.HEALTHY:
-                state = HealthState.DEGRADED
-            reasons.append(
-                f"{endpoint.method} {endpoint.route} p95 {p95:.0f} ms over the last 5 min"
-                f" (> {latency_threshold_ms:.0f} ms)"
-            )
-    return state, reasons
-
-
-def sort_endpoints(
-    found: list[EndpointStats], sort: EndpointSort, limit: int | None
-) -> list[EndpointStats]:
-    """Order endpoint statistics by ``sort`` (largest first) and keep ``limit`` of them."""
-    found.sort(key=_SORT_KEYS[sort], reverse=True)
-    return found[:limit] if limit is not None else found
-
-
-class Stats(EndpointQueries):
+class Stats:
     """Queries over the live statistics; see the module docstring."""
 
     def __init__(
@@ -201,8 +132,7 @@ class Stats(EndpointQueries):
         return self.store.fold(metric, window.seconds, self.clock.now_s(), group)
 
     def _minutes(self, window: Window) -> float:
-        span = self.uptime_s if window.seconds is None else min(window.seconds, self.uptime_s)
-        return max(span, 1.0) / 60.0
+        return window_minutes(window.seconds, self.uptime_s)
 
     # -- HTTP server -----------------------------------------------------------------------
     def endpoints(
@@ -252,13 +182,13 @@ class Stats(EndpointQueries):
                     route=r,
                     method=m,
                     window=window,
-                    requests=total.count,
-                    errors=total.errors,
-                    error_rate=_pct(total.errors, total.count),
-                    client_errors=client,
-                    client_error_rate=_pct(client, total.count),
-                    latency=latency_of(total.hist),
-                    throughput_rpm=round(total.count / minutes, 3),
+                    **request_figures(
+                        requests=total.count,
+                        errors=total.errors,
+                        client_errors=client,
+                        latency=latency_of(total.hist),
+                        minutes=minutes,
+                    ),
                     response_size_avg_bytes=(
                         round(size_hist.mean, 1) if size_hist and size_hist.count else None
                     ),
@@ -297,13 +227,13 @@ class Stats(EndpointQueries):
                 client += agg.count
         return ServiceStats(
             window=window,
-            requests=total.count,
-            errors=total.errors,
-            error_rate=_pct(total.errors, total.count),
-            client_errors=client,
-            client_error_rate=_pct(client, total.count),
-            latency=latency_of(total.hist),
-            throughput_rpm=round(total.count / self._minutes(window), 3),
+            **request_figures(
+                requests=total.count,
+                errors=total.errors,
+                client_errors=client,
+                latency=latency_of(total.hist),
+                minutes=self._minutes(window),
+            ),
             endpoints_count=len(routes),
         )
 
@@ -367,8 +297,7 @@ class Stats(EndpointQueries):
                     example=self._db_examples.get(summary, summary),
                 )
             )
-        result.sort(key=lambda s: s.p95_ms or 0.0, reverse=True)
-        return result
+        return slowest_first(result)
 
     def caches(self, window: Window | str = Window.H1) -> list[CacheStats]:
         """Hit ratio per named cache."""
@@ -388,7 +317,7 @@ class Stats(EndpointQueries):
                     cache=name,
                     hits=hits,
                     misses=misses,
-                    hit_ratio=_pct(hits, lookups) if lookups else None,
+                    hit_ratio=pct(hits, lookups) if lookups else None,
                 )
             )
         return result
@@ -504,39 +433,42 @@ class Stats(EndpointQueries):
         when a route's p95 exceeds the latency threshold, or with active alerts."""
         recent = self.service(Window.M5)
         total = self.service(Window.ALL)
-        state, reasons = judge_health(recent, self.endpoints(Window.M5), self.latency_threshold_ms)
-        if active_alerts:
-            if state is HealthState.HEALTHY:
-                state = HealthState.DEGRADED
-            reasons.append(f"{active_alerts} active alert(s)")
+        endpoints = self.endpoints(Window.M5)
         telemetry = self.self_telemetry()
+        notes = []
         if telemetry.store is not None and telemetry.store.failing:
             # the monitoring's fault, not the service's: named, the state left as it is
-            reasons.append(
+            notes.append(
                 f"monitoring store failing: {telemetry.store.write_errors} write error(s),"
                 f" {telemetry.store.backlog} entries waiting to be written"
             )
-        return HealthStatus(
-            status=state,
-            reasons=tuple(reasons),
-            uptime_seconds=round(self.uptime_s, 3),
-            total_requests=total.requests,
-            total_errors=total.errors,
-            error_rate=total.error_rate,
-            endpoints_count=total.endpoints_count,
+        return health_status(
+            recent=recent,
+            total=total,
+            endpoints=endpoints,
+            latency_threshold_ms=self.latency_threshold_ms,
             active_alerts=active_alerts,
+            uptime_s=self.uptime_s,
             self_telemetry=telemetry,
+            notes=notes,
         )
+
+    # -- derived from endpoints -------------------------------------------------------------
+    def endpoint(
+        self, route: str, method: str | None = None, window: Window | str = Window.H1
+    ) -> list[EndpointStats]:
+        """Statistics of one route template (every method, or just ``method``)."""
+        return self.endpoints(window, route=route, method=method.upper() if method else None)
+
+    def top_endpoints(
+        self, window: Window | str = Window.H1, *, limit: int = 10
+    ) -> list[EndpointStats]:
+        """The worst endpoints: by error rate, then p95 latency."""
+        return worst_endpoints(self.endpoints(window), limit)
 
 
 from otel_monitoring.store import Kind as _Kind  # noqa: E402
 
 _HIST = _Kind.HISTOGRAM
 
-_SORT_KEYS: dict[EndpointSort, Callable[[EndpointStats], float]] = {
-    EndpointSort.REQUESTS: lambda e: float(e.requests),
-    EndpointSort.ERROR_RATE: lambda e: e.error_rate,
-    EndpointSort.P95: lambda e: e.latency.p95_ms or 0.0,
-    EndpointSort.P99: lambda e: e.latency.p99_ms or 0.0,
-    EndpointSort.THROUGHPUT: lambda e: e.throughput_rpm,
-}
+_IS_A_VIEW: type[StatsView] = Stats  # mypy proves that Stats satisfies StatsView

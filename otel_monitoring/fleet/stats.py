@@ -57,12 +57,22 @@ from otel_monitoring.fleet.native import (
 )
 from otel_monitoring.fleet.prometheus import PrometheusClient, Sample
 from otel_monitoring.processor import UNMATCHED_ROUTE
-from otel_monitoring.stats import EndpointQueries, EndpointSort, judge_health, sort_endpoints
+from otel_monitoring.stats_view import (
+    EndpointSort,
+    StatsView,
+    health_status,
+    ms,
+    pct,
+    request_figures,
+    slowest_first,
+    sort_endpoints,
+    window_minutes,
+    worst_endpoints,
+)
 from otel_monitoring.timeseries import Point, Series, TimeseriesMetric
 from otel_monitoring.types import (
     DbStatementStats,
     EndpointStats,
-    HealthState,
     HealthStatus,
     LatencyStats,
     SelfTelemetry,
@@ -74,7 +84,6 @@ __all__ = ["SELECTOR_ENV", "FleetMetricNames", "FleetStats", "exact_increase"]
 
 SELECTOR_ENV = "OTEL_MONITORING_PROMETHEUS_SELECTOR"
 
-_MIN_REQUESTS_FOR_HEALTH = 10
 _QUANTILES = (("p50", 0.50), ("p90", 0.90), ("p95", 0.95), ("p99", 0.99))
 _PART = "otel_monitoring_part"
 _MATCHER = r'\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(?:=|!=|=~|!~)\s*"(?:[^"\\]|\\.)*"\s*'
@@ -160,17 +169,7 @@ def _count(value: float) -> int:
     return round(value) if math.isfinite(value) else 0
 
 
-def _pct(part: int, whole: int) -> float:
-    return round(100.0 * part / whole, 4) if whole else 0.0
-
-
-def _ms(seconds: float | None) -> float | None:
-    if seconds is None or not math.isfinite(seconds):
-        return None
-    return round(seconds * 1000.0, 3)
-
-
-class FleetStats(EndpointQueries):
+class FleetStats:
     """Statistics of a fleet of instances read from a Prometheus-compatible API.
 
     Args:
@@ -391,22 +390,21 @@ class FleetStats(EndpointQueries):
         q = g.quantiles_s
         return LatencyStats(
             min_ms=None,
-            avg_ms=_ms(g.duration_sum_s / requests),
+            avg_ms=ms(g.duration_sum_s / requests),
             max_ms=None,
-            p50_ms=_ms(q.get("p50")),
-            p90_ms=_ms(q.get("p90")),
-            p95_ms=_ms(q.get("p95")),
-            p99_ms=_ms(q.get("p99")),
+            p50_ms=ms(q.get("p50")),
+            p90_ms=ms(q.get("p90")),
+            p95_ms=ms(q.get("p95")),
+            p99_ms=ms(q.get("p99")),
         )
 
     def _minutes(self, window: Window, age: list[Sample]) -> float:
+        """The window's minutes, cut to the oldest live instance's age (when Prometheus has
+        ``process_start_time_seconds``; else, for window ``all``, this view's age)."""
         fleet_age_s = age[0].value if age and math.isfinite(age[0].value) else None
-        span = window.seconds
-        if span is None:
-            span = fleet_age_s if fleet_age_s is not None else self.uptime_s
-        elif fleet_age_s is not None:
-            span = min(span, fleet_age_s)
-        return max(span, 1.0) / 60.0
+        if fleet_age_s is None and window.seconds is None:
+            fleet_age_s = self.uptime_s
+        return window_minutes(window.seconds, fleet_age_s)
 
     @property
     def uptime_s(self) -> float:
@@ -443,20 +441,19 @@ class FleetStats(EndpointQueries):
             requests = _count(g.requests)
             if requests == 0:
                 continue
-            errors, client = _count(g.errors), _count(g.client_errors)
             size_count = _count(g.size_count)
             result.append(
                 EndpointStats(
                     route=r or UNMATCHED_ROUTE,
                     method=m,
                     window=window,
-                    requests=requests,
-                    errors=errors,
-                    error_rate=_pct(errors, requests),
-                    client_errors=client,
-                    client_error_rate=_pct(client, requests),
-                    latency=self._latency(g, requests),
-                    throughput_rpm=round(requests / minutes, 3),
+                    **request_figures(
+                        requests=requests,
+                        errors=_count(g.errors),
+                        client_errors=_count(g.client_errors),
+                        latency=self._latency(g, requests),
+                        minutes=minutes,
+                    ),
                     response_size_avg_bytes=(
                         round(g.size_sum_bytes / size_count, 1) if size_count else None
                     ),
@@ -467,6 +464,20 @@ class FleetStats(EndpointQueries):
                 )
             )
         return sort_endpoints(result, sort, limit)
+
+    def endpoint(
+        self, route: str, method: str | None = None, window: Window | str = Window.H1
+    ) -> list[EndpointStats]:
+        """Statistics of one route template over the fleet (every method, or just ``method``).
+        Raises ``PrometheusError``."""
+        return self.endpoints(window, route=route, method=method.upper() if method else None)
+
+    def top_endpoints(
+        self, window: Window | str = Window.H1, *, limit: int = 10
+    ) -> list[EndpointStats]:
+        """The fleet's worst endpoints: by error rate, then p95 latency.
+        Raises ``PrometheusError``."""
+        return worst_endpoints(self.endpoints(window), limit)
 
     def service(self, window: Window | str = Window.H1) -> ServiceStats:
         """Statistics over all routes of all instances. Raises ``PrometheusError``."""
@@ -485,17 +496,17 @@ class FleetStats(EndpointQueries):
 
     def _service(self, window: Window, found: Mapping[str, list[Sample]]) -> ServiceStats:
         g = self._fold(found, lambda labels: ()).get((), _Group())
-        requests, errors, client = _count(g.requests), _count(g.errors), _count(g.client_errors)
+        requests = _count(g.requests)
         routes = found.get("routes") or []
         return ServiceStats(
             window=window,
-            requests=requests,
-            errors=errors,
-            error_rate=_pct(errors, requests),
-            client_errors=client,
-            client_error_rate=_pct(client, requests),
-            latency=self._latency(g, requests),
-            throughput_rpm=round(requests / self._minutes(window, list(found.get("age", ()))), 3),
+            **request_figures(
+                requests=requests,
+                errors=_count(g.errors),
+                client_errors=_count(g.client_errors),
+                latency=self._latency(g, requests),
+                minutes=self._minutes(window, list(found.get("age", ()))),
+            ),
             endpoints_count=_count(routes[0].value) if routes else 0,
         )
 
@@ -570,14 +581,13 @@ class FleetStats(EndpointQueries):
                     system=system,
                     count=count_n,
                     errors=_count(g.errors),
-                    avg_ms=_ms(g.duration_sum_s / count_n),
-                    p95_ms=_ms(g.quantiles_s.get("p95")),
+                    avg_ms=ms(g.duration_sum_s / count_n),
+                    p95_ms=ms(g.quantiles_s.get("p95")),
                     max_ms=None,
                     example=summary,
                 )
             )
-        result.sort(key=lambda s: s.p95_ms or 0.0, reverse=True)
-        return result
+        return slowest_first(result)
 
     # -- charts ----------------------------------------------------------------------------
     def timeseries(
@@ -688,12 +698,12 @@ class FleetStats(EndpointQueries):
             return None
         raw = by_time.get("value", {}).get(t)
         if metric is TimeseriesMetric.ERROR_RATE:
-            return _pct(_count(raw or 0.0), n)
+            return pct(_count(raw or 0.0), n)
         if raw is None or not math.isfinite(raw):
             return None
         if metric is TimeseriesMetric.LATENCY_AVG:
-            return _ms(raw / n)
-        return _ms(raw)
+            return ms(raw / n)
+        return ms(raw)
 
     # -- health ----------------------------------------------------------------------------
     def health(self, active_alerts: int = 0) -> HealthStatus:
@@ -719,27 +729,17 @@ class FleetStats(EndpointQueries):
 
         recent = self._service(Window.M5, part("recent_"))
         total = self._service(Window.ALL, part("total_"))
-        state, reasons = judge_health(recent, self.endpoints(Window.M5), self.latency_threshold_ms)
+        endpoints = self.endpoints(Window.M5)
         down = sorted(s.labels.get("instance", "?") for s in found["down"])
-        if down:
-            if state is HealthState.HEALTHY:
-                state = HealthState.DEGRADED
-            reasons.append(f"{len(down)} instance(s) down: {', '.join(down[:5])}")
-        if active_alerts:
-            if state is HealthState.HEALTHY:
-                state = HealthState.DEGRADED
-            reasons.append(f"{active_alerts} active alert(s)")
         age = part("total_").get("age") or []
-        uptime = age[0].value if age and math.isfinite(age[0].value) else self.uptime_s
-        return HealthStatus(
-            status=state,
-            reasons=tuple(reasons),
-            uptime_seconds=round(uptime, 3),
-            total_requests=total.requests,
-            total_errors=total.errors,
-            error_rate=total.error_rate,
-            endpoints_count=total.endpoints_count,
+        return health_status(
+            recent=recent,
+            total=total,
+            endpoints=endpoints,
+            latency_threshold_ms=self.latency_threshold_ms,
             active_alerts=active_alerts,
+            uptime_s=age[0].value if age and math.isfinite(age[0].value) else self.uptime_s,
+            degraded_by=[f"{len(down)} instance(s) down: {', '.join(down[:5])}"] if down else [],
             self_telemetry=(
                 self._self_telemetry()
                 if self._self_telemetry is not None
@@ -751,3 +751,6 @@ class FleetStats(EndpointQueries):
         """Scraped instances of the selector and whether each is up, sorted by name."""
         samples: Iterable[Sample] = self.client.query(f"up{{{self.selector}}}", self._at())
         return sorted((s.labels.get("instance", "?"), s.value == 1.0) for s in samples)
+
+
+_IS_A_VIEW: type[StatsView] = FleetStats  # mypy proves that FleetStats satisfies StatsView
