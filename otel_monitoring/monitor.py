@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.trace import Tracer
 from sqlalchemy.engine import Engine
 
+from otel_monitoring._compat import span_processors
 from otel_monitoring.alerts import AlertEngine
 from otel_monitoring.audit import AuditLog
 from otel_monitoring.clock import Clock, SystemClock
@@ -55,6 +57,9 @@ _SCOPE = "otel_monitoring"
 
 _active_lock = threading.Lock()
 _active: list[Monitor] = []
+#: Tracer providers a monitor made and shut down: never joined again (kept here, not as an
+#: attribute written onto the SDK's object).
+_shut_down: weakref.WeakSet[TracerProvider] = weakref.WeakSet()
 
 
 def active_monitor() -> Monitor | None:
@@ -371,7 +376,7 @@ class Monitor(SeedOperations):
                     self.reader.shutdown(timeout_millis=timeout * 1000)  # a last collection
                     self.meter_provider.remove_metric_reader(self.reader)
                 if self._owns_tracer_provider:
-                    self.tracer_provider._otel_monitoring_shut_down = True  # type: ignore[attr-defined]
+                    _shut_down.add(self.tracer_provider)
                     self.tracer_provider.shutdown()
                 for processor in self._owned_processors:
                     processor.shutdown()
@@ -395,12 +400,11 @@ class Monitor(SeedOperations):
 
 
 def _only_processor(provider: TracerProvider, ours: SpanProcessor) -> bool:
-    """Whether ``provider`` has no span processor but ``ours`` (reads SDK internals; when
-    they are not there, assume other processors exist and keep real spans)."""
-    active = getattr(provider, "_active_span_processor", None)
-    processors = getattr(active, "_span_processors", None)
-    return isinstance(processors, tuple) and all(p is ours for p in processors)
+    """Whether ``provider`` has no span processor but ``ours`` (when the SDK does not say,
+    assume other processors exist and keep real spans)."""
+    processors = span_processors(provider)
+    return processors is not None and all(p is ours for p in processors)
 
 
 def _is_shut_down(provider: TracerProvider) -> bool:
-    return bool(getattr(provider, "_otel_monitoring_shut_down", False))
+    return provider in _shut_down
