@@ -60,6 +60,9 @@ _active: list[Monitor] = []
 #: Tracer providers a monitor made and shut down: never joined again (kept here, not as an
 #: attribute written onto the SDK's object).
 _shut_down: weakref.WeakSet[TracerProvider] = weakref.WeakSet()
+#: Meter providers a monitor made: a later monitor finding one as the global provider makes
+#: its own rather than join it (it would stop with the monitor that owns it).
+_our_providers: weakref.WeakSet[MeterProvider] = weakref.WeakSet()
 
 
 def active_monitor() -> Monitor | None:
@@ -143,8 +146,9 @@ class Monitor(SeedOperations):
         #: No trace exporter and no other span processor: requests are measured without SDK
         #: spans (the middleware feeds the findings directly), which costs far less.
         self.lean = not span_exporters and _only_processor(self.tracer_provider, self.processor)
-        self.meter_provider = self._meter_provider(pull_readers, meter_provider)
-        self._owns_meter_provider = self.meter_provider is not meter_provider
+        self.meter_provider, self._owns_meter_provider = self._meter_provider(
+            pull_readers, meter_provider
+        )
         #: ``service.version`` of the resource (``OTEL_SERVICE_VERSION`` or
         #: ``OTEL_RESOURCE_ATTRIBUTES``); the store remembers when each version first ran, so
         #: latency regressions name the version they started with.
@@ -280,25 +284,31 @@ class Monitor(SeedOperations):
 
     def _meter_provider(
         self, pull_readers: Sequence[MetricReader], given: MeterProvider | None = None
-    ) -> MeterProvider:
-        if given is not None and hasattr(given, "add_metric_reader"):
-            # A provider someone else configured (zero-code mode under OTel's own
-            # configurator): our reader joins it, so the instrumentations' metrics reach us
-            # (``add_metric_reader``: recent SDKs; older ones fall through to our own).
+    ) -> tuple[MeterProvider, bool]:
+        """The provider our readers are on, and whether we own it (and shut it down).
+
+        A provider someone else configured joins our readers (``add_metric_reader``, SDK >=
+        1.43): the one passed in (zero-code mode under OTel's own configurator), else the
+        app's global SDK provider, so the app's own metrics reach the statistics too. A global
+        provider one of our monitors made (or one we shut down) is not joined.
+        """
+        if given is None:
+            current = metrics.get_meter_provider()
+            if isinstance(current, MeterProvider) and current not in _our_providers:
+                given = current
+        if given is not None:
             for reader in (self.reader, *pull_readers):
                 given.add_metric_reader(reader)
-            return given
-        # An SDK MeterProvider takes its readers at construction only, so when the app already
-        # set one, our instruments live on a provider of our own (its other metrics are not
-        # seen; documented in docs/configuration.md).
+            return given, False
         provider = MeterProvider(
             resource=self.tracer_provider.resource,
             metric_readers=[self.reader, *pull_readers],
             shutdown_on_exit=False,
         )
+        _our_providers.add(provider)
         if not isinstance(metrics.get_meter_provider(), MeterProvider):
             metrics.set_meter_provider(provider)
-        return provider
+        return provider, True
 
     # -- capture ------------------------------------------------------------------------------
     def instrument_engine(self, engine: Engine | type[Engine]) -> None:
