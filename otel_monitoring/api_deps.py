@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
+from otel_monitoring._compat import set_request_body
 from otel_monitoring.auth import (
     FORWARDED_CLIENT,
     ApiKeys,
@@ -187,12 +188,15 @@ class LimitedBodyRoute(APIRoute):
                     if received > MAX_BODY_BYTES:
                         return _too_large()
                     chunks.append(chunk)
-                request._body = b"".join(chunks)  # FastAPI reads the body from here
-                if request._body:
+                body = b"".join(chunks)
+                if not body:
+                    set_request_body(request, body, has_json=False)
+                else:
                     try:
-                        request._json = strict_json(request._body)  # FastAPI reuses it
+                        parsed = strict_json(body)
                     except ValueError as exc:
                         return JSONResponse({"detail": f"invalid JSON body: {exc}"}, 422)
+                    set_request_body(request, body, parsed, has_json=True)
             try:
                 return await handler(request)
             except RequestValidationError as exc:

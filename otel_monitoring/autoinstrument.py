@@ -29,12 +29,13 @@ import logging
 import os
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
-from opentelemetry.sdk._configuration import _BaseConfigurator
 
 from otel_monitoring import workers
+from otel_monitoring._compat import BaseConfigurator, wrap_fastapi_init
 from otel_monitoring.config import Settings
 from otel_monitoring.errors import ConfigError
 from otel_monitoring.exclusions import excluded_url_patterns
@@ -54,7 +55,7 @@ class MonitoringDistro(BaseDistro):  # type: ignore[misc]
         _prepare()
 
 
-class MonitoringConfigurator(_BaseConfigurator):
+class MonitoringConfigurator(BaseConfigurator):
     """Chosen as the configurator: the monitor will create the SDK providers itself."""
 
     def _configure(self, **kwargs: Any) -> None:
@@ -77,19 +78,19 @@ def post_instrument(**kwargs: Any) -> None:
     _state["patched"] = True
     adapt_contrib_fastapi()  # full route templates; mounted apps measured once
     _warn_prometheus_under_other_configurator()
-    import fastapi
 
-    original_init = fastapi.FastAPI.__init__
+    def wrap(original_init: Callable[..., None]) -> Callable[..., None]:
+        def init(self: Any, *args: Any, **kwargs: Any) -> None:
+            # The monitor (and the providers it may create) first, so the app's own
+            # instrumentation finds them.
+            monitor = _monitor(settings)
+            original_init(self, *args, **kwargs)
+            if monitor is not None:
+                _on_app(self, monitor)
 
-    def init(self: fastapi.FastAPI, *args: Any, **kwargs: Any) -> None:
-        # The monitor (and the providers it may create) first, so the app's own
-        # instrumentation finds them.
-        monitor = _monitor(settings)
-        original_init(self, *args, **kwargs)
-        if monitor is not None:
-            _on_app(self, monitor)
+        return init
 
-    fastapi.FastAPI.__init__ = init  # type: ignore[method-assign]
+    wrap_fastapi_init(wrap)
 
 
 def _warn_prometheus_under_other_configurator() -> None:

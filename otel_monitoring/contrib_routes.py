@@ -11,7 +11,8 @@ changes two things, once per process:
 * the contrib ASGI middleware measures a request only in the outermost app: it marks the
   scope, and an inner app's middleware that finds the mark passes the request through.
 
-Both hooks replace private names of the contrib packages; if those change, the hooks are
+Both hooks replace private names of the contrib packages (through
+:mod:`otel_monitoring._compat`); if those change, the hooks are
 skipped with one warning and the contrib keeps its own behaviour.
 """
 
@@ -19,15 +20,18 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from otel_monitoring._compat import install_contrib_fastapi_hooks
 from otel_monitoring.routes import MEASURED, Scope, route_template
 
 __all__ = ["adapt_contrib_fastapi"]
 
 _logger = logging.getLogger("otel_monitoring")
-_DONE = "_otel_monitoring_adapted"
+_lock = threading.Lock()
+_adapted = False  # both hooks installed (kept here, never written onto the contrib's class)
 
 
 def _route_details(scope: Scope) -> str | None:
@@ -39,22 +43,8 @@ def _route_details(scope: Scope) -> str | None:
         return None
 
 
-def adapt_contrib_fastapi() -> bool:
-    """Install both hooks (idempotent); ``False`` when the contrib is absent or unexpected."""
-    try:
-        from opentelemetry.instrumentation import fastapi as contrib
-        from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
-    except ImportError:
-        return False
-    if getattr(OpenTelemetryMiddleware, _DONE, False):
-        return True
-    original_call = vars(OpenTelemetryMiddleware).get("__call__")
-    if not callable(getattr(contrib, "_get_route_details", None)) or not callable(original_call):
-        _logger.warning(
-            "otel_monitoring: this opentelemetry-instrumentation-fastapi version is not the"
-            " expected one; mounted apps may be counted twice and named by their mount path"
-        )
-        return False
+def _measured_once(original_call: Callable[..., Any]) -> Callable[..., Any]:
+    """The contrib middleware's ``__call__``, measuring a request in the outermost app only."""
 
     @functools.wraps(original_call)
     async def measured_once(
@@ -70,7 +60,25 @@ def adapt_contrib_fastapi() -> bool:
             scope[MEASURED] = True
         await original_call(self, scope, receive, send)
 
-    contrib._get_route_details = _route_details
-    OpenTelemetryMiddleware.__call__ = measured_once  # type: ignore[method-assign]
-    setattr(OpenTelemetryMiddleware, _DONE, True)
-    return True
+    return measured_once
+
+
+def adapt_contrib_fastapi() -> bool:
+    """Install both hooks (idempotent); ``False`` when the contrib is absent or unexpected."""
+    global _adapted
+    with _lock:
+        if _adapted:
+            return True
+        try:
+            from opentelemetry.instrumentation import fastapi as contrib  # noqa: F401
+            from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware  # noqa: F401
+        except ImportError:
+            return False
+        if not install_contrib_fastapi_hooks(_route_details, _measured_once):
+            _logger.warning(
+                "otel_monitoring: this opentelemetry-instrumentation-fastapi version is not the"
+                " expected one; mounted apps may be counted twice and named by their mount path"
+            )
+            return False
+        _adapted = True
+        return True

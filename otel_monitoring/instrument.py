@@ -17,6 +17,11 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 from sqlalchemy.engine import Engine
 
+from otel_monitoring._compat import (
+    disable_fastapi_telemetry,
+    instrument_sqlalchemy_engine,
+    instrumented_by_contrib,
+)
 from otel_monitoring.clock import Clock
 from otel_monitoring.config import Settings
 from otel_monitoring.middleware import MonitoringMiddleware
@@ -89,7 +94,7 @@ def instrument_app(
             if not monitor.lean:  # DB spans only matter when traces go somewhere
                 _instrument_sqlalchemy_spans(extra, monitor)
     _instrument_outbound(monitor)
-    if settings.enabled and not getattr(app, "_is_instrumented_by_opentelemetry", False):
+    if settings.enabled and not instrumented_by_contrib(app):
         _disable_native_telemetry(app)
         app.add_middleware(
             MonitoringMiddleware,
@@ -137,15 +142,11 @@ def _disable_native_telemetry(app: FastAPI) -> None:
     """Turn off FastAPI's built-in OTel spans and metrics (FastAPI >= 0.16x) for this app.
 
     It switches itself on whenever global providers exist, which would record every request
-    twice (its own middleware and ours) and double ``http.server.request.duration``. Its
-    configuration dict is only reachable as a private attribute; on FastAPI versions
-    without it there is nothing to turn off.
+    twice (its own middleware and ours) and double ``http.server.request.duration``. On
+    FastAPI versions without it there is nothing to turn off (see
+    :func:`otel_monitoring._compat.disable_fastapi_telemetry`).
     """
-    config = getattr(app, "_telemetry", None)
-    if isinstance(config, dict):
-        config["tracing"] = False
-        config["metrics"] = False
-        config["operation_spans"] = False
+    disable_fastapi_telemetry(app)
 
 
 def _warn_prefix_overlap(app: FastAPI, prefix: str, reported: set[str]) -> None:
@@ -221,12 +222,6 @@ def _instrument_outbound(monitor: Monitor) -> None:
 def _instrument_sqlalchemy_spans(engine: Engine, monitor: Monitor) -> None:
     """DB spans for export via the contrib instrumentation (statistics do not rely on it)."""
     try:
-        from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
-
-        # instrument() is once per process (a singleton flag); _instrument(engine=...) is the
-        # per-engine hook behind it, so each monitored engine gets its spans.
-        SQLAlchemyInstrumentor()._instrument(  # type: ignore[no-untyped-call]
-            engine=engine, tracer_provider=monitor.tracer_provider, enable_commenter=False
-        )
+        instrument_sqlalchemy_engine(engine, monitor.tracer_provider)  # each engine its spans
     except Exception as exc:  # instrumentation boundary: spans are optional
         monitor.guard.error("sqlalchemy span instrumentation", exc)

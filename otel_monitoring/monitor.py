@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.trace import Tracer
 from sqlalchemy.engine import Engine
 
+from otel_monitoring._compat import span_processors
 from otel_monitoring.alerts import AlertEngine
 from otel_monitoring.audit import AuditLog
 from otel_monitoring.clock import Clock, SystemClock
@@ -56,6 +58,12 @@ _SCOPE = "otel_monitoring"
 
 _active_lock = threading.Lock()
 _active: list[Monitor] = []
+#: Tracer providers a monitor made and shut down: never joined again (kept here, not as an
+#: attribute written onto the SDK's object).
+_shut_down: weakref.WeakSet[TracerProvider] = weakref.WeakSet()
+#: Meter providers a monitor made: a later monitor finding one as the global provider makes
+#: its own rather than join it (it would stop with the monitor that owns it).
+_our_providers: weakref.WeakSet[MeterProvider] = weakref.WeakSet()
 
 
 def active_monitor() -> Monitor | None:
@@ -139,8 +147,9 @@ class Monitor(SeedOperations):
         #: No trace exporter and no other span processor: requests are measured without SDK
         #: spans (the middleware feeds the findings directly), which costs far less.
         self.lean = not span_exporters and _only_processor(self.tracer_provider, self.processor)
-        self.meter_provider = self._meter_provider(pull_readers, meter_provider)
-        self._owns_meter_provider = self.meter_provider is not meter_provider
+        self.meter_provider, self._owns_meter_provider = self._meter_provider(
+            pull_readers, meter_provider
+        )
         #: ``service.version`` of the resource (``OTEL_SERVICE_VERSION`` or
         #: ``OTEL_RESOURCE_ATTRIBUTES``); the store remembers when each version first ran, so
         #: latency regressions name the version they started with.
@@ -276,25 +285,31 @@ class Monitor(SeedOperations):
 
     def _meter_provider(
         self, pull_readers: Sequence[MetricReader], given: MeterProvider | None = None
-    ) -> MeterProvider:
-        if given is not None and hasattr(given, "add_metric_reader"):
-            # A provider someone else configured (zero-code mode under OTel's own
-            # configurator): our reader joins it, so the instrumentations' metrics reach us
-            # (``add_metric_reader``: recent SDKs; older ones fall through to our own).
+    ) -> tuple[MeterProvider, bool]:
+        """The provider our readers are on, and whether we own it (and shut it down).
+
+        A provider someone else configured joins our readers (``add_metric_reader``, SDK >=
+        1.43): the one passed in (zero-code mode under OTel's own configurator), else the
+        app's global SDK provider, so the app's own metrics reach the statistics too. A global
+        provider one of our monitors made (or one we shut down) is not joined.
+        """
+        if given is None:
+            current = metrics.get_meter_provider()
+            if isinstance(current, MeterProvider) and current not in _our_providers:
+                given = current
+        if given is not None:
             for reader in (self.reader, *pull_readers):
                 given.add_metric_reader(reader)
-            return given
-        # An SDK MeterProvider takes its readers at construction only, so when the app already
-        # set one, our instruments live on a provider of our own (its other metrics are not
-        # seen; documented in docs/configuration.md).
+            return given, False
         provider = MeterProvider(
             resource=self.tracer_provider.resource,
             metric_readers=[self.reader, *pull_readers],
             shutdown_on_exit=False,
         )
+        _our_providers.add(provider)
         if not isinstance(metrics.get_meter_provider(), MeterProvider):
             metrics.set_meter_provider(provider)
-        return provider
+        return provider, True
 
     # -- capture ------------------------------------------------------------------------------
     def instrument_engine(self, engine: Engine | type[Engine]) -> None:
@@ -372,7 +387,7 @@ class Monitor(SeedOperations):
                     self.reader.shutdown(timeout_millis=timeout * 1000)  # a last collection
                     self.meter_provider.remove_metric_reader(self.reader)
                 if self._owns_tracer_provider:
-                    self.tracer_provider._otel_monitoring_shut_down = True  # type: ignore[attr-defined]
+                    _shut_down.add(self.tracer_provider)
                     self.tracer_provider.shutdown()
                 for processor in self._owned_processors:
                     processor.shutdown()
@@ -396,12 +411,11 @@ class Monitor(SeedOperations):
 
 
 def _only_processor(provider: TracerProvider, ours: SpanProcessor) -> bool:
-    """Whether ``provider`` has no span processor but ``ours`` (reads SDK internals; when
-    they are not there, assume other processors exist and keep real spans)."""
-    active = getattr(provider, "_active_span_processor", None)
-    processors = getattr(active, "_span_processors", None)
-    return isinstance(processors, tuple) and all(p is ours for p in processors)
+    """Whether ``provider`` has no span processor but ``ours`` (when the SDK does not say,
+    assume other processors exist and keep real spans)."""
+    processors = span_processors(provider)
+    return processors is not None and all(p is ours for p in processors)
 
 
 def _is_shut_down(provider: TracerProvider) -> bool:
-    return bool(getattr(provider, "_otel_monitoring_shut_down", False))
+    return provider in _shut_down

@@ -20,6 +20,8 @@ from typing import Any
 
 from starlette.routing import BaseRoute, Host, Match, Mount
 
+from otel_monitoring._compat import matchable_routes, original_route
+
 __all__ = ["FASTAPI_TELEMETRY", "MEASURED", "route_template"]
 
 Scope = MutableMapping[str, Any]
@@ -33,18 +35,10 @@ FASTAPI_TELEMETRY = "fastapi.telemetry"
 
 _MAX_DEPTH = 16  # nested mounts followed at most (a cycle cannot loop forever)
 
-try:  # FastAPI >= 0.137.2 nests included routers; this flattens them into matchable routes
-    from fastapi.routing import iter_route_contexts as _iter_route_contexts
-except ImportError:  # pragma: no cover - older FastAPI: routes are matchable as they are
-    _iter_route_contexts = None  # type: ignore[assignment]
-
 
 def _routes(container: object) -> Iterator[Any]:
     routes: Sequence[BaseRoute] = getattr(container, "routes", None) or ()
-    if _iter_route_contexts is not None:
-        yield from _iter_route_contexts(routes)
-    else:  # pragma: no cover - older FastAPI
-        yield from routes
+    return matchable_routes(routes)
 
 
 def _routed_app(mount: Any) -> object:
@@ -93,7 +87,7 @@ def _resolve(routes: Iterable[Any], scope: dict[str, Any], prefix: str, depth: i
 
 
 def _template(route: Any, scope: dict[str, Any], prefix: str, depth: int) -> str | None:
-    original = getattr(route, "original_route", route)  # FastAPI's RouteContext wraps routes
+    original = original_route(route)
     path = getattr(route, "path", None)
     if isinstance(original, Host):
         return _resolve(_routes(route), scope, prefix, depth + 1) if depth < _MAX_DEPTH else None

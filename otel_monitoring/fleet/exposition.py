@@ -39,12 +39,18 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
-from opentelemetry.sdk.metrics._internal.aggregation import _Aggregation
-from opentelemetry.sdk.metrics._internal.instrument import _Histogram, _Instrument
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation
 from opentelemetry.util.types import Attributes
 from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
 from prometheus_client.exposition import choose_encoder
+
+from otel_monitoring._compat import (
+    SdkAggregation,
+    SdkInstrument,
+    advisory_bucket_bounds,
+    create_aggregation,
+    set_histogram_aggregation,
+)
 
 __all__ = [
     "BYTES_BUCKETS",
@@ -88,25 +94,23 @@ class UnitBucketAggregation(ExplicitBucketHistogramAggregation):
         self._by_bounds: dict[tuple[float, ...] | None, ExplicitBucketHistogramAggregation] = {}
         self._lock = threading.Lock()
 
-    def _create_aggregation(
+    def _create_aggregation(  # the SDK's hook (see otel_monitoring._compat.create_aggregation)
         self,
-        instrument: _Instrument,
+        instrument: SdkInstrument,
         attributes: Attributes,
-        reservoir_factory: Callable[[type[_Aggregation[Any]]], Any],
+        reservoir_factory: Callable[[type[SdkAggregation[Any]]], Any],
         start_time_unix_nano: int,
-    ) -> _Aggregation[Any]:
-        advisory = getattr(instrument, "_advisory", None)
-        advised = getattr(advisory, "explicit_bucket_boundaries", None)
-        bounds = (
-            tuple(advised) if advised else _BY_UNIT.get(str(getattr(instrument, "unit", "") or ""))
+    ) -> SdkAggregation[Any]:
+        bounds = advisory_bucket_bounds(instrument) or _BY_UNIT.get(
+            str(getattr(instrument, "unit", "") or "")
         )
         with self._lock:
             delegate = self._by_bounds.get(bounds)
             if delegate is None:
                 delegate = ExplicitBucketHistogramAggregation(bounds)
                 self._by_bounds[bounds] = delegate
-        return delegate._create_aggregation(
-            instrument, attributes, reservoir_factory, start_time_unix_nano
+        return create_aggregation(
+            delegate, instrument, attributes, reservoir_factory, start_time_unix_nano
         )
 
 
@@ -121,19 +125,18 @@ class FleetPrometheusReader(PrometheusMetricReader):
 
     def __init__(self, registry: CollectorRegistry, *, prefix: str = "") -> None:
         super().__init__(registry=registry, prefix=prefix)
-        # MetricReader takes preferred aggregations only in its constructor, which the
-        # Prometheus reader does not expose; this is the mapping that constructor fills
-        # (keyed by the SDK's concrete instrument class). tests/fleet pins the effect.
-        self._instrument_class_aggregation[_Histogram] = UnitBucketAggregation()  # type: ignore[assignment]
+        # The Prometheus reader's constructor takes no preferred aggregation; tests/fleet
+        # pins the effect, tests/test_compat.py the internal it relies on.
+        set_histogram_aggregation(self, UnitBucketAggregation())
 
 
 class PrometheusExposition:
     """A Prometheus reader, its registry, and ways to serve the text format.
 
-    Add :attr:`reader` to the ``MeterProvider`` (at construction: SDK providers take readers
-    only then), then :meth:`mount` it on an app or :meth:`serve` it on a side port. Scrapes
-    cost one SDK collection each (cumulative: no data is lost between scrapes or when a
-    scrape fails).
+    Add :attr:`reader` to the ``MeterProvider`` (at construction or with its
+    ``add_metric_reader``), then :meth:`mount` it on an app or :meth:`serve` it on a side
+    port. Scrapes cost one SDK collection each (cumulative: no data is lost between scrapes
+    or when a scrape fails).
     """
 
     def __init__(
