@@ -33,7 +33,7 @@ _CYCLE: tuple[tuple[float, Phase], ...] = (
     (0.0, Phase("normal", 0.0, 0.0)),
     (20.0, Phase("latency incident", 1.2, 0.0)),
     (35.0, Phase("normal", 0.0, 0.0)),
-    (45.0, Phase("error burst", 0.0, 0.3)),
+    (45.0, Phase("error burst", 0.0, 0.8)),
     (55.0, Phase("normal", 0.0, 0.0)),
 )
 
