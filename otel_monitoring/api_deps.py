@@ -19,7 +19,6 @@ from fastapi.routing import APIRoute
 
 from otel_monitoring._compat import set_request_body
 from otel_monitoring.auth import (
-    FORWARDED_CLIENT,
     ApiKeys,
     Principal,
     Role,
@@ -87,11 +86,8 @@ class Access:
             response.headers.update(headers)
             if not self.keys.configured and name != "health":
                 # No key: only clients on this host may read (statements, error samples).
-                # A client named by X-Forwarded-For (FORWARDED_CLIENT: the server may have
-                # rewritten the peer from it) is never local.
-                forwarded = address == FORWARDED_CLIENT or (
-                    address == peer
-                    and ("x-forwarded-for" in request.headers or "forwarded" in request.headers)
+                forwarded = address == peer and (
+                    "x-forwarded-for" in request.headers or "forwarded" in request.headers
                 )
                 if not is_local_client(address, forwarded):
                     raise HTTPException(status_code=403, detail=LOCAL_ONLY)

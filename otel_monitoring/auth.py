@@ -145,7 +145,10 @@ def is_local_client(address: str, forwarded: bool) -> bool:
     """Whether a client (its :func:`client_address`) is on this host: a loopback address,
     or no network address at all (a Unix socket, an in-process test client). A loopback
     peer that forwards someone else's request (``X-Forwarded-For``/``Forwarded``, from a
-    proxy not listed as trusted) is not local."""
+    proxy not listed as trusted) is not local, nor is :data:`FORWARDED_CLIENT` (the server
+    may have taken the peer address itself from a forged ``X-Forwarded-For``)."""
+    if address == FORWARDED_CLIENT:
+        return False
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
