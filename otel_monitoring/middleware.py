@@ -35,7 +35,7 @@ from otel_monitoring.instruments import Instruments
 from otel_monitoring.processor import REQUEST_TRACE_ID, UNMATCHED_ROUTE, TraceFindings
 from otel_monitoring.routes import FASTAPI_TELEMETRY, MEASURED, route_template
 
-__all__ = ["MonitoringMiddleware", "route_of"]
+__all__ = ["MonitoringMiddleware", "add_server_timing", "route_of"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -232,10 +232,7 @@ class MonitoringMiddleware:
                 if kind == "http.response.start":
                     state.status = message["status"]
                     if server_timing:
-                        elapsed_ms = (time.perf_counter() - start) * 1000.0
-                        headers = list(message.get("headers", ()))
-                        headers.append((b"server-timing", b"app;dur=%.3f" % elapsed_ms))
-                        message["headers"] = headers
+                        add_server_timing(message, start)
                 elif kind == "http.response.body":
                     state.size += len(message.get("body", b""))
             except Exception as exc:  # instrumentation boundary
@@ -315,6 +312,15 @@ class MonitoringMiddleware:
         if status is not None:
             self.size.record(state.size, attributes)
         return route, status, error_type
+
+
+def add_server_timing(message: Message, start: float) -> None:
+    """Append ``Server-Timing: app;dur=<ms>`` to an ``http.response.start`` message: the
+    milliseconds since ``start`` (a ``time.perf_counter()`` reading)."""
+    elapsed_ms = (time.perf_counter() - start) * 1000.0
+    headers = list(message.get("headers", ()))
+    headers.append((b"server-timing", b"app;dur=%.3f" % elapsed_ms))
+    message["headers"] = headers
 
 
 class _Entry:

@@ -12,7 +12,14 @@ from __future__ import annotations
 import time
 
 from otel_monitoring.guard import Guard
-from otel_monitoring.middleware import ASGIApp, Message, Receive, Scope, Send
+from otel_monitoring.middleware import (
+    ASGIApp,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    add_server_timing,
+)
 
 __all__ = ["ServerTimingMiddleware"]
 
@@ -37,10 +44,7 @@ class ServerTimingMiddleware:
         async def send_wrapper(message: Message) -> None:
             try:
                 if message["type"] == "http.response.start":
-                    elapsed_ms = (time.perf_counter() - start) * 1000.0
-                    headers = list(message.get("headers", ()))
-                    headers.append((b"server-timing", b"app;dur=%.3f" % elapsed_ms))
-                    message["headers"] = headers
+                    add_server_timing(message, start)
             except Exception as exc:  # instrumentation boundary
                 guard.error("server-timing header", exc)
             await send(message)
