@@ -11,42 +11,50 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import weakref
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader
-from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.metrics.export import MetricExporter
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.trace import Tracer
 from sqlalchemy.engine import Engine
 
-from otel_monitoring._compat import span_processors
 from otel_monitoring.alerts import AlertEngine
+from otel_monitoring.analysis_service import Analysis, CleanupResult
 from otel_monitoring.audit import AuditLog
 from otel_monitoring.clock import Clock, SystemClock
 from otel_monitoring.config import Settings
 from otel_monitoring.db import DbListener
 from otel_monitoring.evaluate import Evaluator
-from otel_monitoring.exporters import exporters_from_env
 from otel_monitoring.guard import Guard
 from otel_monitoring.ingest import Ingestor
 from otel_monitoring.instruments import Instruments
-from otel_monitoring.live_scores import LiveScores
+from otel_monitoring.live_scores import History, LiveScores
 from otel_monitoring.notify import AlertLogEmitter, WebhookNotifier
-from otel_monitoring.operations import SeedOperations
 from otel_monitoring.processor import MonitoringSpanProcessor, TraceFindings
+from otel_monitoring.providers import (
+    Exports,
+    exports,
+    forget_tracer_provider,
+    join_meter_provider,
+    join_tracer_provider,
+    only_processor,
+)
 from otel_monitoring.reader import MonitoringMetricReader
+from otel_monitoring.recording import Recorder
 from otel_monitoring.rules import AnomalyRule, Rule, check_rules, default_rules, load_rules_file
 from otel_monitoring.stats import Stats
 from otel_monitoring.stats_view import StatsView
 from otel_monitoring.store import MetricStore
-from otel_monitoring.timeseries import TimeseriesMetric
+from otel_monitoring.timeseries import Series, TimeseriesMetric
+from otel_monitoring.types import EndpointStats, HealthStatus, Window
 
 if TYPE_CHECKING:
+    import analyzers
+    from otel_monitoring.alerts import Alert
+    from otel_monitoring.analysis import AnomalyPoint, Insights
     from otel_monitoring.fleet.exposition import PrometheusExposition
     from otel_monitoring.fleet.stats import FleetStats
     from otel_monitoring.sharing import SharedState
@@ -58,12 +66,6 @@ _SCOPE = "otel_monitoring"
 
 _active_lock = threading.Lock()
 _active: list[Monitor] = []
-#: Tracer providers a monitor made and shut down: never joined again (kept here, not as an
-#: attribute written onto the SDK's object).
-_shut_down: weakref.WeakSet[TracerProvider] = weakref.WeakSet()
-#: Meter providers a monitor made: a later monitor finding one as the global provider makes
-#: its own rather than join it (it would stop with the monitor that owns it).
-_our_providers: weakref.WeakSet[MeterProvider] = weakref.WeakSet()
 
 
 def active_monitor() -> Monitor | None:
@@ -72,8 +74,13 @@ def active_monitor() -> Monitor | None:
         return _active[-1] if _active else None
 
 
-class Monitor(SeedOperations):
-    """Everything the package runs for one service. See the module docstring."""
+class Monitor:
+    """Everything the package runs for one service. See the module docstring.
+
+    The original ``MetricsCollector`` / ``AnalyticsEngine`` operations (``record_request``,
+    ``get_alerts``, ``detect_latency_anomalies``, ...) keep their names here, each a one-line
+    delegation to :attr:`recorder` (recording) or :attr:`analysis` (reading and analysis).
+    """
 
     def __init__(
         self,
@@ -92,137 +99,36 @@ class Monitor(SeedOperations):
         self.settings = settings or Settings.from_env(env)
         self.clock: Clock = clock or SystemClock()
         self.guard = Guard()
-        s = self.settings
-        self.store = self._store()
-        self.findings = TraceFindings(
-            guard=self.guard,
-            interval_s=s.interval_s,
-            slow_traces_per_route=s.slow_traces_per_route,
-            error_samples=s.error_samples,
-            n_plus_one_threshold=s.n_plus_one_threshold,
-            max_routes=s.max_series,
-        )
-        if span_exporters is None:
-            span_exporters = exporters_from_env("traces", env)
-        pull_readers: list[MetricReader] = []
-        if metric_exporters is None:
-            found = exporters_from_env("metrics", env)
-            pull_readers = [r for r in found if isinstance(r, MetricReader)]
-            metric_exporters = [e for e in found if not isinstance(e, MetricReader)]
-        self.exposition: PrometheusExposition | None = None
-        if s.prometheus_export or "prometheus" in env.get("OTEL_METRICS_EXPORTER", ""):
-            from otel_monitoring.fleet.exposition import MAX_CACHE_S, PrometheusExposition
-
-            # At most one collection per second (or per collection interval, when shorter),
-            # however many scrapers ask.
-            self.exposition = PrometheusExposition(cache_s=min(s.interval_s, MAX_CACHE_S))
-            pull_readers.append(self.exposition.reader)
-            if "prometheus" in env.get("OTEL_METRICS_EXPORTER", ""):
-                host = env.get("OTEL_EXPORTER_PROMETHEUS_HOST", "localhost")
-                port = int(env.get("OTEL_EXPORTER_PROMETHEUS_PORT", "9464"))
-                try:
-                    self.exposition.serve(host, port)
-                except OSError as exc:
-                    # Several workers of one server: the first serves /metrics, the others
-                    # carry on (their numbers are on the monitoring API's side port).
-                    _logger.warning(
-                        "otel-monitoring: Prometheus /metrics not served by process %d on"
-                        " %s:%d (%s); another process of this server may hold it",
-                        os.getpid(),
-                        host,
-                        port,
-                        exc.strerror or exc,
-                    )
-        self.reader = MonitoringMetricReader(
-            sink=Ingestor(self.store, self.guard, self.clock.now_s) if s.stats_enabled else None,
-            exporters=metric_exporters,
-            interval_s=s.interval_s,
-            guard=self.guard,
-        )
+        # 1. storage and per-trace findings
+        self.store = self._make_store()
+        self.findings = self._make_findings()
+        # 2. where telemetry goes, our reader and span processor
+        out = exports(self.settings, env, span_exporters, metric_exporters)
+        self.exposition: PrometheusExposition | None = out.exposition
+        self.reader = self._make_reader(out)
         self.processor = MonitoringSpanProcessor(self.findings, self.guard)
-        self._owned_processors: list[SpanProcessor] = []
-        self.tracer_provider, self._owns_tracer_provider = self._tracer_provider(
-            tracer_provider, span_exporters
-        )
-        #: No trace exporter and no other span processor: requests are measured without SDK
-        #: spans (the middleware feeds the findings directly), which costs far less.
-        self.lean = not span_exporters and _only_processor(self.tracer_provider, self.processor)
-        self.meter_provider, self._owns_meter_provider = self._meter_provider(
-            pull_readers, meter_provider
-        )
-        #: ``service.version`` of the resource (``OTEL_SERVICE_VERSION`` or
-        #: ``OTEL_RESOURCE_ATTRIBUTES``); the store remembers when each version first ran, so
-        #: latency regressions name the version they started with.
-        resource = self.tracer_provider.resource.attributes
-        self.service_version = str(resource.get("service.version", ""))
-        if self.service_version:
-            self.store.note_version(self.service_version, self.clock.now_s())
+        # 3. join the app's providers (or make ours)
+        self._join_providers(tracer_provider, meter_provider, out)
+        self.service_version = self._note_service_version()
+        # 4. capture: instruments, DB listener, manual recording
         self.tracer: Tracer = self.tracer_provider.get_tracer(_SCOPE)
         self.instruments = Instruments.create(self.meter_provider.get_meter(_SCOPE))
         self.db = DbListener(self.instruments, self.findings, self.guard)
-        self.stats = Stats(
-            store=self.store,
-            findings=self.findings,
-            clock=self.clock,
-            guard=self.guard,
-            refresh=self.collect,
-            collections=lambda: self.reader.collections,
-            db_examples=self.db.examples,
-            latency_threshold_ms=s.latency_threshold_ms,
-        )
+        self.recorder = Recorder(self.instruments, self.guard)
+        # 5. read side: statistics, live scores, the fleet
+        self.stats = self._make_stats()
         self.rules = self._rules(rules)
-        self.live_scores = LiveScores(
-            self.store,
-            max_charts=6 * (s.max_series + 1),
-            fine_history_s=s.fine_history_s,
-            settle_s=2.0 * s.interval_s if s.store_url else 0.0,
-            metrics=tuple(
-                TimeseriesMetric(r.statistic.value)
-                for r in self.rules
-                if isinstance(r, AnomalyRule)
-            ),
-        )
-        self.alerts = AlertEngine(
-            Evaluator(self.stats, self.rules, self.guard, self.live_scores),
-            self.clock,
-            guard=self.guard,
-        )
-        self.alerts.listeners.append(AlertLogEmitter(logger_provider))
-        self.notifier: WebhookNotifier | None = None
-        if s.webhook_urls:
-            self.notifier = WebhookNotifier(
-                s.webhook_urls,
-                s.webhook_allow,
-                guard=self.guard,
-                is_flapping=self.alerts.is_flapping,
-            )
-            self.alerts.listeners.append(self.notifier)
+        self.live_scores = self._make_live_scores()
+        self.fleet: FleetStats | None = self._make_fleet()
+        # 6. alerting, audit, shared state
+        self.alerts = self._make_alerts(logger_provider)
+        self.notifier: WebhookNotifier | None = self._make_notifier()
         self.audit = AuditLog(self.clock)
-        self.shared: SharedState | None = None
-        if s.store_url:
-            from otel_monitoring.persist import SqliteStore
-            from otel_monitoring.sharing import SharedState
-
-            assert isinstance(self.store, SqliteStore)
-            self.shared = SharedState(self.store, self.alerts, self.audit, self.guard, s.interval_s)
-        self.fleet: FleetStats | None = None
-        if s.prometheus_url:
-            from otel_monitoring.fleet.prometheus import PrometheusClient
-            from otel_monitoring.fleet.stats import FleetStats
-
-            self.fleet = FleetStats(
-                PrometheusClient(s.prometheus_url, timeout_s=s.prometheus_timeout_s),
-                selector=s.prometheus_selector,
-                latency_threshold_ms=s.latency_threshold_ms,
-                self_telemetry=self.stats.self_telemetry,
-            )
-            from otel_monitoring.fleet.scores import FleetScores
-
-            self.alerts.source = Evaluator(
-                self.stats, self.rules, self.guard, FleetScores(self.fleet), view=self.fleet
-            )
+        self.shared: SharedState | None = self._make_shared()
+        # 7. the one analysis service behind these methods and the HTTP API
+        self.analysis = self._make_analysis()
+        # 8. start
         self._local = threading.local()
-        self.reader.tick = self.flush
         self.apps: list[Any] = []
         self._shutdown_done = False
         self._shutdown_lock = threading.Lock()
@@ -230,7 +136,8 @@ class Monitor(SeedOperations):
         with _active_lock:
             _active.append(self)
 
-    def _store(self) -> MetricStore:
+    # -- construction steps -------------------------------------------------------------------
+    def _make_store(self) -> MetricStore:
         s = self.settings
         if s.store_url:
             from otel_monitoring.persist import SqliteStore
@@ -242,10 +149,65 @@ class Monitor(SeedOperations):
             retention_s=s.retention_s, max_series=s.max_series, resolution_s=s.resolution_s
         )
 
-    @property
-    def view(self) -> StatsView:
-        """Where the API reads route statistics: the fleet (Prometheus) or this process."""
-        return self.fleet if self.fleet is not None else self.stats
+    def _make_findings(self) -> TraceFindings:
+        s = self.settings
+        return TraceFindings(
+            guard=self.guard,
+            interval_s=s.interval_s,
+            slow_traces_per_route=s.slow_traces_per_route,
+            error_samples=s.error_samples,
+            n_plus_one_threshold=s.n_plus_one_threshold,
+            max_routes=s.max_series,
+        )
+
+    def _make_reader(self, out: Exports) -> MonitoringMetricReader:
+        s = self.settings
+        return MonitoringMetricReader(
+            sink=Ingestor(self.store, self.guard, self.clock.now_s) if s.stats_enabled else None,
+            exporters=out.metric_exporters,
+            interval_s=s.interval_s,
+            guard=self.guard,
+            tick=self.flush,
+        )
+
+    def _join_providers(
+        self,
+        tracer_provider: TracerProvider | None,
+        meter_provider: MeterProvider | None,
+        out: Exports,
+    ) -> None:
+        processors = [self.processor] if self.settings.stats_enabled else []
+        joined = join_tracer_provider(tracer_provider, processors, out.span_exporters)
+        self.tracer_provider = joined.provider
+        self._owns_tracer_provider = joined.owned
+        self._owned_processors: tuple[SpanProcessor, ...] = joined.owned_processors
+        #: No trace exporter and no other span processor: requests are measured without SDK
+        #: spans (the middleware feeds the findings directly), which costs far less.
+        self.lean = not out.span_exporters and only_processor(self.tracer_provider, self.processor)
+        self.meter_provider, self._owns_meter_provider = join_meter_provider(
+            [self.reader, *out.pull_readers], meter_provider, self.tracer_provider.resource
+        )
+
+    def _note_service_version(self) -> str:
+        """``service.version`` of the resource (``OTEL_SERVICE_VERSION`` or
+        ``OTEL_RESOURCE_ATTRIBUTES``); the store remembers when each version first ran, so
+        latency regressions name the version they started with."""
+        version = str(self.tracer_provider.resource.attributes.get("service.version", ""))
+        if version:
+            self.store.note_version(version, self.clock.now_s())
+        return version
+
+    def _make_stats(self) -> Stats:
+        return Stats(
+            store=self.store,
+            findings=self.findings,
+            clock=self.clock,
+            guard=self.guard,
+            refresh=self.collect,
+            collections=lambda: self.reader.collections,
+            db_examples=self.db.examples,
+            latency_threshold_ms=self.settings.latency_threshold_ms,
+        )
 
     def _rules(self, rules: Sequence[Rule] | None) -> tuple[Rule, ...]:
         s = self.settings
@@ -255,76 +217,217 @@ class Monitor(SeedOperations):
             return load_rules_file(s.rules_file)
         return default_rules(s.latency_threshold_ms, s.db_threshold_ms)
 
-    # -- providers ---------------------------------------------------------------------------
-    def _tracer_provider(
-        self, given: TracerProvider | None, exporters: Sequence[SpanExporter]
-    ) -> tuple[TracerProvider, bool]:
-        processors: list[SpanProcessor] = []
-        if self.settings.stats_enabled:
-            processors.append(self.processor)
-        if given is None:
-            current = trace.get_tracer_provider()
-            if isinstance(current, TracerProvider) and not _is_shut_down(current):
-                given = current
-        if given is not None:
-            for processor in processors:
-                given.add_span_processor(processor)
-            for exporter in exporters:
-                batch = BatchSpanProcessor(exporter)
-                given.add_span_processor(batch)
-                self._owned_processors.append(batch)
-            return given, False
-        provider = TracerProvider(resource=Resource.create())
-        for processor in processors:
-            provider.add_span_processor(processor)
-        for exporter in exporters:
-            provider.add_span_processor(BatchSpanProcessor(exporter))
-        if not isinstance(trace.get_tracer_provider(), TracerProvider):
-            trace.set_tracer_provider(provider)
-        return provider, True
-
-    def _meter_provider(
-        self, pull_readers: Sequence[MetricReader], given: MeterProvider | None = None
-    ) -> tuple[MeterProvider, bool]:
-        """The provider our readers are on, and whether we own it (and shut it down).
-
-        A provider someone else configured joins our readers (``add_metric_reader``, SDK >=
-        1.43): the one passed in (zero-code mode under OTel's own configurator), else the
-        app's global SDK provider, so the app's own metrics reach the statistics too. A global
-        provider one of our monitors made (or one we shut down) is not joined.
-        """
-        if given is None:
-            current = metrics.get_meter_provider()
-            if isinstance(current, MeterProvider) and current not in _our_providers:
-                given = current
-        if given is not None:
-            for reader in (self.reader, *pull_readers):
-                given.add_metric_reader(reader)
-            return given, False
-        provider = MeterProvider(
-            resource=self.tracer_provider.resource,
-            metric_readers=[self.reader, *pull_readers],
-            shutdown_on_exit=False,
+    def _make_live_scores(self) -> LiveScores:
+        s = self.settings
+        return LiveScores(
+            self.store,
+            max_charts=6 * (s.max_series + 1),
+            fine_history_s=s.fine_history_s,
+            settle_s=2.0 * s.interval_s if s.store_url else 0.0,
+            metrics=tuple(
+                TimeseriesMetric(r.statistic.value)
+                for r in self.rules
+                if isinstance(r, AnomalyRule)
+            ),
         )
-        _our_providers.add(provider)
-        if not isinstance(metrics.get_meter_provider(), MeterProvider):
-            metrics.set_meter_provider(provider)
-        return provider, True
+
+    def _make_fleet(self) -> FleetStats | None:
+        s = self.settings
+        if not s.prometheus_url:
+            return None
+        from otel_monitoring.fleet.prometheus import PrometheusClient
+        from otel_monitoring.fleet.stats import FleetStats
+
+        return FleetStats(
+            PrometheusClient(s.prometheus_url, timeout_s=s.prometheus_timeout_s),
+            selector=s.prometheus_selector,
+            latency_threshold_ms=s.latency_threshold_ms,
+            self_telemetry=self.stats.self_telemetry,
+        )
+
+    def _make_alerts(self, logger_provider: Any | None) -> AlertEngine:
+        """The engine evaluating the rules on the fleet (with the fleet's scores) when there
+        is one, else on this process's statistics and live scores."""
+        if self.fleet is not None:
+            from otel_monitoring.fleet.scores import FleetScores
+
+            evaluator = Evaluator(
+                self.stats, self.rules, self.guard, FleetScores(self.fleet), view=self.fleet
+            )
+        else:
+            evaluator = Evaluator(self.stats, self.rules, self.guard, self.live_scores)
+        return AlertEngine(
+            evaluator, self.clock, guard=self.guard, listeners=[AlertLogEmitter(logger_provider)]
+        )
+
+    def _make_notifier(self) -> WebhookNotifier | None:
+        s = self.settings
+        if not s.webhook_urls:
+            return None
+        notifier = WebhookNotifier(
+            s.webhook_urls, s.webhook_allow, guard=self.guard, is_flapping=self.alerts.is_flapping
+        )
+        self.alerts.listeners.append(notifier)
+        return notifier
+
+    def _make_shared(self) -> SharedState | None:
+        s = self.settings
+        if not s.store_url:
+            return None
+        from otel_monitoring.persist import SqliteStore
+        from otel_monitoring.sharing import SharedState
+
+        assert isinstance(self.store, SqliteStore)
+        return SharedState(self.store, self.alerts, self.audit, self.guard, s.interval_s)
+
+    def _make_analysis(self) -> Analysis:
+        s = self.settings
+        return Analysis(
+            stats=self.stats,
+            view=self.fleet if self.fleet is not None else self.stats,
+            fleet=self.fleet,
+            store=self.store,
+            findings=self.findings,
+            alerts=self.alerts,
+            audit=self.audit,
+            live_scores=self.live_scores,
+            clock=self.clock,
+            retention_s=s.retention_s,
+            latency_threshold_ms=s.latency_threshold_ms,
+            db_threshold_ms=s.db_threshold_ms,
+        )
+
+    @property
+    def view(self) -> StatsView:
+        """Where the API reads route statistics: the fleet (Prometheus) or this process."""
+        return self.analysis.view
 
     # -- capture ------------------------------------------------------------------------------
     def instrument_engine(self, engine: Engine | type[Engine]) -> None:
         """Record ``db.client.operation.duration`` for an engine (or every engine)."""
         self.db.attach(engine)
 
+    # -- recording (the original MetricsCollector names) ----------------------------------------
+    def record_request(
+        self,
+        method: str,
+        route: str,
+        status_code: int,
+        duration_ms: float,
+        response_size_bytes: int | None = None,
+    ) -> None:
+        """Record one request by hand (for work the middleware does not see). Never raises."""
+        self.recorder.record_request(method, route, status_code, duration_ms, response_size_bytes)
+
     def record_cache(self, hit: bool, cache: str = "default") -> None:
         """Count one cache look-up (a hit or a miss) of the named cache. Never raises."""
-        try:
-            self.instruments.cache_requests.add(
-                1, {"cache.name": cache, "cache.result": "hit" if hit else "miss"}
-            )
-        except Exception as exc:  # instrumentation boundary
-            self.guard.error("record_cache", exc)
+        self.recorder.record_cache(hit, cache)
 
+    def record_cache_hit(self, cache: str = "default", hit: bool = True) -> None:
+        """Count a cache look-up (the original name of :meth:`record_cache`)."""
+        self.recorder.record_cache(hit, cache)
+
+    def record_database_query(
+        self, statement: str, duration_ms: float, *, system: str = "other", error: str | None = None
+    ) -> None:
+        """Record one DB operation by hand (engines given to ``instrument_app`` are automatic)."""
+        self.recorder.record_database_query(statement, duration_ms, system=system, error=error)
+
+    # -- reading and analysis (the original AnalyticsEngine names) ------------------------------
+    def get_endpoint_stats(
+        self, route: str, method: str | None = None, window: Window | str = Window.H1
+    ) -> list[EndpointStats]:
+        """Statistics of one route template (per method), from this process."""
+        return self.stats.endpoint(route, method, window)
+
+    def get_health_status(self) -> HealthStatus:
+        """Overall health of this process, with the active alerts counted."""
+        return self.analysis.local_health()
+
+    def get_top_endpoints(
+        self, limit: int = 10, window: Window | str = Window.H1
+    ) -> list[EndpointStats]:
+        """The worst endpoints of this process (error rate, then p95)."""
+        return self.stats.top_endpoints(window, limit=limit)
+
+    def get_alerts(self, state: str = "active") -> list[Alert]:
+        """Alerts: ``active`` (pending and firing), ``pending``, ``firing``, ``resolved`` or
+        ``all`` (``ValueError`` for any other state)."""
+        return self.analysis.alerts(state)
+
+    def cleanup_old_metrics(
+        self, max_age_s: float | None = None, *, who: str = "python", reason: str = "maintenance"
+    ) -> CleanupResult:
+        """Remove data older than ``max_age_s`` (default: the retention); audited.
+        ``ValueError`` outside 0 .. 31 years, before anything is removed."""
+        return self.analysis.cleanup(max_age_s, who=who, reason=reason)
+
+    def chart(
+        self,
+        metric: TimeseriesMetric | str,
+        route: str | None = None,
+        method: str | None = None,
+        window: Window | str = Window.H1,
+    ) -> Series:
+        """Chart points of a statistic over ``window``; see :meth:`Analysis.chart`."""
+        return self.analysis.chart(metric, route, method, window)
+
+    @property
+    def chart_scores(self) -> LiveScores | None:
+        """The live scores that belong to :meth:`chart`'s series (none in fleet mode)."""
+        return self.analysis.chart_scores
+
+    def finest(
+        self,
+        metric: TimeseriesMetric | str,
+        route: str | None = None,
+        method: str | None = None,
+        window: Window | str = Window.H1,
+    ) -> History:
+        """The finest points of a live chart with their scores; see :meth:`Analysis.finest`."""
+        return self.analysis.finest(metric, route, method, window)
+
+    def detect_latency_anomalies(
+        self,
+        route: str | None = None,
+        method: str | None = None,
+        window: Window | str = Window.H1,
+        sensitivity: str = "medium",
+        resolution: str = "chart",
+    ) -> list[AnomalyPoint]:
+        """Anomalies of p95 latency (service or one route): points with score and value."""
+        return self.analysis.detect_latency_anomalies(
+            route, method, window, sensitivity, resolution
+        )
+
+    def calculate_trend(
+        self,
+        metric: TimeseriesMetric | str = "latency_p95",
+        route: str | None = None,
+        method: str | None = None,
+        window: Window | str = Window.H1,
+        resolution: str = "chart",
+    ) -> analyzers.TrendResult:
+        """Trend of a statistic: Mann-Kendall direction, Theil-Sen slope per hour, % change."""
+        return self.analysis.calculate_trend(metric, route, method, window, resolution)
+
+    def detect_correlation(self, window: Window | str = Window.H1) -> tuple[Any, ...]:
+        """Correlations between throughput, error rate and routes' p95 (BH-corrected)."""
+        return self.analysis.detect_correlation(window)
+
+    def insights(self, window: Window | str = Window.H1) -> Insights:
+        """Insights and recommendations on the live statistics of ``window``."""
+        return self.analysis.insights(window)
+
+    def get_performance_insights(self, window: Window | str = Window.H1) -> tuple[Any, ...]:
+        """Every finding on the live statistics, with its evidence."""
+        return self.analysis.performance_insights(window)
+
+    def get_recommendations(self, window: Window | str = Window.H1) -> tuple[Any, ...]:
+        """Findings of warning severity and above; each says what to do."""
+        return self.analysis.recommendations(window)
+
+    # -- collection -----------------------------------------------------------------------------
     def flush(self) -> None:
         """Collect now (and, with a shared store, write and evaluate), so the statistics
         include every request finished so far."""
@@ -387,7 +490,7 @@ class Monitor(SeedOperations):
                     self.reader.shutdown(timeout_millis=timeout * 1000)  # a last collection
                     self.meter_provider.remove_metric_reader(self.reader)
                 if self._owns_tracer_provider:
-                    _shut_down.add(self.tracer_provider)
+                    forget_tracer_provider(self.tracer_provider)
                     self.tracer_provider.shutdown()
                 for processor in self._owned_processors:
                     processor.shutdown()
@@ -408,14 +511,3 @@ class Monitor(SeedOperations):
                 timeout,
             )
         return finished
-
-
-def _only_processor(provider: TracerProvider, ours: SpanProcessor) -> bool:
-    """Whether ``provider`` has no span processor but ``ours`` (when the SDK does not say,
-    assume other processors exist and keep real spans)."""
-    processors = span_processors(provider)
-    return processors is not None and all(p is ours for p in processors)
-
-
-def _is_shut_down(provider: TracerProvider) -> bool:
-    return provider in _shut_down

@@ -65,6 +65,7 @@ class MonitoringMetricReader(MetricReader):
         interval_s: float = 10.0,
         export_timeout_s: float = 10.0,
         guard: Guard | None = None,
+        tick: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(
             preferred_temporality=_DELTA,
@@ -85,7 +86,7 @@ class MonitoringMetricReader(MetricReader):
         self._thread: threading.Thread | None = None
         #: Called by the reader thread each interval instead of :meth:`collect_now`, so the
         #: owner can run follow-up work (alert evaluation) after each collection.
-        self.tick: Callable[[], None] | None = None
+        self.tick = tick
 
     def start(self) -> None:
         """Start the periodic collection thread (daemon; idempotent)."""
