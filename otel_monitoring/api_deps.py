@@ -7,12 +7,14 @@ failed attempts) and then enforces the role, answering JSON errors that say what
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections.abc import Callable, Coroutine
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
 
-from fastapi import HTTPException, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -27,9 +29,27 @@ from otel_monitoring.auth import (
 )
 from otel_monitoring.clock import Clock
 from otel_monitoring.config import Settings
-from otel_monitoring.ratelimit import RateLimiter
+from otel_monitoring.ratelimit import DEFAULT_LIMITS, RateLimiter
+from otel_monitoring.types import Window
 
-__all__ = ["MAX_BODY_BYTES", "MAX_ECHO_CHARS", "Access", "LimitedBodyRoute", "echo", "strict_json"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "MAX_ECHO_CHARS",
+    "MAX_LIMIT",
+    "Access",
+    "LimitParam",
+    "LimitedBodyRoute",
+    "MethodParam",
+    "RouteDeps",
+    "RouteParam",
+    "WindowParam",
+    "echo",
+    "off_loop",
+    "resource_router",
+    "strict_json",
+]
+
+T = TypeVar("T")
 
 MAX_BODY_BYTES = 64 * 1024
 #: How much of a request's input an error body repeats, in characters.
@@ -263,3 +283,47 @@ def _too_large() -> JSONResponse:
     return JSONResponse(
         {"detail": f"request body larger than {MAX_BODY_BYTES} bytes"}, status_code=413
     )
+
+
+# -- shared by the per-resource routers (routes_*.py) -------------------------------------------
+#: The largest ``limit`` any list route takes.
+MAX_LIMIT = 1000
+
+WindowParam = Annotated[Window, Query(description="Look-back window: 1m, 5m, 1h, 24h or all.")]
+LimitParam = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Maximum items returned.")]
+RouteParam = Annotated[
+    str | None, Query(max_length=512, description="Route template, e.g. /items/{item_id}.")
+]
+MethodParam = Annotated[str | None, Query(max_length=16, pattern=r"^[A-Za-z_]+$")]
+
+
+async def off_loop(fn: Callable[[], T]) -> T:
+    """Run ``fn`` on a worker thread: statistics queries take the store lock and may
+    collect (and, with a shared store, touch its file), so they stay off the event loop."""
+    return await asyncio.to_thread(fn)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteDeps:
+    """One FastAPI dependency per rate-limit name (``user``); the mutating routes' also
+    need an admin key (``admin``)."""
+
+    user: dict[str, Any]
+    admin: dict[str, Any]
+
+    @classmethod
+    def of(cls, access: Access) -> RouteDeps:
+        """The dependencies of every limit name in :data:`DEFAULT_LIMITS`."""
+        return cls(
+            user={name: Depends(access.require(name)) for name in DEFAULT_LIMITS},
+            admin={
+                name: Depends(access.require(name, mutating=True))
+                for name in ("resolve", "detect", "cleanup")
+            },
+        )
+
+
+def resource_router() -> APIRouter:
+    """An empty router for one resource; ``make_router`` includes it in the monitoring API
+    (which adds the tags, error responses and schema listing)."""
+    return APIRouter(route_class=LimitedBodyRoute)

@@ -9,18 +9,16 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from pydantic import BaseModel
 
 from otel_monitoring.analysis import AnomalyPoint
-from otel_monitoring.analysis import observed as observed_points
 from otel_monitoring.api_models import EvidenceOut, InsightOut
-from otel_monitoring.live_scores import History
 from otel_monitoring.timeseries import Series
 from otel_monitoring.types import Window
 
 if TYPE_CHECKING:
     import analyzers
+    from otel_monitoring.analysis_service import TrendReport
 
 __all__ = [
     "CorrelationOut",
@@ -115,37 +113,22 @@ def timeseries_out(series: Series, window: Window, marks: list[AnomalyPoint]) ->
 
 
 def trend_out(
-    series: Series | History,
-    window: Window,
-    route: str | None,
-    method: str | None,
-    unavailable: str | None = None,
+    report: TrendReport, window: Window, route: str | None, method: str | None
 ) -> TrendOut:
-    """The trend of a chart series or of a live chart's finest points (``unavailable``:
-    why there are none)."""
-    import analyzers
-
-    if isinstance(series, History):
-        times, observed = series.times_s, series.values
-    else:
-        times, observed = map(np.asarray, observed_points(series))
+    """The trend of a chart series or of a live chart's finest points, as JSON (NaN and
+    infinity become ``None``)."""
     base: dict[str, Any] = {
-        "metric": series.metric.value,
-        "unit": series.metric.unit,
+        "metric": report.metric.value,
+        "unit": report.metric.unit,
         "window": window.value,
         "route": route,
         "method": method,
-        "points": len(observed),
-        "step_s": series.step_s,
+        "points": report.points,
+        "step_s": report.step_s,
     }
-    if unavailable is not None:
-        return TrendOut(**base, available=False, reason=unavailable)
-    try:
-        result = analyzers.analyze_trend(times, observed)
-    except analyzers.AnalysisError as exc:
-        return TrendOut(**base, available=False, reason=str(exc))
-    width = min(5, len(observed))  # the last 20 averages need only the last 20 + width - 1
-    average = analyzers.simple_moving_average(observed[-(20 + width - 1) :], width)
+    result = report.result
+    if result is None:
+        return TrendOut(**base, available=False, reason=report.reason)
     return TrendOut(
         **base,
         available=True,
@@ -158,7 +141,7 @@ def trend_out(
         before_mean=_finite(result.change.before_mean),
         after_mean=_finite(result.change.after_mean),
         percent_change=_finite(result.change.percent),
-        moving_average=[float(v) for v in average[-20:] if math.isfinite(v)],
+        moving_average=report.moving_average,
     )
 
 
