@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import analyzers
     from otel_monitoring.alerts import Alert, AlertEngine
     from otel_monitoring.analysis import AnomalyPoint, Insights
-    from otel_monitoring.audit import AuditLog
+    from otel_monitoring.audit import AuditLog, AuditRecord
     from otel_monitoring.clock import Clock
     from otel_monitoring.fleet.stats import FleetStats
     from otel_monitoring.processor import TraceFindings
@@ -54,7 +54,7 @@ ALERT_STATES = ("active", "pending", "firing", "resolved", "all")
 #: Routes (the busiest) whose last hour of p95 is checked for regressions and trends.
 _CHARTED_ROUTES = 10
 
-#: Alerts listed on the dashboard's worst-endpoints table.
+#: Endpoints on the dashboard's worst-endpoints table.
 _DASHBOARD_TOP = 10
 
 _NO_DATA = "no data for this series in the window"
@@ -267,9 +267,9 @@ class Analysis:
         )
         return result
 
-    def audit_records(self, limit: int) -> list[Any]:
+    def audit_records(self, limit: int) -> list[AuditRecord]:
         """The audit trail of mutating calls, newest first, at most ``limit``."""
-        return list(self._audit.records(limit))
+        return self._audit.records(limit)
 
     # -- charts -------------------------------------------------------------------------------
     def chart(
