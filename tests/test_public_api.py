@@ -100,3 +100,38 @@ def test_analyzers_insights_stays_the_function_after_its_module_loads() -> None:
 
     module = importlib.import_module("analyzers.insights")  # binds the submodule on analyzers
     assert callable(analyzers.insights) and analyzers.insights is module.insights
+
+
+_ROOT = Path(__file__).resolve().parent.parent
+#: Import paths users were shown before the package's folders followed its data path; they
+#: keep working through short re-export modules.
+_OLD_PATHS = {
+    "otel_monitoring.rules": ("AnomalyRule", "SloRule", "Statistic", "ThresholdRule", "Rule"),
+    "otel_monitoring.persist": ("SqliteStore", "PersistStats", "parse_store_url"),
+}
+
+
+def _documented_imports() -> set[str]:
+    """Every ``from otel_monitoring... import a, b`` line in the README and ``docs/*.md``."""
+    import re
+
+    lines: set[str] = set()
+    for doc in [_ROOT / "README.md", *sorted((_ROOT / "docs").glob("*.md"))]:
+        for match in re.finditer(
+            r"^\s*(from (?:otel_monitoring|analyzers)[\w.]* import [\w, ]+)$",
+            doc.read_text(),
+            flags=re.M,
+        ):
+            lines.add(match.group(1).rstrip(", "))
+    return lines
+
+
+def test_documented_and_old_import_paths_import_from_a_fresh_process() -> None:
+    import subprocess
+    import sys
+
+    documented = _documented_imports()
+    assert any("otel_monitoring.fleet" in line for line in documented), documented
+    old = {f"from {module} import {', '.join(names)}" for module, names in _OLD_PATHS.items()}
+    code = "\n".join(sorted(documented | old))
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
