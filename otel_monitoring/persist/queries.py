@@ -1,9 +1,11 @@
-"""Reads of :class:`~otel_monitoring.persist.sqlite.SqliteStore`: every process's buckets.
+"""Reads of :class:`~otel_monitoring.persist.sqlite.SqliteStore`: other processes' buckets.
 
-A mixin: the store owns the connections, locks and series catalog these methods use; they
-are kept here so each module holds one kind of thing (the file's lifecycle and writes there,
-its queries here). Each query merges this process's memory with the rows other processes
-wrote (see :mod:`.codec`); if the file cannot be read, this process's data answers alone.
+:class:`BucketReader` takes the store's :class:`~.store_file.StoreFile` (the reader
+connection, its lock, the fault counters) and keeps what it read: the series catalog and the
+merged whole hours. The store merges this process's memory with what the reader returns
+(see :mod:`.codec`); if the file cannot be read, the reader returns nothing (the fault is
+counted and logged) and this process's data answers alone. The store checks for ``fork``
+(:meth:`~.store_file.StoreFile.check_fork`) before calling any method here.
 """
 
 from __future__ import annotations
@@ -11,15 +13,15 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TypeVar
 
 from otel_monitoring.persist.codec import ROW_COLUMNS, Merger, RowValues
 from otel_monitoring.persist.schema import TOTAL_WIDTH
-from otel_monitoring.store import Agg, Kind, MetricStore, SeriesKey
+from otel_monitoring.persist.store_file import StoreFile
+from otel_monitoring.store import Agg, Kind, SeriesKey
 
-__all__ = ["StoreQueries"]
+__all__ = ["BucketReader"]
 
 K = TypeVar("K")
 _Plan = list[tuple[int, int, int]]  # (width, first index, last index), inclusive
@@ -29,128 +31,50 @@ _PER_HOUR = _HOUR // _MINUTE
 _KEPT_HOURS = 26  # a day's window and its edges
 
 
-class StoreQueries(MetricStore):
-    """Query methods of the SQLite store (see the module docstring)."""
+class BucketReader:
+    """Other processes' buckets and series in the file (see the module docstring).
 
-    process_id: int
-    _widths: list[int]
-    _rollup_width: int | None  # the hourly rows' width, when processes write them
-    _catalog: dict[int, tuple[SeriesKey, Kind, str]]
-    _read_lock: threading.Lock
-    _hours: dict[tuple[int, int], tuple[dict[int, tuple[int, int, float]], Agg]]
+    Args:
+        file: the store's file.
+        widths: the store's tier widths (seconds, finest first).
+        rollup_width: the width of the hourly rows processes write beside their 1-min rows
+            (3600), or ``None`` where they write none (the tiers have an hourly tier or no
+            1-min one); 1-min rows of whole hours are then read one by one.
+    """
 
-    def _check_fork(self) -> None:
-        raise NotImplementedError
+    def __init__(self, file: StoreFile, *, widths: list[int], rollup_width: int | None) -> None:
+        self._file = file
+        self._widths = widths
+        self._rollup_width = rollup_width
+        self._catalog: dict[int, tuple[SeriesKey, Kind, str]] = {}
+        # other processes' 1-min rows of whole hours, merged, with their rows' signature
+        self._hours: dict[tuple[int, int], tuple[dict[int, tuple[int, int, float]], Agg]] = {}
 
-    def _reader_conn(self) -> sqlite3.Connection:
-        raise NotImplementedError
-
-    def _read_failed(self, what: str, exc: sqlite3.Error) -> None:
-        raise NotImplementedError
-
-    def fold(
-        self,
-        metric: str,
-        window_s: float | None,
-        now_s: float,
-        group: Callable[[SeriesKey], K | None],
-    ) -> dict[K, Agg]:
-        """As :meth:`MetricStore.fold`, over every process writing to the file.
-
-        A window is read from the finest tier that covers it (as in memory), with whole
-        coarser buckets standing in for the runs of fine buckets they hold exactly, so an
-        hour of 10 s buckets costs ~70 rows per series and process, not 360.
-        ``window_s=None``: since-start totals of every process (and earlier runs).
-        """
-        self._check_fork()
-        plan = self._plan(window_s, now_s)
-        merger: Merger[K] = Merger()
-        # this process's part as the memory store folds it (through whole coarser buckets and
-        # the hourly rollup: one aggregate per group instead of one per bucket)
-        kind_of = self._kind_lookup(metric, group)
-        for g, agg in super().fold(metric, window_s, now_s, group).items():
-            merger.add_agg(g, agg, kind_of(g))
-        self._remote_fold(metric, group, plan, merger)
-        return merger.results()
-
-    def bucket_range(
-        self,
-        metric: str,
-        width: float,
-        first: int,
-        last: int,
-        group: Callable[[SeriesKey], K | None],
-    ) -> dict[K, dict[int, Agg]]:
-        """As :meth:`MetricStore.bucket_range`, over every process writing to the file."""
-        self._check_fork()
-        plan = [(int(width), first, last)]
-        merger: Merger[tuple[K, int]] = Merger()
-        local = super().bucket_range(metric, width, first, last, group)
-        groups: set[K] = set(local)
-        kind_of = self._kind_lookup(metric, group)
-        for g, per_index in local.items():
-            for index, agg in per_index.items():
-                merger.add_agg((g, index), agg, kind_of(g))
-        for g, _, i, kind, row in self._remote_rows(metric, group, plan, groups.add):
-            merger.add_row((g, i), kind, row)
-        out: dict[K, dict[int, Agg]] = {g: {} for g in groups}
-        for (g, index), agg in merger.results().items():
-            out[g][index] = agg
-        return out
-
-    def series(self, metric: str | None = None) -> list[tuple[SeriesKey, Kind, str]]:
-        """As :meth:`MetricStore.series`: this process's series, then other processes'."""
-        self._check_fork()
-        found = {key: (key, kind, unit) for key, kind, unit in super().series(metric)}
-        with self._read_lock:
+    def series(self, metric: str | None) -> list[tuple[SeriesKey, Kind, str]]:
+        """The file's series (of ``metric``, or all): ``(key, kind, unit)``; empty if the file
+        cannot be read."""
+        with self._file.read_lock:
             try:
-                for series_id in self._series_ids(metric):
-                    entry = self._catalog[series_id]
-                    found.setdefault(entry[0], entry)
+                return [self._catalog[series_id] for series_id in self._series_ids(metric)]
             except sqlite3.Error as exc:
-                self._read_failed("reading", exc)
-        return list(found.values())
+                self._file.read_failed("reading", exc)
+                return []
 
-    def series_count(self, metric: str | None = None) -> int:
-        """Number of distinct series over all processes (optionally of one metric)."""
-        return len(self.series(metric))
-
-    def __iter__(self) -> Iterator[SeriesKey]:
-        return iter([key for key, _, _ in self.series()])
-
-    def _plan(self, window_s: float | None, now_s: float) -> _Plan:
-        """Bucket ranges that together hold exactly the window of :meth:`MetricStore.fold`."""
+    def plan(
+        self, window_s: float | None, now_s: float, width_for: Callable[[float], float]
+    ) -> _Plan:
+        """Bucket ranges that together hold exactly the window of
+        :meth:`MetricStore.fold <otel_monitoring.store.MetricStore.fold>` (``window_s`` and
+        ``now_s`` in seconds; ``width_for``: the store's finest tier covering a window)."""
         if window_s is None:
             return [(TOTAL_WIDTH, 0, 0)]
-        width = int(self.width_for(window_s))
+        width = int(width_for(window_s))
         first = math.floor((now_s - window_s) / width) + 1
         last = math.floor(now_s / width)
         coarser = [w for w in reversed(self._widths) if w > width and w % width == 0]
         return _cover(first * width, (last + 1) * width, [*coarser, width])
 
-    def _kind_lookup(
-        self, metric: str, group: Callable[[SeriesKey], K | None]
-    ) -> Callable[[K], Kind]:
-        """The kind of a group of this process's series of ``metric``."""
-
-        def kinds() -> dict[K, Kind]:
-            with self._lock:
-                return {
-                    g: series.kind
-                    for key, series in self._series.items()
-                    if key.metric == metric and (g := group(key)) is not None
-                }
-
-        known = kinds()
-
-        def kind_of(g: K) -> Kind:
-            if g not in known:  # a series created since: it is there now
-                known.update(kinds())
-            return known[g]
-
-        return kind_of
-
-    def _remote_rows(
+    def rows(
         self,
         metric: str,
         group: Callable[[SeriesKey], K | None],
@@ -158,15 +82,15 @@ class StoreQueries(MetricStore):
         touch: Callable[[K], None],
     ) -> list[tuple[K, int, int, Kind, RowValues]]:
         """Rows of other processes in the plan's ranges; empty if the file cannot be read."""
-        with self._read_lock:
+        with self._file.read_lock:
             try:
                 chosen = self._chosen(metric, group, touch)
                 return self._rows_of(chosen, plan) if chosen else []
             except sqlite3.Error as exc:
-                self._read_failed("reading", exc)
+                self._file.read_failed("reading", exc)
                 return []
 
-    def _remote_fold(
+    def merge(
         self,
         metric: str,
         group: Callable[[SeriesKey], K | None],
@@ -187,7 +111,7 @@ class StoreQueries(MetricStore):
             for edge in ((first, start * _PER_HOUR - 1), ((end + 1) * _PER_HOUR, last)):
                 if edge[0] <= edge[1]:
                     rest.append((width, *edge))
-        with self._read_lock:
+        with self._file.read_lock:
             try:
                 chosen = self._chosen(metric, group, merger.touch)
                 if not chosen:
@@ -195,7 +119,7 @@ class StoreQueries(MetricStore):
                 rows = self._rows_of(chosen, rest)
                 hours = self._hours_of(chosen, whole) if whole else []
             except sqlite3.Error as exc:
-                self._read_failed("reading", exc)
+                self._file.read_failed("reading", exc)
                 return
         for g, _, _, kind, row in rows:
             merger.add_row(g, kind, row)
@@ -207,7 +131,7 @@ class StoreQueries(MetricStore):
     ) -> list[tuple[K, int, int, Kind, RowValues]]:
         """Other processes' rows of the ``chosen`` series in the plan's ranges (caller holds
         the read lock; raises :class:`sqlite3.Error`)."""
-        conn = self._reader_conn()
+        conn = self._file.reader()
         ids = ",".join(str(i) for i in chosen)  # integers from the file: safe inline
         out = []
         for width, first, last in plan:
@@ -215,7 +139,7 @@ class StoreQueries(MetricStore):
                 f"SELECT series, width, idx, {_COLUMNS} FROM buckets"
                 f" WHERE series IN ({ids}) AND width = ? AND idx BETWEEN ? AND ?"
                 " AND process != ?",
-                (width, first, last, self.process_id),
+                (width, first, last, self._file.process_id),
             ):
                 g, kind = chosen[series_id]
                 out.append((g, w, i, kind, tuple(values)))
@@ -237,7 +161,7 @@ class StoreQueries(MetricStore):
         data, added or deleted changes it, and only such hours are read again. Hours more
         than a day older than the newest asked are forgotten.
         """
-        conn = self._reader_conn()
+        conn = self._file.reader()
         ids = ",".join(str(i) for i in chosen)  # integers from the file: safe inline
         signatures: dict[tuple[int, int], dict[int, tuple[int, int, float]]] = {}
         for start, end in spans:
@@ -246,7 +170,7 @@ class StoreQueries(MetricStore):
                 f" FROM buckets WHERE series IN ({ids}) AND width = {_MINUTE}"
                 " AND idx BETWEEN ? AND ? AND process != ?"
                 f" GROUP BY series, idx / {_PER_HOUR}, process",
-                (start * _PER_HOUR, (end + 1) * _PER_HOUR - 1, self.process_id),
+                (start * _PER_HOUR, (end + 1) * _PER_HOUR - 1, self._file.process_id),
             ):
                 signatures.setdefault((series_id, hour), {})[process] = (rows, requests, last_t)
         stale: dict[int, list[int]] = {}
@@ -261,7 +185,7 @@ class StoreQueries(MetricStore):
             for series_id, process, *values in conn.execute(
                 f"SELECT series, process, {_COLUMNS} FROM buckets WHERE series IN ({listed})"
                 f" AND width = {_HOUR} AND idx = ? AND process != ?",
-                (hour, self.process_id),
+                (hour, self._file.process_id),
             ):
                 minutes = signatures[(series_id, hour)].get(process)
                 if minutes is not None and (values[0], values[3]) == minutes[1:]:
@@ -277,7 +201,7 @@ class StoreQueries(MetricStore):
                 for series_id, process, *values in conn.execute(
                     f"SELECT series, process, {_COLUMNS} FROM buckets WHERE series IN ({listed})"
                     f" AND width = {_MINUTE} AND idx BETWEEN ? AND ? AND process != ?",
-                    (hour * _PER_HOUR, (hour + 1) * _PER_HOUR - 1, self.process_id),
+                    (hour * _PER_HOUR, (hour + 1) * _PER_HOUR - 1, self._file.process_id),
                 ):
                     if (series_id, process) not in whole:
                         fresh.add_row(series_id, chosen[series_id][1], tuple(values))
@@ -309,7 +233,7 @@ class StoreQueries(MetricStore):
 
     def _series_ids(self, metric: str | None) -> list[int]:
         """Ids of the series in the file (caller holds the read lock); refreshes the catalog."""
-        conn = self._reader_conn()
+        conn = self._file.reader()
         if metric is None:
             ids = [row[0] for row in conn.execute("SELECT id FROM series")]
         else:

@@ -26,32 +26,21 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import secrets
-import socket
 import sqlite3
-import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from otel_monitoring.alerts import Alert
 from otel_monitoring.audit import AuditRecord
-from otel_monitoring.errors import ConfigError
 from otel_monitoring.guard import Guard
-from otel_monitoring.persist import records
-from otel_monitoring.persist.codec import ROW_COLUMNS, RowValues, encode_agg
-from otel_monitoring.persist.queries import StoreQueries
-from otel_monitoring.persist.schema import (
-    TOTAL_WIDTH,
-    NotAStore,
-    check_file,
-    connect,
-    create_schema,
-    transaction,
-)
-from otel_monitoring.persist.shared_records import SharedRecords
+from otel_monitoring.persist.codec import ROW_COLUMNS, Merger, RowValues, encode_agg
+from otel_monitoring.persist.queries import BucketReader
+from otel_monitoring.persist.schema import TOTAL_WIDTH, transaction
+from otel_monitoring.persist.shared_records import RecordTables
+from otel_monitoring.persist.store_file import StoreFile
 from otel_monitoring.persist.url import parse_store_url
 from otel_monitoring.store import OVERFLOW_ATTRIBUTES, Agg, Kind, MetricStore, SeriesKey
 
@@ -59,13 +48,6 @@ __all__ = ["PersistStats", "SqliteStore"]
 
 K = TypeVar("K")
 _Cell = tuple[SeriesKey, int, int]  # series, tier width (0: since-start total), bucket index
-_Plan = list[tuple[int, int, int]]  # (width, first index, last index), inclusive
-_PAGE_BYTES = 4096
-# A read waits at most this long for another process's commit (milliseconds, normally) ...
-_READ_BUSY_S = 0.5
-# ... and after a read failed, reads answer from memory this long before the file is tried
-# again, so a locked or damaged file does not make every query of the API wait or fail.
-_READ_PAUSE_S = 5.0
 _COLUMNS = ", ".join(ROW_COLUMNS)
 
 
@@ -89,11 +71,7 @@ class PersistStats:
     last_write_rows: int
 
 
-class _ReadsPaused(sqlite3.OperationalError):
-    """A read failed less than ``_READ_PAUSE_S`` ago: answer from memory without trying."""
-
-
-class SqliteStore(SharedRecords, StoreQueries):
+class SqliteStore(MetricStore):
     """Drop-in :class:`MetricStore` whose numbers are those of every process using ``path``.
 
     Example::
@@ -102,6 +80,13 @@ class SqliteStore(SharedRecords, StoreQueries):
         store.add(key, Kind.HISTOGRAM, "s", now_s, agg)  # in memory
         store.flush()                                    # once per collection interval
         store.fold(metric, 3600.0, now_s, group)         # this process + all others
+
+    Built of parts, each taking the same :class:`~.store_file.StoreFile` (the connections,
+    locks, ``fork`` check and fault counters): the :class:`MetricStore` it extends holds this
+    process's buckets, which this class writes; a :class:`~.queries.BucketReader` reads other
+    processes' buckets; :class:`~.shared_records.RecordTables` holds alerts, the audit trail,
+    versions and leases. Every public method checks for ``fork`` first, then does its part or
+    delegates.
 
     Args:
         path: the SQLite file (created if missing; its directory must exist).
@@ -130,53 +115,31 @@ class SqliteStore(SharedRecords, StoreQueries):
         guard: Guard | None = None,
     ) -> None:
         super().__init__(retention_s=retention_s, max_series=max_series)
-        self.path = Path(path)
-        if not self.path.parent.is_dir():
-            raise ValueError(
-                f"the directory of the monitoring store {str(self.path)!r} does not exist"
-            )
-        try:
-            check_file(self.path)
-        except NotAStore as exc:
-            raise ConfigError(f"invalid setting OTEL_MONITORING_STORE: {exc}") from None
-        self.busy_timeout_s = busy_timeout_s
+        self._file = StoreFile(
+            Path(path),
+            busy_timeout_s=busy_timeout_s,
+            max_size_bytes=max_size_bytes,
+            guard=guard or Guard(),
+        )
+        self.path = self._file.path
         self.max_backlog = max_backlog
-        self.guard = guard or Guard()
-        self._max_size_bytes = max_size_bytes
         self._widths = [int(tier.width_s) for tier in self.tiers]
         # the hourly rollup is written where readers merge whole hours of 1-min rows (a 1-min
         # tier and no hourly one); both sides read this to agree
         self._rollup_width = (
             int(self._rollup.width_s) if self._rollup is not None and 60 in self._widths else None
         )
+        self._buckets = BucketReader(
+            self._file, widths=self._widths, rollup_width=self._rollup_width
+        )
+        self._records = RecordTables(self._file, max_backlog=max_backlog)
         self._hour: int | None = None  # the hour being filled, and the series it touched
         self._hour_keys: set[SeriesKey] = set()
-        self._write_lock = threading.Lock()  # the writer connection and flushes
-        self._read_lock = threading.Lock()  # the reader connection and the series cache
-        self._pending_lock = threading.Lock()  # dirty cells, pending alerts and audit
-        self._writer: sqlite3.Connection | None = None
-        self._reader: sqlite3.Connection | None = None
-        self._abandoned: list[sqlite3.Connection] = []
-        self._schema_ready = False
         self._generation: int | None = None
-        self._catalog: dict[int, tuple[SeriesKey, Kind, str]] = {}
-        # other processes' 1-min rows of whole hours, merged, with their rows' signature
-        self._hours: dict[tuple[int, int], tuple[dict[int, tuple[int, int, float]], Agg]] = {}
-        self._dirty: dict[_Cell, int] = {}
-        self._alerts: dict[str, Alert] = {}  # pending write
-        self._known_alerts: dict[str, Alert] = {}  # fallback for reads
-        self._audit: dict[int, AuditRecord] = {}  # pending write, by sequence
-        self._audit_written: list[AuditRecord] = []  # fallback for reads (bounded)
+        self._dirty: dict[_Cell, int] = {}  # pending write: cell -> its latest mark
         self._seq = 0
         self._batch_t: float | None = None
-        self._held: dict[tuple[str, str], float] = {}  # leases we hold -> expiry
-        self._closed = False
-        self.writes = self.write_errors = self.read_errors = self.dropped = 0
-        self._failing = False
-        self._reads_paused_until = -math.inf  # time.monotonic()
-        self.last_write_duration_s = 0.0
-        self.last_write_rows = 0
-        self._start_process()
+        self._file.on_fork(self._forget_process_data)
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> SqliteStore:
@@ -184,51 +147,35 @@ class SqliteStore(SharedRecords, StoreQueries):
         return cls(parse_store_url(url), **kwargs)
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def _start_process(self) -> None:
-        self._pid = os.getpid()
-        self.process_id = secrets.randbits(62)
-        self._registered = False
-
-    def _check_fork(self) -> None:
-        """After ``fork`` (gunicorn --preload) the child is a new writer with no data."""
-        if os.getpid() == self._pid:
-            return
-        # A connection must not be used across fork, nor closed (SQLite's docs forbid both).
-        self._abandoned += [c for c in (self._writer, self._reader) if c is not None]
-        self._writer = self._reader = None
-        self._start_process()
+    def _forget_process_data(self) -> None:
+        """A forked child starts with no data of its own (its parent's is the parent's)."""
         MetricStore.clear(self)
-        with self._pending_lock:
+        with self._file.pending_lock:
             self._dirty.clear()
             self._hour_keys.clear()
-            self._alerts.clear()
-            self._audit.clear()
+
+    @property
+    def process_id(self) -> int:
+        """This process's id in the file (random, 62 bits; a new one after ``fork``)."""
+        return self._file.process_id
 
     @property
     def max_size_bytes(self) -> int | None:
         """Cap on the file size in bytes (``None``: none); applies from the next write."""
-        return self._max_size_bytes
+        return self._file.max_size_bytes
 
     @max_size_bytes.setter
     def max_size_bytes(self, value: int | None) -> None:
-        with self._write_lock:
-            self._max_size_bytes = value
-            self._drop_writer()
+        self._file.max_size_bytes = value
 
     def close(self) -> None:
         """Write what is pending (best effort) and close the file. Safe to call twice."""
-        if self._closed:
+        if self._file.closed:
             return
-        with self._pending_lock:
+        with self._file.pending_lock:
             self._close_hour()  # the hour in progress: written as far as it goes
         self.flush()
-        self._closed = True
-        with self._write_lock:
-            self._drop_writer()
-        with self._read_lock:
-            if self._reader is not None:
-                self._reader.close()
-                self._reader = None
+        self._file.close()
 
     def __enter__(self) -> SqliteStore:
         return self
@@ -238,89 +185,25 @@ class SqliteStore(SharedRecords, StoreQueries):
 
     def persist_stats(self) -> PersistStats:
         """Counters for self-telemetry (see :class:`PersistStats`)."""
-        with self._pending_lock:
-            backlog = len(self._dirty) + len(self._alerts) + len(self._audit)
+        file = self._file
+        with file.pending_lock:
+            backlog = len(self._dirty) + self._records.backlog()
         return PersistStats(
-            failing=self._failing,
-            writes=self.writes,
-            write_errors=self.write_errors,
-            read_errors=self.read_errors,
+            failing=file.failing,
+            writes=file.writes,
+            write_errors=file.write_errors,
+            read_errors=file.read_errors,
             backlog=backlog,
-            dropped=self.dropped,
-            last_write_duration_s=self.last_write_duration_s,
-            last_write_rows=self.last_write_rows,
+            dropped=file.dropped,
+            last_write_duration_s=file.last_write_duration_s,
+            last_write_rows=file.last_write_rows,
         )
 
-    # -- connections -------------------------------------------------------------------------
     def prepare(self) -> bool:
         """Open the file for writing now (creating its tables), so the first reads of a new
         file find them; ``False`` (counted and logged) if it cannot be written yet."""
-        self._check_fork()
-        with self._write_lock:
-            try:
-                self._writer_conn()
-            except sqlite3.Error as exc:
-                self._write_failed("opening", exc)
-                return False
-        return True
-
-    def _writer_conn(self) -> sqlite3.Connection:
-        if self._closed:
-            raise sqlite3.ProgrammingError("the monitoring store is closed")
-        if self._writer is None:
-            # a reader opened while the file was read-only would keep the new writer so
-            with self._read_lock:
-                if self._reader is not None:
-                    self._reader.close()
-                    self._reader = None
-            conn = connect(self.path, self.busy_timeout_s)
-            try:
-                if not self._schema_ready:
-                    create_schema(conn, self.path)
-                    self._schema_ready = True
-                if self._max_size_bytes is not None:
-                    pages = max(1, self._max_size_bytes // _PAGE_BYTES)
-                    conn.execute(f"PRAGMA max_page_count = {pages}")
-            except sqlite3.Error:
-                conn.close()
-                raise
-            self._writer = conn
-        return self._writer
-
-    def _drop_writer(self) -> None:
-        # After a fault, reopen: a file opened read-only stays read-only on that connection.
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
-            self._registered = False
-
-    def _reader_conn(self) -> sqlite3.Connection:
-        if self._closed:
-            raise sqlite3.ProgrammingError("the monitoring store is closed")
-        if time.monotonic() < self._reads_paused_until:
-            raise _ReadsPaused("a read failed a moment ago")
-        if self._reader is None:
-            self._reader = connect(self.path, min(self.busy_timeout_s, _READ_BUSY_S))
-        return self._reader
-
-    def _write_failed(self, what: str, exc: sqlite3.Error) -> None:
-        self.write_errors += 1
-        self._failing = True
-        self._drop_writer()
-        # the file may have been emptied, replaced or damaged meanwhile: check it again and
-        # create the tables if they are gone (the backlog then fills them)
-        self._schema_ready = False
-        self.guard.error(f"monitoring store: {what} {self.path}", exc)
-
-    def _read_failed(self, what: str, exc: sqlite3.Error) -> None:
-        if isinstance(exc, _ReadsPaused):
-            return
-        self._reads_paused_until = time.monotonic() + _READ_PAUSE_S
-        self.read_errors += 1
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
-        self.guard.error(f"monitoring store: {what} {self.path} (answering from memory)", exc)
+        self._file.check_fork()
+        return self._file.prepare()
 
     # -- ingestion ---------------------------------------------------------------------------
     def add(self, key: SeriesKey, kind: Kind, unit: str, t_s: float, agg: Agg) -> None:
@@ -329,14 +212,14 @@ class SqliteStore(SharedRecords, StoreQueries):
         If the previous interval (another ``t_s``) was not flushed yet, it is flushed first,
         so the file lags at most one interval even when nobody calls :meth:`flush`.
         """
-        self._check_fork()
+        self._file.check_fork()
         super().add(key, kind, unit, t_s, agg)
         with self._lock:
             if key not in self._series:
                 key = SeriesKey(key.metric, OVERFLOW_ATTRIBUTES)
                 if key not in self._series:
                     return
-        with self._pending_lock:
+        with self._file.pending_lock:
             stale = self._batch_t is not None and self._batch_t != t_s and bool(self._dirty)
             self._batch_t = t_s
             for width in self._widths:
@@ -371,7 +254,7 @@ class SqliteStore(SharedRecords, StoreQueries):
         self._dirty[cell] = self._seq  # re-marking keeps the cell's place (its age)
         while len(self._dirty) > self.max_backlog:
             del self._dirty[next(iter(self._dirty))]
-            self.dropped += 1
+            self._file.dropped += 1
 
     def flush(self) -> bool:
         """Write every pending bucket, alert and audit record in one transaction.
@@ -379,46 +262,38 @@ class SqliteStore(SharedRecords, StoreQueries):
         Returns ``True`` when the backlog is empty afterwards; ``False`` when the file could
         not be written (counted and logged; retried at the next call). Never raises.
         """
-        self._check_fork()
-        with self._write_lock:
+        self._file.check_fork()
+        with self._file.write_lock:
             return self._flush(with_buckets=True)
 
     def _flush(self, *, with_buckets: bool) -> bool:
-        with self._pending_lock:
+        """Write the pending records, and the dirty buckets if ``with_buckets``, in one
+        transaction (caller holds the write lock); ``True`` when the backlog is empty."""
+        file = self._file
+        with file.pending_lock:
             dirty = dict(self._dirty) if with_buckets else {}
-            alerts = dict(self._alerts)
-            audit = dict(self._audit)
+            alerts, audit = self._records.pending()
         if not (dirty or alerts or audit):
             return True
         rows = self._encode(dirty)
         started = time.perf_counter()
         try:
-            conn = self._writer_conn()
+            conn = file.writer()
             with transaction(conn):
                 cleared = self._check_generation(conn)
                 if rows and not cleared:
                     self._write_rows(conn, rows)
-                records.upsert_alerts(conn, alerts.values())
-                records.append_audit(conn, audit.values())
+                self._records.write(conn, alerts, audit)
         except sqlite3.Error as exc:
-            self._write_failed("writing to", exc)
+            file.write_failed("writing to", exc)
             return False
-        self.writes += 1
-        self._failing = False
-        self._reads_paused_until = -math.inf  # the file works again: read it
-        self.last_write_duration_s = time.perf_counter() - started
-        self.last_write_rows = len(rows)
-        with self._pending_lock:
+        file.wrote(len(rows), time.perf_counter() - started)
+        with file.pending_lock:
             for cell, seq in dirty.items():
                 if self._dirty.get(cell) == seq:
                     del self._dirty[cell]
-            for alert_id, alert in alerts.items():
-                if self._alerts.get(alert_id) is alert:
-                    del self._alerts[alert_id]
-            for seq in audit:
-                self._audit.pop(seq, None)
-            self._audit_written = (self._audit_written + list(audit.values()))[-10_000:]
-            return not (self._dirty or self._alerts or self._audit)
+            self._records.written(alerts, audit)
+            return not (self._dirty or self._records.backlog())
 
     def _encode(
         self, dirty: dict[_Cell, int]
@@ -443,11 +318,11 @@ class SqliteStore(SharedRecords, StoreQueries):
                     agg = slot[1] if slot is not None and slot[0] == index else None
                 if agg is None:  # the ring moved on before the bucket could be written
                     gone.append(cell)
-                    self.dropped += 1
+                    self._file.dropped += 1
                     continue
                 rows.append((key, series.kind, series.unit, width, index, encode_agg(agg)))
         if gone:
-            with self._pending_lock:
+            with self._file.pending_lock:
                 for cell in gone:
                     self._dirty.pop(cell, None)
         return rows
@@ -459,7 +334,7 @@ class SqliteStore(SharedRecords, StoreQueries):
         if known is None or known == generation:
             return False
         MetricStore.clear(self)
-        with self._pending_lock:
+        with self._file.pending_lock:
             self._dirty.clear()
             self._hour_keys.clear()
         return True
@@ -467,12 +342,7 @@ class SqliteStore(SharedRecords, StoreQueries):
     def _write_rows(
         self, conn: sqlite3.Connection, rows: list[tuple[SeriesKey, Kind, str, int, int, RowValues]]
     ) -> None:
-        if not self._registered:
-            conn.execute(
-                "INSERT OR IGNORE INTO processes VALUES (?, ?, ?, ?)",
-                (self.process_id, os.getpid(), socket.gethostname(), time.time()),
-            )
-            self._registered = True
+        self._file.register(conn)
         ids: dict[SeriesKey, int] = {}
         for key, kind, unit, *_ in rows:
             if key not in ids:
@@ -488,7 +358,7 @@ class SqliteStore(SharedRecords, StoreQueries):
             f" VALUES ({', '.join('?' * (4 + len(ROW_COLUMNS)))})"
             " ON CONFLICT (series, width, idx, process) DO UPDATE SET "
             + ", ".join(f"{c} = excluded.{c}" for c in ROW_COLUMNS),
-            [(ids[key], w, i, self.process_id, *values) for key, _, _, w, i, values in rows],
+            [(ids[key], w, i, self._file.process_id, *values) for key, _, _, w, i, values in rows],
         )
 
     # -- retention ---------------------------------------------------------------------------
@@ -498,18 +368,18 @@ class SqliteStore(SharedRecords, StoreQueries):
         Returns the number of buckets removed from the file (from memory if the file cannot
         be written; the next call catches up).
         """
-        self._check_fork()
+        self._file.check_fork()
         removed = super().drop_before(t_s)
-        with self._pending_lock:
+        with self._file.pending_lock:
             for cell in list(self._dirty):
                 key, width, index = cell
                 if key not in self._series or (
                     width != TOTAL_WIDTH and index < self._first_kept(width, t_s)
                 ):
                     del self._dirty[cell]
-        with self._write_lock:
+        with self._file.write_lock:
             try:
-                with transaction(self._writer_conn()) as conn:
+                with transaction(self._file.writer()) as conn:
                     removed = sum(
                         conn.execute(
                             "DELETE FROM buckets WHERE width = ? AND idx < ?",
@@ -529,7 +399,7 @@ class SqliteStore(SharedRecords, StoreQueries):
                     )
                     conn.execute("DELETE FROM series WHERE id NOT IN (SELECT series FROM buckets)")
             except sqlite3.Error as exc:
-                self._write_failed("removing old buckets from", exc)
+                self._file.write_failed("removing old buckets from", exc)
         return removed
 
     def _first_kept(self, width: int, t_s: float) -> int:
@@ -545,18 +415,177 @@ class SqliteStore(SharedRecords, StoreQueries):
 
         Other processes notice at their next write and forget their in-memory copy too.
         """
-        self._check_fork()
+        self._file.check_fork()
         super().clear()
-        with self._pending_lock:
+        with self._file.pending_lock:
             self._dirty.clear()
             self._hour_keys.clear()
-        with self._write_lock:
+        with self._file.write_lock:
             try:
-                with transaction(self._writer_conn()) as conn:
+                with transaction(self._file.writer()) as conn:
                     conn.execute("DELETE FROM buckets")
                     conn.execute("DELETE FROM series")
                     (self._generation,) = conn.execute(
                         "UPDATE meta SET value = value + 1 WHERE key = 'generation' RETURNING value"
                     ).fetchone()
             except sqlite3.Error as exc:
-                self._write_failed("clearing", exc)
+                self._file.write_failed("clearing", exc)
+
+    # -- reads: this process's memory and other processes' rows --------------------------------
+    def fold(
+        self,
+        metric: str,
+        window_s: float | None,
+        now_s: float,
+        group: Callable[[SeriesKey], K | None],
+    ) -> dict[K, Agg]:
+        """As :meth:`MetricStore.fold`, over every process writing to the file.
+
+        A window is read from the finest tier that covers it (as in memory), with whole
+        coarser buckets standing in for the runs of fine buckets they hold exactly, so an
+        hour of 10 s buckets costs ~70 rows per series and process, not 360.
+        ``window_s=None``: since-start totals of every process (and earlier runs).
+        """
+        self._file.check_fork()
+        plan = self._buckets.plan(window_s, now_s, self.width_for)
+        merger: Merger[K] = Merger()
+        # this process's part as the memory store folds it (through whole coarser buckets and
+        # the hourly rollup: one aggregate per group instead of one per bucket)
+        kind_of = self._kind_lookup(metric, group)
+        for g, agg in super().fold(metric, window_s, now_s, group).items():
+            merger.add_agg(g, agg, kind_of(g))
+        self._buckets.merge(metric, group, plan, merger)
+        return merger.results()
+
+    def bucket_range(
+        self,
+        metric: str,
+        width: float,
+        first: int,
+        last: int,
+        group: Callable[[SeriesKey], K | None],
+    ) -> dict[K, dict[int, Agg]]:
+        """As :meth:`MetricStore.bucket_range`, over every process writing to the file."""
+        self._file.check_fork()
+        plan = [(int(width), first, last)]
+        merger: Merger[tuple[K, int]] = Merger()
+        local = super().bucket_range(metric, width, first, last, group)
+        groups: set[K] = set(local)
+        kind_of = self._kind_lookup(metric, group)
+        for g, per_index in local.items():
+            for index, agg in per_index.items():
+                merger.add_agg((g, index), agg, kind_of(g))
+        for g, _, i, kind, row in self._buckets.rows(metric, group, plan, groups.add):
+            merger.add_row((g, i), kind, row)
+        out: dict[K, dict[int, Agg]] = {g: {} for g in groups}
+        for (g, index), agg in merger.results().items():
+            out[g][index] = agg
+        return out
+
+    def series(self, metric: str | None = None) -> list[tuple[SeriesKey, Kind, str]]:
+        """As :meth:`MetricStore.series`: this process's series, then other processes'."""
+        self._file.check_fork()
+        found = {key: (key, kind, unit) for key, kind, unit in super().series(metric)}
+        for entry in self._buckets.series(metric):
+            found.setdefault(entry[0], entry)
+        return list(found.values())
+
+    def series_count(self, metric: str | None = None) -> int:
+        """Number of distinct series over all processes (optionally of one metric)."""
+        return len(self.series(metric))
+
+    def __iter__(self) -> Iterator[SeriesKey]:
+        return iter([key for key, _, _ in self.series()])
+
+    def _kind_lookup(
+        self, metric: str, group: Callable[[SeriesKey], K | None]
+    ) -> Callable[[K], Kind]:
+        """The kind of a group of this process's series of ``metric``."""
+
+        def kinds() -> dict[K, Kind]:
+            with self._lock:
+                return {
+                    g: series.kind
+                    for key, series in self._series.items()
+                    if key.metric == metric and (g := group(key)) is not None
+                }
+
+        known = kinds()
+
+        def kind_of(g: K) -> Kind:
+            if g not in known:  # a series created since: it is there now
+                known.update(kinds())
+            return known[g]
+
+        return kind_of
+
+    # -- alerts and audit (RecordTables) ---------------------------------------------------------
+    def save_alert(self, alert: Alert) -> None:
+        """Insert or replace the alert with ``alert.id``. Never raises (kept for retry)."""
+        self._file.check_fork()
+        self._records.queue_alert(alert)
+        with self._file.write_lock:
+            self._flush(with_buckets=False)
+
+    def load_alerts(self) -> list[Alert]:
+        """Every stored alert (active and resolved, of every process), oldest first.
+
+        Alerts saved by this process but not written yet are included; if the file cannot be
+        read, the alerts this process saved or loaded before.
+        """
+        self._file.check_fork()
+        return self._records.load_alerts()
+
+    def append_audit(self, record: AuditRecord) -> None:
+        """Append a record. Never raises (kept for retry); there is no way to edit or remove
+        one: the file's triggers refuse ``UPDATE`` and ``DELETE`` on the audit table.
+        """
+        self._file.check_fork()
+        self._records.queue_audit(record)
+        with self._file.write_lock:
+            self._flush(with_buckets=False)
+
+    def audit_records(self, limit: int = 100) -> list[AuditRecord]:
+        """The newest ``limit`` records of every process, newest first.
+
+        Stored records carry the file's sequence number as ``id`` (unique across processes);
+        records not written yet come first with the ``id`` they were given. If the file
+        cannot be read: this process's records only.
+        """
+        self._file.check_fork()
+        return self._records.audit_records(limit)
+
+    # -- deployed versions ---------------------------------------------------------------------
+    def note_version(self, version: str, now_s: float) -> None:
+        """Record ``version`` as first seen at ``now_s`` unless the file knows it (kept in
+        memory too, so a failed write still labels this process's data). Never raises."""
+        self._file.check_fork()
+        super().note_version(version, now_s)
+        self._records.note_version(version, now_s)
+
+    def versions(self) -> list[tuple[float, str]]:
+        """``(first seen, version)`` of every process that wrote the file, oldest first."""
+        self._file.check_fork()
+        return self._records.versions({v: t for t, v in super().versions()})
+
+    # -- leases --------------------------------------------------------------------------------
+    def try_lease(self, name: str, holder: str, ttl_s: float, now_s: float) -> bool:
+        """Take or renew the lease ``name`` for ``holder`` until ``now_s + ttl_s`` (seconds).
+
+        ``True`` when ``holder`` holds it now. Another holder gets it only once the current
+        one's expiry has passed, so a dead worker's lease lapses after ``ttl_s``. If the file
+        cannot be written, a holder keeps a lease it already had until its known expiry (no
+        one else can take it before that either) and gets no new one. Never raises.
+
+        Raises:
+            ValueError: ``ttl_s`` is not positive (misuse, at setup).
+        """
+        if not ttl_s > 0:
+            raise ValueError(f"lease ttl_s must be positive, not {ttl_s}")
+        self._file.check_fork()
+        return self._records.try_lease(name, holder, ttl_s, now_s)
+
+    def release(self, name: str, holder: str) -> None:
+        """Give the lease up (if ``holder`` holds it) so another may take it at once."""
+        self._file.check_fork()
+        self._records.release(name, holder)

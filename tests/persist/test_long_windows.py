@@ -69,7 +69,7 @@ def test_hour_windows_read_another_process_exactly_and_see_its_changes(db_path: 
         for window in windows:
             _check(reader, recorded, now, window)
             _check(reader, recorded, now, window)  # the second read reuses the merged hours
-        assert reader._hours  # they were kept
+        assert reader._buckets._hours  # they were kept
 
         # a late write into an hour already merged changes its rows: that hour is read again
         late_t = T0 + MINUTE * 75 + 5.0
