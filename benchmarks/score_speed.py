@@ -10,6 +10,13 @@ every run.
 Usage::
 
     python benchmarks/score_speed.py [--points 100000] [--repeat 7]
+    python benchmarks/score_speed.py --against OLD/analyzers/anomaly.py [--repeat 15]
+
+With ``--against``, that other copy of ``analyzers/anomaly.py`` (e.g. from ``git show
+REV:analyzers/anomaly.py``) is loaded too and the two are timed alternately, back to back in
+one process, so a shared machine's changing load hits both alike; it prints each one's median
+CPU time and the median of the paired ratios (this / other), and checks the scores are the
+same bits.
 
 Target (issue #11, target 5): 200,000 points/s on one core.
 """
@@ -18,9 +25,12 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import math
 import statistics
+import sys
 import time
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -41,13 +51,54 @@ def make_series(points: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.fl
     return ts, values
 
 
+def load_other(path: str) -> Callable[..., npt.NDArray[np.float64]]:
+    """``score_series`` of another copy of ``analyzers/anomaly.py``, loaded from ``path``."""
+    spec = importlib.util.spec_from_file_location("other_anomaly", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    score: Callable[..., npt.NDArray[np.float64]] = module.score_series
+    return score
+
+
+def compare(
+    path: str, ts: npt.NDArray[np.float64], values: npt.NDArray[np.float64], repeat: int
+) -> None:
+    """Time this ``score_series`` and the one at ``path`` alternately; print the medians."""
+    other = load_other(path)
+    if other(ts, values).tobytes() != analyzers.score_series(ts, values).tobytes():
+        raise SystemExit("the two copies give different scores")
+    this_times: list[float] = []
+    other_times: list[float] = []
+    for _ in range(repeat):
+        for score, times in ((analyzers.score_series, this_times), (other, other_times)):
+            started = time.process_time()
+            score(ts, values)
+            times.append(time.process_time() - started)
+    ratios = [this / that for this, that in zip(this_times, other_times, strict=True)]
+    print(
+        f"score_series, {len(ts):,} points x {repeat}, alternating, median CPU time:"
+        f" this {statistics.median(this_times) * 1000:.1f} ms"
+        f" ({len(ts) / statistics.median(this_times):,.0f} points/s),"
+        f" {path} {statistics.median(other_times) * 1000:.1f} ms;"
+        f" median ratio this/other {statistics.median(ratios):.3f}"
+        f" (min {min(ratios):.3f}, max {max(ratios):.3f}); scores identical"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--points", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--against", help="another analyzers/anomaly.py to compare with")
     args = parser.parse_args()
 
     ts, values = make_series(args.points)
+    if args.against:
+        compare(args.against, ts, values, args.repeat)
+        return
     first = analyzers.score_series(ts, values)  # warm-up
     digest = hashlib.sha256(first.tobytes()).hexdigest()[:16]
     times = []
