@@ -291,6 +291,7 @@ class AnomalyDetector:
         "_prev",
         "_profile",
         "_quantum",
+        "_range_shrink",
         "_record",
         "_run",
         "_scale",
@@ -365,6 +366,7 @@ class AnomalyDetector:
         self._weekly = False
         self._wadj = 0.0
         self._step = 3600.0
+        self._range_shrink = self.settings.range_decay
         self._wrates = (0.5, 1.0 / 7.0)
 
     def _week(self, t: float, x: float) -> float:
@@ -398,7 +400,8 @@ class AnomalyDetector:
         else:
             wprof[wb] = r
         wday[db] = r if do is None else do + self._wrates[1] * (r - do)
-        self._wref += max(ae, 1.0 / self._n) * (x - self._wref)
+        mean_rate = 1.0 / self._n
+        self._wref += (mean_rate if mean_rate > ae else ae) * (x - self._wref)  # max(ae, ...)
         scale = self._scale
         if abs(adj) <= scale or abs(self._wadj) <= scale:
             gate = p.weekly_release if self._weekly else p.weekly_gate
@@ -535,6 +538,8 @@ class AnomalyDetector:
         self._binw = max(_DAY_S / _MAX_SEASONAL_BINS, interval_s)
         self._wbinw = max(settings.weekly_bin_s, interval_s)
         self._step = min(max(interval_s, 1e-9), _WEEK_S)
+        # the range's shrink per point: range_decay, less for points closer than 5 min
+        self._range_shrink = settings.range_decay * min(self._step / 300.0, 1.0)
         visits = self._step / self._wbinw  # a bin holds 1/visits points per visit
         self._wrates = (
             1.0 - (1.0 - settings.weekly_bin_rate) ** visits,
@@ -568,21 +573,27 @@ class AnomalyDetector:
         deseasonalised level), in robust sigmas, each capped at ``distance_cap``; the seasonal
         views are 0 until this time-of-day bin has a profile value (``profile_value``)."""
         cap = self.settings.distance_cap
+        # ``cap if cap < d else d`` is ``min(d, cap)`` without the call
+        value_distance = abs(x - base) / scale
+        level_distance = abs(fast - base) / scale
+        step_distance = step_size / step_scale
         if profile_value is None:
             return (
-                min(abs(x - base) / scale, cap),
-                min(abs(fast - base) / scale, cap),
+                cap if cap < value_distance else value_distance,
+                cap if cap < level_distance else level_distance,
                 0.0,
-                min(step_size / step_scale, cap),
+                cap if cap < step_distance else step_distance,
                 0.0,
             )
         season_scale = self._sscale if self._sscale > floor else floor
+        season_distance = abs(residual) / season_scale
+        season_level_distance = self._deseasonalised_level(x - profile_value, floor)
         return (
-            min(abs(x - base) / scale, cap),
-            min(abs(fast - base) / scale, cap),
-            min(abs(residual) / season_scale, cap),
-            min(step_size / step_scale, cap),
-            min(self._deseasonalised_level(x - profile_value, floor), cap),
+            cap if cap < value_distance else value_distance,
+            cap if cap < level_distance else level_distance,
+            cap if cap < season_distance else season_distance,
+            cap if cap < step_distance else step_distance,
+            cap if cap < season_level_distance else season_level_distance,
         )
 
     def _views_surprise(
@@ -605,6 +616,7 @@ class AnomalyDetector:
         longrun_variances = self._longvar
         records = self._record
         view_counts = self._view_n
+        sqrt, log10, erfc = math.sqrt, math.log10, math.erfc
         if not seasonal:
             views = _PLAIN_VIEWS
         elif self._yn <= _SEASONAL_LEVEL_WARMUP:
@@ -622,9 +634,9 @@ class AnomalyDetector:
             smoothed_distances[view] = smoothed
             mean = longrun_means[view]
             if count > _VIEW_WARMUP:
-                view_surprise = _surprise(
-                    (smoothed - mean) / (math.sqrt(longrun_variances[view]) + 1e-3)
-                )
+                z = (smoothed - mean) / (sqrt(longrun_variances[view]) + 1e-3)
+                # _surprise(z), its common branch inlined (the same expression)
+                view_surprise = -log10(0.5 * erfc(z / _SQRT2)) if z < 5.0 else _surprise(z)
                 record_level = record_ratio * (records[view] + 1e-12)
                 if smoothed < record_level:
                     view_surprise *= (smoothed / record_level) ** record_power
@@ -673,7 +685,7 @@ class AnomalyDetector:
                 and settings.range_weight * excess > surprise
             ):
                 surprise = settings.range_weight * excess
-        shrink = settings.range_decay * min(self._step / 300.0, 1.0)
+        shrink = self._range_shrink
         high -= shrink * (high - base)
         low += shrink * (base - low)
         self._hi = x if x > high else high
