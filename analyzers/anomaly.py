@@ -119,6 +119,9 @@ _N_VIEWS = 5
 _SEASONAL = 2  # index of the seasonal view in the distance tuple
 _SEASONAL_LEVEL = 4  # index of the deseasonalised level view
 _SEASONAL_LEVEL_WARMUP = 50  # points with a time-of-day profile before that view counts
+_PLAIN_VIEWS: tuple[int, ...] = (0, 1, 3)  # value, level, difference: before a bin repeats
+_VIEWS_BUT_SEASONAL_LEVEL: tuple[int, ...] = (0, 1, _SEASONAL, 3)
+_ALL_VIEWS: tuple[int, ...] = tuple(range(_N_VIEWS))
 _ECHO_MIN_S = 20 * 3600.0  # "the previous day": an opening 20-28 h earlier
 _ECHO_MAX_S = 28 * 3600.0
 _VIEW_WARMUP = 20  # points a view must see before its surprise counts
@@ -288,6 +291,7 @@ class AnomalyDetector:
         "_prev",
         "_profile",
         "_quantum",
+        "_range_shrink",
         "_record",
         "_run",
         "_scale",
@@ -362,6 +366,7 @@ class AnomalyDetector:
         self._weekly = False
         self._wadj = 0.0
         self._step = 3600.0
+        self._range_shrink = self.settings.range_decay
         self._wrates = (0.5, 1.0 / 7.0)
 
     def _week(self, t: float, x: float) -> float:
@@ -395,7 +400,8 @@ class AnomalyDetector:
         else:
             wprof[wb] = r
         wday[db] = r if do is None else do + self._wrates[1] * (r - do)
-        self._wref += max(ae, 1.0 / self._n) * (x - self._wref)
+        mean_rate = 1.0 / self._n
+        self._wref += (mean_rate if mean_rate > ae else ae) * (x - self._wref)  # max(ae, ...)
         scale = self._scale
         if abs(adj) <= scale or abs(self._wadj) <= scale:
             gate = p.weekly_release if self._weekly else p.weekly_gate
@@ -460,176 +466,320 @@ class AnomalyDetector:
         return score >= self.sensitivity.value
 
     def update(self, timestamp_s: float, value: float) -> float:
-        """Score one point (seconds, value) using it and the points before it; O(1)."""
-        t = float(timestamp_s)
-        if not math.isfinite(t):
+        """Score one point (seconds, value) using it and the points before it; O(1).
+
+        The phases, in order: check the point; on the first point start the state
+        (:meth:`_start`) and on the second learn the sampling interval
+        (:meth:`_learn_sampling_interval`); remove the weekly deviation (:meth:`_week`);
+        measure the point in each view (:meth:`_view_distances`); turn the distances into one
+        surprise (:meth:`_views_surprise`, :meth:`_fast_view_surprise`,
+        :meth:`_range_surprise`); learn from the point (:meth:`_learn_baseline`,
+        :meth:`_learn_step_scale`, :meth:`_learn_profile`); and score the surprise once per
+        incident (:meth:`_deduplicated_score`). Each phase sees the state the phases before it
+        left, so the scores are the same bits as when this was one function
+        (``tests/analyzers/test_anomaly_pinned.py`` holds them).
+        """
+        time_s = float(timestamp_s)
+        if not math.isfinite(time_s):
             raise InvalidInputError(f"timestamp must be finite, got {timestamp_s!r}")
-        if t < self._last_t:
+        if time_s < self._last_t:
             raise InvalidInputError(
                 f"timestamps must not decrease: {timestamp_s!r} after {self._last_t!r}"
             )
         x = float(value)
         if not (-_MAX_ABS_VALUE <= x <= _MAX_ABS_VALUE):  # NaN fails both comparisons
             return 0.0
-        self._last_t = t
-        p = self.settings
-        n = self._n
-        self._n = n + 1
-        if n == 0:
-            self._base = self._fast = self._prev = self._hi = self._lo = self._wref = x
-            self._t0 = t
+        self._last_t = time_s
+        settings = self.settings
+        index = self._n  # finite points before this one
+        self._n = index + 1
+        if index == 0:
+            self._start(time_s, x)
             return 0.0
-        if n == 1:
-            step = t - self._t0
-            self._binw = max(_DAY_S / _MAX_SEASONAL_BINS, step)
-            self._wbinw = max(p.weekly_bin_s, step)
-            self._step = min(max(step, 1e-9), _WEEK_S)
-            visits = self._step / self._wbinw  # a bin holds 1/visits points per visit
-            self._wrates = (
-                1.0 - (1.0 - p.weekly_bin_rate) ** visits,
-                1.0 - (6.0 / 7.0) ** visits,
-            )
-        if p.weekly and self._wbinw <= _MAX_WEEKLY_BIN_S:
-            x = self._week(t, x)
+        if index == 1:
+            self._learn_sampling_interval(time_s)
+        if settings.weekly and self._wbinw <= _MAX_WEEKLY_BIN_S:
+            x = self._week(time_s, x)
         base = self._base
+        floor = self._resolution_floor(base)
+        scale = self._scale if self._scale > floor else floor
+        fast = self._fast + settings.fast_rate * (x - self._fast)
+        self._fast = fast
+        step_size = abs(x - self._prev)
+        step_scale = self._dscale if self._dscale > floor else floor
+        season_bin = int((time_s % _DAY_S) // self._binw)
+        profile_value = self._profile.get(season_bin)
+        residual = 0.0 if profile_value is None else x - profile_value - self._level
+        distances = self._view_distances(
+            x, base, fast, scale, step_size, step_scale, profile_value, residual, floor
+        )
+        surprise = self._views_surprise(distances, profile_value is not None)
+        if settings.fast_view_rate > 0.0:
+            surprise = self._fast_view_surprise(index, distances[0], surprise)
+        surprise = self._range_surprise(index, x, base, scale, surprise)
+        baseline_rate = self._learn_baseline(index, x - base, base, scale, fast)
+        self._learn_step_scale(index, step_size, step_scale)
+        self._prev = x
+        self._learn_profile(season_bin, x, profile_value, residual, baseline_rate)
+        if index < settings.warmup_points:
+            return 0.0
+        return self._deduplicated_score(index, time_s, surprise)
+
+    def _start(self, time_s: float, x: float) -> None:
+        """First finite point: every baseline, the range and the weekly mean start at ``x``."""
+        self._base = self._fast = self._prev = self._hi = self._lo = self._wref = x
+        self._t0 = time_s
+
+    def _learn_sampling_interval(self, time_s: float) -> None:
+        """Second finite point: the interval since the first (seconds) sets the time-of-day
+        bin width (at least 5 min), the weekly bin width and the weekly profiles' rates."""
+        settings = self.settings
+        interval_s = time_s - self._t0
+        self._binw = max(_DAY_S / _MAX_SEASONAL_BINS, interval_s)
+        self._wbinw = max(settings.weekly_bin_s, interval_s)
+        self._step = min(max(interval_s, 1e-9), _WEEK_S)
+        # the range's shrink per point: range_decay, less for points closer than 5 min
+        self._range_shrink = settings.range_decay * min(self._step / 300.0, 1.0)
+        visits = self._step / self._wbinw  # a bin holds 1/visits points per visit
+        self._wrates = (
+            1.0 - (1.0 - settings.weekly_bin_rate) ** visits,
+            1.0 - (6.0 / 7.0) ** visits,
+        )
+
+    def _resolution_floor(self, base: float) -> float:
+        """Smallest scale any view may use (units of the value): 1e-3 x ``|base|`` (at least
+        1e-9), raised to ``quantum_floor`` x the series' quantum when that is larger."""
         floor = 1e-3 * abs(base)
         if floor < 1e-9:
             floor = 1e-9
-        qf = p.quantum_floor * self._quantum  # inf * 0 is nan: fails the test below
-        if floor < qf < math.inf:
-            floor = qf
-        scale = self._scale if self._scale > floor else floor
-        dev = x - base
-        fast = self._fast + p.fast_rate * (x - self._fast)
-        self._fast = fast
-        d = abs(x - self._prev)
-        dscale = self._dscale if self._dscale > floor else floor
-        # seasonal residual against the per time-of-day profile
-        b = int((t % _DAY_S) // self._binw)
-        profile = self._profile
-        pv = profile.get(b)
-        if pv is None:
-            resid = 0.0
-            z_season = 0.0
-        else:
-            resid = x - pv - self._level
-            sscale = self._sscale if self._sscale > floor else floor
-            z_season = abs(resid) / sscale
-        cap = p.distance_cap
-        dists = (
-            min(abs(dev) / scale, cap),
-            min(abs(fast - base) / scale, cap),
-            min(z_season, cap),
-            min(d / dscale, cap),
-            0.0 if pv is None else min(self._deseasonalised_level(x - pv, floor), cap),
+        quantum_floor = self.settings.quantum_floor * self._quantum  # inf * 0 is nan: no floor
+        if floor < quantum_floor < math.inf:
+            floor = quantum_floor
+        return floor
+
+    def _view_distances(
+        self,
+        x: float,
+        base: float,
+        fast: float,
+        scale: float,
+        step_size: float,
+        step_scale: float,
+        profile_value: float | None,
+        residual: float,
+        floor: float,
+    ) -> tuple[float, float, float, float, float]:
+        """Raw distance of the point in each view (value, level, seasonal, difference,
+        deseasonalised level), in robust sigmas, each capped at ``distance_cap``; the seasonal
+        views are 0 until this time-of-day bin has a profile value (``profile_value``)."""
+        cap = self.settings.distance_cap
+        # ``cap if cap < d else d`` is ``min(d, cap)`` without the call
+        value_distance = abs(x - base) / scale
+        level_distance = abs(fast - base) / scale
+        step_distance = step_size / step_scale
+        if profile_value is None:
+            return (
+                cap if cap < value_distance else value_distance,
+                cap if cap < level_distance else level_distance,
+                0.0,
+                cap if cap < step_distance else step_distance,
+                0.0,
+            )
+        season_scale = self._sscale if self._sscale > floor else floor
+        season_distance = abs(residual) / season_scale
+        season_level_distance = self._deseasonalised_level(x - profile_value, floor)
+        return (
+            cap if cap < value_distance else value_distance,
+            cap if cap < level_distance else level_distance,
+            cap if cap < season_distance else season_distance,
+            cap if cap < step_distance else step_distance,
+            cap if cap < season_level_distance else season_level_distance,
         )
-        # per view: smooth, surprise against the long-run distribution, record damping
+
+    def _views_surprise(
+        self, distances: tuple[float, float, float, float, float], seasonal: bool
+    ) -> float:
+        """Largest surprise (``-log10`` of a tail probability) over the views: per view, smooth
+        the distance, compare it with the view's long-run mean and variance (after
+        ``_VIEW_WARMUP`` points), damp it below ``record_ratio`` x the view's slowly decaying
+        record, then learn the long-run statistics and the record. ``seasonal`` is whether
+        the time-of-day bin has a profile value; the deseasonalised level view waits a further
+        ``_SEASONAL_LEVEL_WARMUP`` points."""
+        settings = self.settings
+        smooth_rate = settings.smooth_rate
+        longrun_rate = settings.longrun_rate
+        record_decay = settings.record_decay
+        record_power = settings.record_power
+        record_ratio = settings.record_ratio
+        smoothed_distances = self._smooth
+        longrun_means = self._longmean
+        longrun_variances = self._longvar
+        records = self._record
+        view_counts = self._view_n
+        sqrt, log10, erfc = math.sqrt, math.log10, math.erfc
+        if not seasonal:
+            views = _PLAIN_VIEWS
+        elif self._yn <= _SEASONAL_LEVEL_WARMUP:
+            views = _VIEWS_BUT_SEASONAL_LEVEL
+        else:
+            views = _ALL_VIEWS
         surprise = 0.0
-        a_s = p.smooth_rate
-        smooth, lmean, lvar, record = self._smooth, self._longmean, self._longvar, self._record
-        view_n = self._view_n
-        decay, power, ratio = p.record_decay, p.record_power, p.record_ratio
-        for k in range(_N_VIEWS):
-            if pv is None and k in (_SEASONAL, _SEASONAL_LEVEL):
-                continue  # the seasonal views start once a time-of-day bin repeats
-            if k == _SEASONAL_LEVEL and self._yn <= _SEASONAL_LEVEL_WARMUP:
-                continue
-            vn = view_n[k] + 1
-            view_n[k] = vn
-            a_l = p.longrun_rate if p.longrun_rate * vn > 1.0 else 1.0 / vn
-            sh = smooth[k] + a_s * (dists[k] - smooth[k])
-            smooth[k] = sh
-            mu = lmean[k]
-            if vn > _VIEW_WARMUP:
-                sk = _surprise((sh - mu) / (math.sqrt(lvar[k]) + 1e-3))
-                rec = ratio * (record[k] + 1e-12)
-                if sh < rec:
-                    sk *= (sh / rec) ** power
-                if sk > surprise:
-                    surprise = sk
-            rk = record[k] * decay
-            record[k] = sh if sh > rk else rk
-            dd = sh - mu
-            lmean[k] = mu + a_l * dd
-            lvar[k] = (1.0 - a_l) * (lvar[k] + a_l * dd * dd)
-        # fast view: a lightly smoothed value distance, news only beyond the series' own
-        # (slowly forgotten) largest one by more than ``fast_view_margin``
-        if p.fast_view_rate > 0.0:
-            fs = self._fsmooth + p.fast_view_rate * (dists[0] - self._fsmooth)
-            self._fsmooth = fs
-            fmax = self._fmax
-            if n > p.warmup_points and fmax > 0.0:
-                fx = fs / fmax - 1.0 - p.fast_view_margin
-                if fx > 0.0 and p.fast_view_weight * fx > surprise:
-                    surprise = p.fast_view_weight * fx
-            fmax *= p.fast_view_decay
-            self._fmax = fs if fs > fmax else fmax
-        # range view: a value beyond the (slowly shrinking) range seen so far is news by itself
-        hi, lo = self._hi, self._lo
-        width = hi - lo
-        if n > p.warmup_points and width > 0.0:
-            beyond = x - hi if x > hi else lo - x if x < lo else 0.0
+        for view in views:
+            count = view_counts[view] + 1
+            view_counts[view] = count
+            longrun_weight = longrun_rate if longrun_rate * count > 1.0 else 1.0 / count
+            smoothed = smoothed_distances[view] + smooth_rate * (
+                distances[view] - smoothed_distances[view]
+            )
+            smoothed_distances[view] = smoothed
+            mean = longrun_means[view]
+            if count > _VIEW_WARMUP:
+                z = (smoothed - mean) / (sqrt(longrun_variances[view]) + 1e-3)
+                # _surprise(z), its common branch inlined (the same expression)
+                view_surprise = -log10(0.5 * erfc(z / _SQRT2)) if z < 5.0 else _surprise(z)
+                record_level = record_ratio * (records[view] + 1e-12)
+                if smoothed < record_level:
+                    view_surprise *= (smoothed / record_level) ** record_power
+                if view_surprise > surprise:
+                    surprise = view_surprise
+            decayed_record = records[view] * record_decay
+            records[view] = smoothed if smoothed > decayed_record else decayed_record
+            deviation = smoothed - mean
+            longrun_means[view] = mean + longrun_weight * deviation
+            longrun_variances[view] = (1.0 - longrun_weight) * (
+                longrun_variances[view] + longrun_weight * deviation * deviation
+            )
+        return surprise
+
+    def _fast_view_surprise(self, index: int, value_distance: float, surprise: float) -> float:
+        """``surprise``, raised by the fast view: the value distance smoothed over ~3 points is
+        news only beyond the series' own slowly forgotten largest one by more than
+        ``fast_view_margin`` (after the warm-up); then learns that largest one."""
+        settings = self.settings
+        fast_smoothed = self._fsmooth + settings.fast_view_rate * (value_distance - self._fsmooth)
+        self._fsmooth = fast_smoothed
+        largest = self._fmax
+        if index > settings.warmup_points and largest > 0.0:
+            excess = fast_smoothed / largest - 1.0 - settings.fast_view_margin
+            if excess > 0.0 and settings.fast_view_weight * excess > surprise:
+                surprise = settings.fast_view_weight * excess
+        largest *= settings.fast_view_decay
+        self._fmax = fast_smoothed if fast_smoothed > largest else largest
+        return surprise
+
+    def _range_surprise(
+        self, index: int, x: float, base: float, scale: float, surprise: float
+    ) -> float:
+        """``surprise``, raised by the range view: ``x`` beyond the range seen so far by more
+        than ``range_margin`` of its width (after the warm-up); then shrinks the range towards
+        ``base`` and widens it to hold ``x``."""
+        settings = self.settings
+        high, low = self._hi, self._lo
+        width = high - low
+        if index > settings.warmup_points and width > 0.0:
+            beyond = x - high if x > high else low - x if x < low else 0.0
             excess = beyond / width
             if (
-                excess > p.range_margin
-                and beyond > p.range_min_distance * scale
-                and p.range_weight * excess > surprise
+                excess > settings.range_margin
+                and beyond > settings.range_min_distance * scale
+                and settings.range_weight * excess > surprise
             ):
-                surprise = p.range_weight * excess
-        rd = p.range_decay * min(self._step / 300.0, 1.0)
-        hi -= rd * (hi - base)
-        lo += rd * (base - lo)
-        self._hi = x if x > hi else hi
-        self._lo = x if x < lo else lo
-        # learn: winsorised baseline and scale, level-shift acceptance, step scale, profile
-        a = p.baseline_rate if p.baseline_rate * n > 1.0 else 1.0 / n
-        lim = p.winsor_k * scale if n >= 10 else math.inf
-        dc = dev if -lim <= dev <= lim else (lim if dev > 0 else -lim)
-        self._base = base + a * dc
-        self._scale += a * (_MAD_TO_SIGMA * abs(dc) - self._scale)
-        if abs(dev) > p.winsor_k * scale and dev * (fast - base) > 0:
+                surprise = settings.range_weight * excess
+        shrink = self._range_shrink
+        high -= shrink * (high - base)
+        low += shrink * (base - low)
+        self._hi = x if x > high else high
+        self._lo = x if x < low else low
+        return surprise
+
+    def _learn_baseline(
+        self, index: int, deviation: float, base: float, scale: float, fast: float
+    ) -> float:
+        """Learn the winsorised baseline and scale from ``deviation`` (the value less
+        ``base``), and jump the baseline to the fast average after ``shift_points`` points on
+        one side of it. Returns the baseline's rate for this point."""
+        settings = self.settings
+        rate = settings.baseline_rate if settings.baseline_rate * index > 1.0 else 1.0 / index
+        limit = settings.winsor_k * scale if index >= 10 else math.inf
+        clipped = (
+            deviation if -limit <= deviation <= limit else (limit if deviation > 0 else -limit)
+        )
+        self._base = base + rate * clipped
+        self._scale += rate * (_MAD_TO_SIGMA * abs(clipped) - self._scale)
+        if abs(deviation) > settings.winsor_k * scale and deviation * (fast - base) > 0:
             self._run += 1
-            if self._run >= p.shift_points:
+            if self._run >= settings.shift_points:
                 self._base = fast
                 self._run = 0
         else:
             self._run = 0
-        ad = p.diff_rate if p.diff_rate * n > 1.0 else 1.0 / n
-        dcl = d if n <= 10 or d < 3.0 * dscale else 3.0 * dscale
-        self._dscale += ad * (_MAD_TO_SIGMA * dcl - self._dscale)
-        if 0.0 < d < self._quantum:
-            self._quantum = d  # the value resolution: smallest nonzero step so far
-        self._prev = x
-        if pv is None:
-            profile[b] = x - self._level
-        else:
-            sl = 3.0 * self._sscale
-            rc = resid if sl <= 0.0 or -sl <= resid <= sl else (sl if resid > 0 else -sl)
-            profile[b] = pv + p.season_bin_rate * rc
-            self._level += p.season_level_rate * rc
-            self._sscale += a * (_MAD_TO_SIGMA * abs(rc) - self._sscale)
-        if n < p.warmup_points:
-            return 0.0
-        # de-duplication: only the opening point of an incident scores
-        since = n - self._last_open_n
-        ongoing = since < p.refractory_points or n - self._last_busy_n < p.incident_hold_points
+        return rate
+
+    def _learn_step_scale(self, index: int, step_size: float, step_scale: float) -> None:
+        """Learn the typical step (clipped at 3 x ``step_scale`` after 10 points) and the
+        quantum, the smallest nonzero step so far."""
+        settings = self.settings
+        rate = settings.diff_rate if settings.diff_rate * index > 1.0 else 1.0 / index
+        clipped = step_size if index <= 10 or step_size < 3.0 * step_scale else 3.0 * step_scale
+        self._dscale += rate * (_MAD_TO_SIGMA * clipped - self._dscale)
+        if 0.0 < step_size < self._quantum:
+            self._quantum = step_size  # the value resolution: smallest nonzero step so far
+
+    def _learn_profile(
+        self,
+        season_bin: int,
+        x: float,
+        profile_value: float | None,
+        residual: float,
+        baseline_rate: float,
+    ) -> None:
+        """Learn the time-of-day profile: a new bin starts at ``x`` less the level; a known one
+        moves towards ``x`` by its residual clipped at 3 seasonal scales, shared with the
+        level, and the seasonal scale learns at ``baseline_rate``."""
+        if profile_value is None:
+            self._profile[season_bin] = x - self._level
+            return
+        settings = self.settings
+        limit = 3.0 * self._sscale
+        clipped = (
+            residual
+            if limit <= 0.0 or -limit <= residual <= limit
+            else (limit if residual > 0 else -limit)
+        )
+        self._profile[season_bin] = profile_value + settings.season_bin_rate * clipped
+        self._level += settings.season_level_rate * clipped
+        self._sscale += baseline_rate * (_MAD_TO_SIGMA * abs(clipped) - self._sscale)
+
+    def _deduplicated_score(self, index: int, time_s: float, surprise: float) -> float:
+        """Score in [0, 1] of ``surprise``: 0 inside an incident unless it is ``realarm_factor``
+        (within ``realarm_gap_points`` of the opening, ``realarm_jump``) times the opening
+        one; an opening is remembered, damped when it recurs daily (:meth:`_echo_damp`)."""
+        settings = self.settings
+        since_opening = index - self._last_open_n
+        ongoing = (
+            since_opening < settings.refractory_points
+            or index - self._last_busy_n < settings.incident_hold_points
+        )
         if (
             ongoing
-            and surprise > p.incident_min_surprise
-            and surprise >= p.incident_hold_ratio * self._last_open
+            and surprise > settings.incident_min_surprise
+            and surprise >= settings.incident_hold_ratio * self._last_open
         ):
-            self._last_busy_n = n  # the incident goes on
+            self._last_busy_n = index  # the incident goes on
         if ongoing and (
-            surprise <= self._last_open * p.realarm_factor
-            or (since < p.realarm_gap_points and surprise <= self._last_open * p.realarm_jump)
+            surprise <= self._last_open * settings.realarm_factor
+            or (
+                since_opening < settings.realarm_gap_points
+                and surprise <= self._last_open * settings.realarm_jump
+            )
         ):
             return 0.0
-        if surprise > p.incident_min_surprise:
+        if surprise > settings.incident_min_surprise:
             self._last_open = surprise
-            self._last_open_n = n
-            if p.echo_days and surprise > self._echo_min and self._step <= 3600.0:
-                surprise = self._echo_damp(t, surprise)
-        return surprise / (surprise + p.score_half)
+            self._last_open_n = index
+            if settings.echo_days and surprise > self._echo_min and self._step <= 3600.0:
+                surprise = self._echo_damp(time_s, surprise)
+        return surprise / (surprise + settings.score_half)
 
 
 @dataclass(frozen=True, slots=True)
