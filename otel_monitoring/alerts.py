@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from otel_monitoring.clock import Clock
-from otel_monitoring.guard import Guard
+from otel_monitoring.self_telemetry import Guard
 
 __all__ = [
     "Alert",

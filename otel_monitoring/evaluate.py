@@ -19,7 +19,6 @@ from typing import Protocol
 import numpy as np
 
 from otel_monitoring.alerts import Finding
-from otel_monitoring.guard import Guard
 from otel_monitoring.live_scores import History
 from otel_monitoring.rules import (
     AnomalyRule,
@@ -29,6 +28,7 @@ from otel_monitoring.rules import (
     Statistic,
     ThresholdRule,
 )
+from otel_monitoring.self_telemetry import Guard
 from otel_monitoring.stats import Stats
 from otel_monitoring.stats_view import StatsView
 from otel_monitoring.timeseries import TimeseriesMetric

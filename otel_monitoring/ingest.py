@@ -19,7 +19,6 @@ from opentelemetry.sdk.metrics.export import (
     NumberDataPoint,
 )
 
-from otel_monitoring.guard import Guard
 from otel_monitoring.histogram import ExpHistogram
 from otel_monitoring.instruments import (
     CACHE_METRIC,
@@ -30,6 +29,7 @@ from otel_monitoring.instruments import (
 )
 from otel_monitoring.processor import UNMATCHED_ROUTE
 from otel_monitoring.sanitize import is_sensitive_attribute
+from otel_monitoring.self_telemetry import Guard
 from otel_monitoring.store import Agg, Attributes, Kind, MetricStore, SeriesKey
 
 __all__ = ["Ingestor", "status_class"]

@@ -30,10 +30,10 @@ from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
-from otel_monitoring.guard import Guard
 from otel_monitoring.instruments import Instruments
 from otel_monitoring.processor import REQUEST_TRACE_ID, UNMATCHED_ROUTE, TraceFindings
 from otel_monitoring.routes import FASTAPI_TELEMETRY, MEASURED, route_template
+from otel_monitoring.self_telemetry import Guard
 
 __all__ = ["MonitoringMiddleware", "add_server_timing", "route_of"]
 

@@ -28,7 +28,6 @@ from otel_monitoring.clock import Clock, SystemClock
 from otel_monitoring.config import Settings
 from otel_monitoring.db import DbListener
 from otel_monitoring.evaluate import Evaluator
-from otel_monitoring.guard import Guard
 from otel_monitoring.ingest import Ingestor
 from otel_monitoring.instruments import Instruments
 from otel_monitoring.live_scores import History, LiveScores
@@ -45,6 +44,7 @@ from otel_monitoring.providers import (
 from otel_monitoring.reader import MonitoringMetricReader
 from otel_monitoring.recording import Recorder
 from otel_monitoring.rules import AnomalyRule, Rule, check_rules, default_rules, load_rules_file
+from otel_monitoring.self_telemetry import Guard
 from otel_monitoring.stats import Stats
 from otel_monitoring.stats_view import StatsView
 from otel_monitoring.store import MetricStore

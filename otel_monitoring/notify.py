@@ -24,7 +24,7 @@ import httpx
 from otel_monitoring.alerts import Alert, AlertState
 from otel_monitoring.api_models import iso
 from otel_monitoring.errors import ConfigError
-from otel_monitoring.guard import Guard
+from otel_monitoring.self_telemetry import Guard
 
 __all__ = ["AlertLogEmitter", "WebhookNotifier", "alertmanager_payload", "check_allowed"]
 

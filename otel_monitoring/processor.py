@@ -3,7 +3,7 @@
 :class:`MonitoringSpanProcessor` looks at server spans as they end. Per span it does O(1)
 work under one lock (a heap push bounded by ``slow_traces_per_route``), keeps every buffer
 bounded (old items drop and are counted) and never raises into the app: failures go to the
-:class:`~otel_monitoring.guard.Guard`.
+:class:`~otel_monitoring.self_telemetry.Guard`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import SpanKind, StatusCode
 
-from otel_monitoring.guard import Guard
 from otel_monitoring.sanitize import bound_message, sanitize_message
+from otel_monitoring.self_telemetry import Guard
 from otel_monitoring.types import ErrorSample, Exemplar, NPlusOnePattern
 
 __all__ = [

@@ -32,7 +32,7 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation
 
-from otel_monitoring.guard import Guard
+from otel_monitoring.self_telemetry import Guard
 
 __all__ = ["HISTOGRAM_MAX_SIZE", "MonitoringMetricReader"]
 

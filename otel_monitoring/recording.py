@@ -2,15 +2,15 @@
 
 Recording goes through the same instruments as automatic capture, so manual and automatic
 data share one aggregation. Every method is cheap and never raises: a failure is counted in
-the self-telemetry (:class:`~otel_monitoring.guard.Guard`) and the call returns.
+the self-telemetry (:class:`~otel_monitoring.self_telemetry.Guard`) and the call returns.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from otel_monitoring.guard import Guard
 from otel_monitoring.instruments import Instruments
+from otel_monitoring.self_telemetry import Guard
 
 __all__ = ["Recorder"]
 

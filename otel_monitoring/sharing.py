@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from otel_monitoring.alerts import Alert, AlertEngine
 from otel_monitoring.audit import AuditLog
-from otel_monitoring.guard import Guard
+from otel_monitoring.self_telemetry import Guard
 
 if TYPE_CHECKING:
     from otel_monitoring.persist import SqliteStore

@@ -11,7 +11,6 @@ import math
 from collections.abc import Callable, Mapping
 
 from otel_monitoring.clock import Clock
-from otel_monitoring.guard import Guard
 from otel_monitoring.histogram import ExpHistogram
 from otel_monitoring.instruments import (
     CACHE_METRIC,
@@ -21,6 +20,7 @@ from otel_monitoring.instruments import (
     HTTP_RESPONSE_SIZE_METRIC,
 )
 from otel_monitoring.processor import TraceFindings
+from otel_monitoring.self_telemetry import Guard
 from otel_monitoring.stats_view import (
     EndpointSort,
     StatsView,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 
-from otel_monitoring.guard import Guard
 from otel_monitoring.middleware import (
     ASGIApp,
     Message,
@@ -20,6 +19,7 @@ from otel_monitoring.middleware import (
     Send,
     add_server_timing,
 )
+from otel_monitoring.self_telemetry import Guard
 
 __all__ = ["ServerTimingMiddleware"]
 

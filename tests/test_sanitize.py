@@ -19,7 +19,6 @@ from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace import TracerProvider
 
 import otel_monitoring
-from otel_monitoring.guard import Guard
 from otel_monitoring.processor import TraceFindings
 from otel_monitoring.sanitize import (
     MAX_INPUT_CHARS,
@@ -27,6 +26,7 @@ from otel_monitoring.sanitize import (
     bound_message,
     sanitize_message,
 )
+from otel_monitoring.self_telemetry import Guard
 
 
 @pytest.mark.parametrize(

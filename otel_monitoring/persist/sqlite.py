@@ -13,7 +13,8 @@ so data survives restarts). Counts and histogram buckets add up exactly; see
 Faults never reach the caller, nor kill the process (nothing of the file is mapped into
 memory: see :mod:`.schema`): when the file is locked, full, read-only, immutable, emptied or
 replaced, the write is
-counted (``write_errors``), logged rate-limited through the :class:`~otel_monitoring.guard.Guard`,
+counted (``write_errors``), logged rate-limited through the
+:class:`~otel_monitoring.self_telemetry.Guard`,
 and what was not written stays in a bounded backlog (dirty buckets, alerts, audit records;
 the oldest is dropped and counted past ``max_backlog``). The next write retries all of it,
 and since rows hold whole aggregates a retry is idempotent: nothing acknowledged is lost and
@@ -35,13 +36,13 @@ from typing import Any, TypeVar
 
 from otel_monitoring.alerts import Alert
 from otel_monitoring.audit import AuditRecord
-from otel_monitoring.guard import Guard
 from otel_monitoring.persist.codec import ROW_COLUMNS, Merger, RowValues, encode_agg
 from otel_monitoring.persist.queries import BucketReader
 from otel_monitoring.persist.schema import TOTAL_WIDTH, transaction
 from otel_monitoring.persist.shared_records import RecordTables
 from otel_monitoring.persist.store_file import StoreFile
 from otel_monitoring.persist.url import parse_store_url
+from otel_monitoring.self_telemetry import Guard
 from otel_monitoring.store import OVERFLOW_ATTRIBUTES, Agg, Kind, MetricStore, SeriesKey
 
 __all__ = ["PersistStats", "SqliteStore"]

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from otel_monitoring.errors import ConfigError
-from otel_monitoring.guard import Guard
 from otel_monitoring.persist.schema import NotAStore, check_file, connect, create_schema
+from otel_monitoring.self_telemetry import Guard
 
 __all__ = ["ReadsPaused", "StoreFile"]
 

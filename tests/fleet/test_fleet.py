@@ -31,8 +31,8 @@ from otel_monitoring.fleet.exposition import (
     PrometheusExposition,
     prometheus_export_requested,
 )
-from otel_monitoring.guard import Guard
 from otel_monitoring.rules import SloRule
+from otel_monitoring.self_telemetry import Guard
 from otel_monitoring.testing import offline_monitor
 from otel_monitoring.timeseries import TimeseriesMetric
 

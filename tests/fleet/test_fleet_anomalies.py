@@ -17,8 +17,8 @@ from otel_monitoring.config import Settings
 from otel_monitoring.evaluate import Evaluator
 from otel_monitoring.fleet import FleetStats, PrometheusClient
 from otel_monitoring.fleet.scores import FleetScores
-from otel_monitoring.guard import Guard
 from otel_monitoring.rules import AnomalyRule, Statistic
+from otel_monitoring.self_telemetry import Guard
 from otel_monitoring.testing import offline_monitor
 from otel_monitoring.timeseries import TimeseriesMetric
 
