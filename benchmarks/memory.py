@@ -28,7 +28,7 @@ import overhead
 from opentelemetry.sdk.trace import TracerProvider
 
 import otel_monitoring
-from otel_monitoring.instruments import HTTP_DURATION_METRIC
+from otel_monitoring.capture.instruments import HTTP_DURATION_METRIC
 
 
 def rss_mb() -> float:

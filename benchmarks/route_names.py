@@ -7,7 +7,7 @@ Two comparisons, each measured in the same run with interleaved repeats:
   ``StaticFiles`` file, ``/openapi.json`` and a path that matches nothing (404);
 * zero-code mode: microseconds per call of the contrib FastAPI instrumentation's own route
   lookup (``_get_route_details``, what it used before) and of
-  :func:`otel_monitoring.routes.route_template` (what it uses now), on the same requests.
+  :func:`otel_monitoring.capture.routes.route_template` (what it uses now), on the same requests.
 
 Usage::
 
@@ -125,7 +125,7 @@ def main() -> None:
 
     from opentelemetry.instrumentation.fastapi import _get_route_details
 
-    from otel_monitoring.routes import route_template
+    from otel_monitoring.capture.routes import route_template
 
     with tempfile.TemporaryDirectory() as tmp:
         static = Path(tmp)

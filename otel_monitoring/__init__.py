@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from analyzers._lazy import lazy_names
 
 if TYPE_CHECKING:
-    from otel_monitoring.cache import record_cache
+    from otel_monitoring.capture.cache import record_cache
     from otel_monitoring.clock import Clock, SystemClock
     from otel_monitoring.config import Settings
     from otel_monitoring.errors import ConfigError, MonitoringError
@@ -74,7 +74,7 @@ __all__ = [
 
 # public name -> submodule that defines it (loaded on first attribute access)
 _LAZY: dict[str, str] = {
-    "record_cache": "cache",
+    "record_cache": "capture.cache",
     "Clock": "clock",
     "SystemClock": "clock",
     "Settings": "config",

@@ -26,9 +26,9 @@ if TYPE_CHECKING:
     from otel_monitoring.alerts import Alert, AlertEngine
     from otel_monitoring.analysis import AnomalyPoint, Insights
     from otel_monitoring.audit import AuditLog, AuditRecord
+    from otel_monitoring.capture.spans import TraceFindings
     from otel_monitoring.clock import Clock
     from otel_monitoring.fleet.stats import FleetStats
-    from otel_monitoring.processor import TraceFindings
     from otel_monitoring.stats import EndpointSort, Stats
     from otel_monitoring.stats_view import StatsView
     from otel_monitoring.store import MetricStore

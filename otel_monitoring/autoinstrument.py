@@ -36,9 +36,9 @@ from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr
 
 from otel_monitoring import workers
 from otel_monitoring._compat import BaseConfigurator, wrap_fastapi_init
+from otel_monitoring.capture.exclusions import excluded_url_patterns
 from otel_monitoring.config import Settings
 from otel_monitoring.errors import ConfigError
-from otel_monitoring.exclusions import excluded_url_patterns
 from otel_monitoring.instrument import stable_semconv
 
 __all__ = ["MonitoringConfigurator", "MonitoringDistro", "post_instrument", "pre_instrument"]
@@ -70,7 +70,7 @@ def pre_instrument(**kwargs: Any) -> None:
 
 def post_instrument(**kwargs: Any) -> None:
     """Start monitoring in the first FastAPI app each process creates (see module doc)."""
-    from otel_monitoring.contrib_routes import adapt_contrib_fastapi
+    from otel_monitoring.capture.contrib_routes import adapt_contrib_fastapi
 
     settings = _prepare()
     if settings is None or _state.get("patched"):
@@ -164,7 +164,7 @@ def _on_app(app: Any, monitor: Any) -> None:
     settings = monitor.settings
     try:
         if settings.server_timing:
-            from otel_monitoring.timing import ServerTimingMiddleware
+            from otel_monitoring.capture.server_timing import ServerTimingMiddleware
 
             app.add_middleware(ServerTimingMiddleware, guard=monitor.guard)
         if settings.mount:

@@ -19,15 +19,15 @@ from opentelemetry.sdk.metrics.export import (
     NumberDataPoint,
 )
 
-from otel_monitoring.histogram import ExpHistogram
-from otel_monitoring.instruments import (
+from otel_monitoring.capture.instruments import (
     CACHE_METRIC,
     DB_DURATION_METRIC,
     HTTP_CLIENT_DURATION_METRIC,
     HTTP_DURATION_METRIC,
     HTTP_RESPONSE_SIZE_METRIC,
 )
-from otel_monitoring.processor import UNMATCHED_ROUTE
+from otel_monitoring.capture.spans import UNMATCHED_ROUTE
+from otel_monitoring.histogram import ExpHistogram
 from otel_monitoring.sanitize import is_sensitive_attribute
 from otel_monitoring.self_telemetry import Guard
 from otel_monitoring.store import Agg, Attributes, Kind, MetricStore, SeriesKey

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from otel_monitoring.instruments import HTTP_DURATION_METRIC
+from otel_monitoring.capture.instruments import HTTP_DURATION_METRIC
 from otel_monitoring.store import Agg, Kind, MetricStore, SeriesKey
 from otel_monitoring.timeseries import Cached, TimeseriesMetric, value_of
 

@@ -24,15 +24,16 @@ from sqlalchemy.engine import Engine
 from otel_monitoring.alerts import AlertEngine
 from otel_monitoring.analysis_service import Analysis, CleanupResult
 from otel_monitoring.audit import AuditLog
+from otel_monitoring.capture.instruments import Instruments
+from otel_monitoring.capture.recording import Recorder
+from otel_monitoring.capture.spans import MonitoringSpanProcessor, TraceFindings
+from otel_monitoring.capture.sqlalchemy import DbListener
 from otel_monitoring.clock import Clock, SystemClock
 from otel_monitoring.config import Settings
-from otel_monitoring.db import DbListener
 from otel_monitoring.evaluate import Evaluator
 from otel_monitoring.ingest import Ingestor
-from otel_monitoring.instruments import Instruments
 from otel_monitoring.live_scores import History, LiveScores
 from otel_monitoring.notify import AlertLogEmitter, WebhookNotifier
-from otel_monitoring.processor import MonitoringSpanProcessor, TraceFindings
 from otel_monitoring.providers import (
     Exports,
     exports,
@@ -42,7 +43,6 @@ from otel_monitoring.providers import (
     only_processor,
 )
 from otel_monitoring.reader import MonitoringMetricReader
-from otel_monitoring.recording import Recorder
 from otel_monitoring.rules import AnomalyRule, Rule, check_rules, default_rules, load_rules_file
 from otel_monitoring.self_telemetry import Guard
 from otel_monitoring.stats import Stats

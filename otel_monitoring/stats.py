@@ -10,16 +10,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 
-from otel_monitoring.clock import Clock
-from otel_monitoring.histogram import ExpHistogram
-from otel_monitoring.instruments import (
+from otel_monitoring.capture.instruments import (
     CACHE_METRIC,
     DB_DURATION_METRIC,
     HTTP_CLIENT_DURATION_METRIC,
     HTTP_DURATION_METRIC,
     HTTP_RESPONSE_SIZE_METRIC,
 )
-from otel_monitoring.processor import TraceFindings
+from otel_monitoring.capture.spans import TraceFindings
+from otel_monitoring.clock import Clock
+from otel_monitoring.histogram import ExpHistogram
 from otel_monitoring.self_telemetry import Guard
 from otel_monitoring.stats_view import (
     EndpointSort,

@@ -4,7 +4,7 @@ The README names the original ``MetricsCollector`` / ``AnalyticsEngine`` operati
 on the monitor; the docs call ``monitor.<name>(...)``. Every such analysis or recording method
 must stay on :class:`~otel_monitoring.Monitor` as one statement handing the call to the
 :class:`~otel_monitoring.analysis_service.Analysis` service, the
-:class:`~otel_monitoring.recording.Recorder` or the local statistics, so that the Python API
+:class:`~otel_monitoring.capture.recording.Recorder` or the local statistics, so that the Python API
 and the HTTP API compute each answer in one place.
 """
 
@@ -23,9 +23,9 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.trace import TracerProvider
 
 from otel_monitoring.analysis_service import Analysis
+from otel_monitoring.capture.recording import Recorder
 from otel_monitoring.config import Settings
 from otel_monitoring.monitor import Monitor
-from otel_monitoring.recording import Recorder
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

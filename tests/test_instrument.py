@@ -21,8 +21,8 @@ from opentelemetry.trace import SpanContext, SpanKind
 
 import otel_monitoring
 from otel_monitoring import Monitor, Window
+from otel_monitoring.capture.instruments import HTTP_DURATION_METRIC
 from otel_monitoring.demo.shop import create_app, create_engine_for
-from otel_monitoring.instruments import HTTP_DURATION_METRIC
 
 
 class Shop:

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace import TracerProvider
 
 import otel_monitoring
-from otel_monitoring.processor import TraceFindings
+from otel_monitoring.capture.spans import TraceFindings
 from otel_monitoring.sanitize import (
     MAX_INPUT_CHARS,
     MAX_MESSAGE_CHARS,

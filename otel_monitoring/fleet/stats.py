@@ -47,6 +47,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from otel_monitoring.capture.spans import UNMATCHED_ROUTE
 from otel_monitoring.clock import Clock, SystemClock
 from otel_monitoring.errors import ConfigError
 from otel_monitoring.fleet.native import (
@@ -56,7 +57,6 @@ from otel_monitoring.fleet.native import (
     window_parts,
 )
 from otel_monitoring.fleet.prometheus import PrometheusClient, Sample
-from otel_monitoring.processor import UNMATCHED_ROUTE
 from otel_monitoring.stats_view import (
     EndpointSort,
     StatsView,

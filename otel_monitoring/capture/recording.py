@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from otel_monitoring.instruments import Instruments
+from otel_monitoring.capture.instruments import Instruments
 from otel_monitoring.self_telemetry import Guard
 
 __all__ = ["Recorder"]
@@ -59,7 +59,7 @@ class Recorder:
     ) -> None:
         """Record one DB operation (duration in ms, recorded in s; the statement is reduced
         to its summary, never stored). Never raises."""
-        from otel_monitoring.sql import summarize_statement
+        from otel_monitoring.capture.sql_summary import summarize_statement
 
         try:
             summary, operation = summarize_statement(statement)

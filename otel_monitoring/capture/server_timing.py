@@ -1,6 +1,6 @@
 """``Server-Timing: app;dur=<ms>`` on responses in zero-code mode.
 
-In code mode :class:`~otel_monitoring.middleware.MonitoringMiddleware` adds the header; in
+In code mode :class:`~otel_monitoring.capture.middleware.MonitoringMiddleware` adds the header; in
 zero-code mode the contrib FastAPI instrumentation captures requests and this small ASGI
 middleware only adds the header (milliseconds from the request reaching the app to the
 response head). An app mounted inside another one does not add a second header. Never raises
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from otel_monitoring.middleware import (
+from otel_monitoring.capture.middleware import (
     ASGIApp,
     Message,
     Receive,

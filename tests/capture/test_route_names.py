@@ -22,8 +22,8 @@ from starlette.routing import Host
 import otel_monitoring
 from otel_monitoring import Monitor
 from otel_monitoring.autoinstrument import MonitoringDistro
-from otel_monitoring.exclusions import excluded_url_patterns
-from otel_monitoring.instruments import HTTP_DURATION_METRIC
+from otel_monitoring.capture.exclusions import excluded_url_patterns
+from otel_monitoring.capture.instruments import HTTP_DURATION_METRIC
 
 LOOK_ALIKES = ("/healthcare/items", "/reports/metrics", "/users/pingu", "/pingpong", "/livezone")
 PROBES = ("/health", "/healthz", "/livez", "/readyz", "/ping", "/metrics", "/favicon.ico")

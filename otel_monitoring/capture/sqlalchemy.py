@@ -14,10 +14,10 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from otel_monitoring.instruments import Instruments
-from otel_monitoring.processor import TraceFindings, current_trace_id
+from otel_monitoring.capture.instruments import Instruments
+from otel_monitoring.capture.spans import TraceFindings, current_trace_id
+from otel_monitoring.capture.sql_summary import normalize_statement, summarize_statement
 from otel_monitoring.self_telemetry import Guard
-from otel_monitoring.sql import normalize_statement, summarize_statement
 
 __all__ = ["DbListener"]
 

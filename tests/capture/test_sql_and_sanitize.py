@@ -1,7 +1,7 @@
 import pytest
 
+from otel_monitoring.capture.sql_summary import normalize_statement, summarize_statement
 from otel_monitoring.sanitize import is_sensitive_attribute, sanitize_message
-from otel_monitoring.sql import normalize_statement, summarize_statement
 
 
 @pytest.mark.parametrize(

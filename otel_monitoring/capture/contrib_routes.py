@@ -7,7 +7,7 @@ twice, as ``/v2`` (the mount) and as ``/pong`` (the sub-app). :func:`adapt_contr
 changes two things, once per process:
 
 * the route of a request is its full template through mounts
-  (:func:`otel_monitoring.routes.route_template`: ``/v2/pong``, ``/static/{path}``);
+  (:func:`otel_monitoring.capture.routes.route_template`: ``/v2/pong``, ``/static/{path}``);
 * the contrib ASGI middleware measures a request only in the outermost app: it marks the
   scope, and an inner app's middleware that finds the mark passes the request through.
 
@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from otel_monitoring._compat import install_contrib_fastapi_hooks
-from otel_monitoring.routes import MEASURED, Scope, route_template
+from otel_monitoring.capture.routes import MEASURED, Scope, route_template
 
 __all__ = ["adapt_contrib_fastapi"]
 

@@ -10,7 +10,7 @@ HTTP semantic conventions (``http.server.request.duration`` in seconds, ``http.r
 ``Server-Timing`` header. The contrib instrumentation stays the capture path in zero-code mode.
 
 Requests are named by their full route template through mounts (``/v2/pong``,
-``/static/{path}``; see :mod:`otel_monitoring.routes`) and measured once: mounted apps,
+``/static/{path}``; see :mod:`otel_monitoring.capture.routes`) and measured once: mounted apps,
 FastAPI's native telemetry of a mounted FastAPI app included, see the scope marked as measured.
 
 Guarantees: bookkeeping errors are counted by the guard and never reach the app; the app's
@@ -30,9 +30,9 @@ from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
-from otel_monitoring.instruments import Instruments
-from otel_monitoring.processor import REQUEST_TRACE_ID, UNMATCHED_ROUTE, TraceFindings
-from otel_monitoring.routes import FASTAPI_TELEMETRY, MEASURED, route_template
+from otel_monitoring.capture.instruments import Instruments
+from otel_monitoring.capture.routes import FASTAPI_TELEMETRY, MEASURED, route_template
+from otel_monitoring.capture.spans import REQUEST_TRACE_ID, UNMATCHED_ROUTE, TraceFindings
 from otel_monitoring.self_telemetry import Guard
 
 __all__ = ["MonitoringMiddleware", "add_server_timing", "route_of"]
@@ -68,7 +68,7 @@ def route_of(scope: Scope, app: object = None, root_path: str | None = None) -> 
     request. The route Starlette matched (``scope["route"]``) names the request as it is when
     no mount was crossed; otherwise (a mounted app, documentation routes and other routes
     FastAPI does not record in the scope) the route is found again in ``app`` by
-    :func:`~otel_monitoring.routes.route_template`, with the mounts' path templates.
+    :func:`~otel_monitoring.capture.routes.route_template`, with the mounts' path templates.
     """
     root = str(scope.get("root_path", "")) if root_path is None else root_path
     path = getattr(scope.get("route"), "path", None)

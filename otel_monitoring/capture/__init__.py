@@ -1,0 +1,1 @@
+"""Capture: per request, on the app's threads. Cheap, and never raises into the app."""
