@@ -29,12 +29,8 @@ from otel_monitoring.capture.recording import Recorder
 from otel_monitoring.capture.spans import MonitoringSpanProcessor, TraceFindings
 from otel_monitoring.capture.sqlalchemy import DbListener
 from otel_monitoring.clock import Clock, SystemClock
-from otel_monitoring.config import Settings
-from otel_monitoring.evaluate import Evaluator
-from otel_monitoring.ingest import Ingestor
-from otel_monitoring.live_scores import History, LiveScores
-from otel_monitoring.notify import AlertLogEmitter, WebhookNotifier
-from otel_monitoring.providers import (
+from otel_monitoring.collect.ingest import Ingestor
+from otel_monitoring.collect.providers import (
     Exports,
     exports,
     forget_tracer_provider,
@@ -42,7 +38,11 @@ from otel_monitoring.providers import (
     join_tracer_provider,
     only_processor,
 )
-from otel_monitoring.reader import MonitoringMetricReader
+from otel_monitoring.collect.reader import MonitoringMetricReader
+from otel_monitoring.config import Settings
+from otel_monitoring.evaluate import Evaluator
+from otel_monitoring.live_scores import History, LiveScores
+from otel_monitoring.notify import AlertLogEmitter, WebhookNotifier
 from otel_monitoring.rules import AnomalyRule, Rule, check_rules, default_rules, load_rules_file
 from otel_monitoring.self_telemetry import Guard
 from otel_monitoring.stats import Stats

@@ -1,6 +1,6 @@
 """Expose an instance's metrics to Prometheus: a cumulative reader and ``GET /metrics``.
 
-The in-process reader (:mod:`otel_monitoring.reader`) aggregates with delta temporality and
+The in-process reader (:mod:`otel_monitoring.collect.reader`) aggregates with delta temporality and
 base-2 exponential histograms. Prometheus wants cumulative series, and the OTel Prometheus
 exporter (``opentelemetry-exporter-prometheus``) does not translate exponential histograms,
 so fleet mode adds a second SDK reader, :class:`FleetPrometheusReader`: cumulative, with

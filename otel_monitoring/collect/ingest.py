@@ -104,7 +104,7 @@ _NORMALISERS: dict[str, Callable[[_Attrs], tuple[Attributes, bool]]] = {
 
 
 class Ingestor:
-    """Callable sink for :class:`~otel_monitoring.reader.MonitoringMetricReader`."""
+    """Callable sink for :class:`~otel_monitoring.collect.reader.MonitoringMetricReader`."""
 
     def __init__(self, store: MetricStore, guard: Guard, now_s: Callable[[], float]) -> None:
         self.store = store

@@ -24,8 +24,8 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from otel_monitoring._compat import span_processors
+from otel_monitoring.collect.exporters import exporters_from_env
 from otel_monitoring.config import Settings
-from otel_monitoring.exporters import exporters_from_env
 
 if TYPE_CHECKING:
     from otel_monitoring.fleet.exposition import PrometheusExposition
