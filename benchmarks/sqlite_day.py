@@ -31,9 +31,9 @@ def fill(path: str, routes: int, hours: float) -> None:
     """Write the intervals as one worker would (one flush per interval)."""
     import numpy as np
 
-    from otel_monitoring.histogram import ExpHistogram
-    from otel_monitoring.persist import SqliteStore
-    from otel_monitoring.store import Agg, Kind, SeriesKey
+    from otel_monitoring.store.histogram import ExpHistogram
+    from otel_monitoring.store.memory import Agg, Kind, SeriesKey
+    from otel_monitoring.store.sqlite import SqliteStore
 
     rng = np.random.default_rng(1)
     pool = [ExpHistogram.from_values(rng.lognormal(-3.0, 0.8, 20)) for _ in range(64)]
@@ -50,8 +50,8 @@ def fill(path: str, routes: int, hours: float) -> None:
 
 def read(path: str, hours: float) -> None:
     """Fold windows as another worker, through the kept hours and row by row."""
-    from otel_monitoring.persist import SqliteStore
-    from otel_monitoring.persist.codec import Merger
+    from otel_monitoring.store.sqlite import SqliteStore
+    from otel_monitoring.store.sqlite.codec import Merger
 
     now = T0 + hours * 3600.0 - 3.0
     with SqliteStore(path) as store:

@@ -29,7 +29,7 @@ MODES = ("WAL", "TRUNCATE", "DELETE", "PERSIST")
 
 
 def _use(mode: str) -> None:
-    from otel_monitoring.persist import schema
+    from otel_monitoring.store.sqlite import schema
 
     schema.JOURNAL_MODE = mode
     # the previous design also mapped the database file (256 MiB)
@@ -37,9 +37,9 @@ def _use(mode: str) -> None:
 
 
 def _writer(path: str, mode: str, seed: int, series: int, steps: tuple[int, int], out: Any) -> None:
-    from otel_monitoring.histogram import ExpHistogram
-    from otel_monitoring.persist import SqliteStore
-    from otel_monitoring.store import Agg, Kind, SeriesKey
+    from otel_monitoring.store.histogram import ExpHistogram
+    from otel_monitoring.store.memory import Agg, Kind, SeriesKey
+    from otel_monitoring.store.sqlite import SqliteStore
 
     _use(mode)
     rng = np.random.default_rng(seed)
@@ -61,7 +61,7 @@ def _writer(path: str, mode: str, seed: int, series: int, steps: tuple[int, int]
 
 
 def _reader(path: str, mode: str, end: int, done: Event, out: Any) -> None:
-    from otel_monitoring.persist import SqliteStore
+    from otel_monitoring.store.sqlite import SqliteStore
 
     _use(mode)
     store = SqliteStore(path)

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from otel_monitoring.histogram import ExpHistogram
-from otel_monitoring.persist import SqliteStore
-from otel_monitoring.store import Agg, Kind, MetricStore, SeriesKey
+from otel_monitoring.store.histogram import ExpHistogram
+from otel_monitoring.store.memory import Agg, Kind, MetricStore, SeriesKey
+from otel_monitoring.store.sqlite import SqliteStore
 
 SERIES = 100
 INTERVALS = 360  # one hour of 10 s intervals

@@ -1,7 +1,7 @@
 """Memory of the in-memory store holding a day of latency histograms, with and without the
 compaction of closed buckets, and the time to fold a window across all routes.
 
-Fills a :class:`~otel_monitoring.store.MetricStore` (default tiers: 10 s for 1 h, 1 min for
+Fills a :class:`~otel_monitoring.store.memory.MetricStore` (default tiers: 10 s for 1 h, 1 min for
 24 h) with ``--hours`` of 10-s intervals for ``--routes`` routes, each interval a histogram of
 ``--per-interval`` log-normal request durations (median 50 ms), as the reader adds them. Each
 variant runs in its own child process so its RSS is its own; the baseline turns
@@ -46,8 +46,8 @@ def fill(routes: int, hours: float, per_interval: int, compact: bool) -> dict[st
 
     import numpy as np
 
-    from otel_monitoring.histogram import ExpHistogram
-    from otel_monitoring.store import Agg, Kind, MetricStore, SeriesKey
+    from otel_monitoring.store.histogram import ExpHistogram
+    from otel_monitoring.store.memory import Agg, Kind, MetricStore, SeriesKey
 
     if not compact:
         ExpHistogram.compact = lambda self: None  # type: ignore[method-assign]

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from otel_monitoring.fleet.stats import FleetStats
     from otel_monitoring.stats import EndpointSort, Stats
     from otel_monitoring.stats_view import StatsView
-    from otel_monitoring.store import MetricStore
+    from otel_monitoring.store.memory import MetricStore
 
 __all__ = [
     "ALERT_STATES",

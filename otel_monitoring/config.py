@@ -103,7 +103,7 @@ def _parse_rate_limits(text: str) -> tuple[tuple[str, str], ...]:
 
 
 def _parse_store(text: str) -> str:
-    from otel_monitoring.persist.url import parse_store_url
+    from otel_monitoring.store.sqlite.url import parse_store_url
 
     directory = parse_store_url(text.strip()).parent
     if not directory.is_dir():

@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from otel_monitoring.capture.instruments import HTTP_DURATION_METRIC
-from otel_monitoring.store import Agg, Kind, MetricStore, SeriesKey
+from otel_monitoring.store.memory import Agg, Kind, MetricStore, SeriesKey
 from otel_monitoring.timeseries import Cached, TimeseriesMetric, value_of
 
 __all__ = ["WATCHED_METRICS", "History", "LiveScores", "ScoredChart"]

@@ -47,7 +47,7 @@ from otel_monitoring.rules import AnomalyRule, Rule, check_rules, default_rules,
 from otel_monitoring.self_telemetry import Guard
 from otel_monitoring.stats import Stats
 from otel_monitoring.stats_view import StatsView
-from otel_monitoring.store import MetricStore
+from otel_monitoring.store.memory import MetricStore
 from otel_monitoring.timeseries import Series, TimeseriesMetric
 from otel_monitoring.types import EndpointStats, HealthStatus, Window
 
@@ -140,7 +140,7 @@ class Monitor:
     def _make_store(self) -> MetricStore:
         s = self.settings
         if s.store_url:
-            from otel_monitoring.persist import SqliteStore
+            from otel_monitoring.store.sqlite import SqliteStore
 
             return SqliteStore.from_url(
                 s.store_url, retention_s=s.retention_s, max_series=s.max_series, guard=self.guard
@@ -274,8 +274,8 @@ class Monitor:
         s = self.settings
         if not s.store_url:
             return None
-        from otel_monitoring.persist import SqliteStore
         from otel_monitoring.sharing import SharedState
+        from otel_monitoring.store.sqlite import SqliteStore
 
         assert isinstance(self.store, SqliteStore)
         return SharedState(self.store, self.alerts, self.audit, self.guard, s.interval_s)

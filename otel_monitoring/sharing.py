@@ -19,7 +19,7 @@ from otel_monitoring.audit import AuditLog
 from otel_monitoring.self_telemetry import Guard
 
 if TYPE_CHECKING:
-    from otel_monitoring.persist import SqliteStore
+    from otel_monitoring.store.sqlite import SqliteStore
 
 __all__ = ["LEASE", "SharedState"]
 

@@ -19,7 +19,6 @@ from otel_monitoring.capture.instruments import (
 )
 from otel_monitoring.capture.spans import TraceFindings
 from otel_monitoring.clock import Clock
-from otel_monitoring.histogram import ExpHistogram
 from otel_monitoring.self_telemetry import Guard
 from otel_monitoring.stats_view import (
     EndpointSort,
@@ -32,7 +31,8 @@ from otel_monitoring.stats_view import (
     window_minutes,
     worst_endpoints,
 )
-from otel_monitoring.store import Agg, MetricStore, SeriesKey
+from otel_monitoring.store.histogram import ExpHistogram
+from otel_monitoring.store.memory import Agg, MetricStore, SeriesKey
 from otel_monitoring.types import (
     CacheStats,
     DbStatementStats,
@@ -467,7 +467,7 @@ class Stats:
         return worst_endpoints(self.endpoints(window), limit)
 
 
-from otel_monitoring.store import Kind as _Kind  # noqa: E402
+from otel_monitoring.store.memory import Kind as _Kind  # noqa: E402
 
 _HIST = _Kind.HISTOGRAM
 

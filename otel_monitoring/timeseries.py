@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from otel_monitoring.capture.instruments import HTTP_DURATION_METRIC
-from otel_monitoring.store import Agg, MetricStore, SeriesKey
+from otel_monitoring.store.memory import Agg, MetricStore, SeriesKey
 
 __all__ = ["Point", "Series", "TimeseriesMetric", "http_series", "value_of"]
 

@@ -27,10 +27,10 @@ from otel_monitoring.capture.instruments import (
     HTTP_RESPONSE_SIZE_METRIC,
 )
 from otel_monitoring.capture.spans import UNMATCHED_ROUTE
-from otel_monitoring.histogram import ExpHistogram
 from otel_monitoring.sanitize import is_sensitive_attribute
 from otel_monitoring.self_telemetry import Guard
-from otel_monitoring.store import Agg, Attributes, Kind, MetricStore, SeriesKey
+from otel_monitoring.store.histogram import ExpHistogram
+from otel_monitoring.store.memory import Agg, Attributes, Kind, MetricStore, SeriesKey
 
 __all__ = ["Ingestor", "status_class"]
 

@@ -1,11 +1,14 @@
-"""Persistence: a SQLite store shared by the processes of one host.
+"""The old import path ``otel_monitoring.persist``: kept working, now
+:mod:`otel_monitoring.store.sqlite`."""
 
-:class:`SqliteStore` is a drop-in :class:`~otel_monitoring.store.MetricStore` (plus alerts,
-the audit trail and leases) whose numbers are those of every process writing to the file.
-Select it with ``OTEL_MONITORING_STORE=sqlite:///monitoring.db``; see ``docs/persistence.md``.
-"""
+from otel_monitoring.store.sqlite import (
+    PersistStats,
+    SqliteStore,
+    parse_store_url,
+)
 
-from otel_monitoring.persist.sqlite import PersistStats, SqliteStore
-from otel_monitoring.persist.url import parse_store_url
-
-__all__ = ["PersistStats", "SqliteStore", "parse_store_url"]
+__all__ = [
+    "PersistStats",
+    "SqliteStore",
+    "parse_store_url",
+]

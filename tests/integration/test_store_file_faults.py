@@ -146,7 +146,7 @@ def test_truncated_immutable_store_files_never_kill_the_app(
         health = client.get("/monitoring/health").json()
         assert health["self_telemetry"]["store"]["backlog"] == 0, health
         assert not any("monitoring store" in reason for reason in health["reasons"]), health
-        from otel_monitoring.persist import SqliteStore
+        from otel_monitoring.store.sqlite import SqliteStore
 
         reader = SqliteStore(db, retention_s=86400, max_series=100)
         try:

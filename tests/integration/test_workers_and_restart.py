@@ -256,7 +256,7 @@ def test_a_locked_store_never_hurts_requests_and_writes_resume(
         blocker.close()
 
     def persisted() -> None:
-        from otel_monitoring.persist import SqliteStore
+        from otel_monitoring.store.sqlite import SqliteStore
 
         reader = SqliteStore.from_url(f"sqlite:///{db}", retention_s=86400, max_series=100)
         try:

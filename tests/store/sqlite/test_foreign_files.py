@@ -13,9 +13,9 @@ from persist_helpers import T0, sum_agg
 
 import otel_monitoring
 from otel_monitoring.errors import ConfigError
-from otel_monitoring.persist import SqliteStore
-from otel_monitoring.persist.schema import APPLICATION_ID
-from otel_monitoring.store import Kind, SeriesKey
+from otel_monitoring.store.memory import Kind, SeriesKey
+from otel_monitoring.store.sqlite import SqliteStore
+from otel_monitoring.store.sqlite.schema import APPLICATION_ID
 
 
 def _foreign_app_db(path: Path) -> None:

@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from otel_monitoring import Monitor, Settings
 from otel_monitoring.analysis import version_labels
-from otel_monitoring.persist import SqliteStore
+from otel_monitoring.store.sqlite import SqliteStore
 from otel_monitoring.testing import FakeClock, offline_monitor
 
 

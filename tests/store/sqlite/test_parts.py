@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from persist_helpers import T0, sum_agg
 
-from otel_monitoring.persist import SqliteStore
-from otel_monitoring.store import Kind, MetricStore, SeriesKey
+from otel_monitoring.store.memory import Kind, MetricStore, SeriesKey
+from otel_monitoring.store.sqlite import SqliteStore
 
 
 def test_the_store_is_a_metric_store_with_no_mixins() -> None:

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from otel_monitoring.histogram import ExpHistogram
-from otel_monitoring.persist import SqliteStore
-from otel_monitoring.store import Agg, Kind, MetricStore, SeriesKey
+from otel_monitoring.store.histogram import ExpHistogram
+from otel_monitoring.store.memory import Agg, Kind, MetricStore, SeriesKey
+from otel_monitoring.store.sqlite import SqliteStore
 
 T0 = 1_700_000_000.0
 METRIC = "http.server.request.duration"
@@ -97,7 +97,7 @@ def worker_values(seed: int, intervals: int) -> list[np.ndarray]:
 
 def run_worker(path: str, seed: int, intervals: int) -> None:
     """Body of a worker process: record its traffic into the shared file, one flush per interval."""
-    from otel_monitoring.persist import SqliteStore
+    from otel_monitoring.store.sqlite import SqliteStore
 
     store = SqliteStore(path)
     for step, values in enumerate(worker_values(seed, intervals)):
@@ -112,7 +112,7 @@ def readonly_scenario(directory: str) -> dict[str, int]:
     root ignores file permissions). Returns the observed counts for the test to check."""
     import os
 
-    from otel_monitoring.persist import SqliteStore
+    from otel_monitoring.store.sqlite import SqliteStore
 
     path = os.path.join(directory, "monitoring.db")
     key = SeriesKey("hits", ())

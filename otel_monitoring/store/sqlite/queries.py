@@ -1,4 +1,4 @@
-"""Reads of :class:`~otel_monitoring.persist.sqlite.SqliteStore`: other processes' buckets.
+"""Reads of :class:`~otel_monitoring.store.sqlite.store.SqliteStore`: other processes' buckets.
 
 :class:`BucketReader` takes the store's :class:`~.store_file.StoreFile` (the reader
 connection, its lock, the fault counters) and keeps what it read: the series catalog and the
@@ -16,10 +16,10 @@ import sqlite3
 from collections.abc import Callable
 from typing import TypeVar
 
-from otel_monitoring.persist.codec import ROW_COLUMNS, Merger, RowValues
-from otel_monitoring.persist.schema import TOTAL_WIDTH
-from otel_monitoring.persist.store_file import StoreFile
-from otel_monitoring.store import Agg, Kind, SeriesKey
+from otel_monitoring.store.memory import Agg, Kind, SeriesKey
+from otel_monitoring.store.sqlite.codec import ROW_COLUMNS, Merger, RowValues
+from otel_monitoring.store.sqlite.schema import TOTAL_WIDTH
+from otel_monitoring.store.sqlite.store_file import StoreFile
 
 __all__ = ["BucketReader"]
 
@@ -153,7 +153,7 @@ class BucketReader:
         :class:`sqlite3.Error`).
 
         Each process writes an hourly row beside its 1-min rows (see
-        :class:`~otel_monitoring.persist.sqlite.SqliteStore`); it stands in for them when its
+        :class:`~otel_monitoring.store.sqlite.store.SqliteStore`); it stands in for them when its
         request count and latest time are theirs, else (a file written before hourly rows,
         rows removed by a cleanup) the 1-min rows are merged. Each hour's merge is kept with
         the signature of its 1-min rows per process (how many, their request count, their

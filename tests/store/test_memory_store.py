@@ -2,8 +2,8 @@ import math
 
 import numpy as np
 
-from otel_monitoring.histogram import ExpHistogram
-from otel_monitoring.store import OVERFLOW_ATTRIBUTES, Agg, Kind, MetricStore, SeriesKey
+from otel_monitoring.store.histogram import ExpHistogram
+from otel_monitoring.store.memory import OVERFLOW_ATTRIBUTES, Agg, Kind, MetricStore, SeriesKey
 
 
 def _hist_agg(*values: float) -> Agg:

@@ -1,6 +1,7 @@
 """Bucket rows on disk and the fast merge of many of them.
 
-A row holds one aggregate (:class:`~otel_monitoring.store.Agg`) of one series, one tier bucket,
+A row holds one aggregate (:class:`~otel_monitoring.store.memory.Agg`) of one series, one tier
+bucket,
 written by one process. Histograms are stored sparse: the occupied bucket positions relative to
 the offset as little-endian ``uint32`` followed by their counts as ``int64`` (12 bytes per
 occupied bucket, nothing for empty ones), so a 10 s bucket with 20 requests takes ~240 bytes
@@ -21,8 +22,8 @@ from typing import Generic, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from otel_monitoring.histogram import ExpHistogram
-from otel_monitoring.store import Agg, Kind
+from otel_monitoring.store.histogram import ExpHistogram
+from otel_monitoring.store.memory import Agg, Kind
 
 __all__ = ["ROW_COLUMNS", "Merger", "RowValues", "encode_agg"]
 

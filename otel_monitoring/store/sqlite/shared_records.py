@@ -1,5 +1,5 @@
 """Alerts, the audit trail, versions and leases of a
-:class:`~otel_monitoring.persist.sqlite.SqliteStore`: its record tables.
+:class:`~otel_monitoring.store.sqlite.store.SqliteStore`: its record tables.
 
 :class:`RecordTables` takes the store's :class:`~.store_file.StoreFile` (connections, locks,
 fault counters) and holds what is pending for those tables; the store writes the pending
@@ -15,9 +15,9 @@ import sqlite3
 
 from otel_monitoring.alerts import Alert, alert_from_json
 from otel_monitoring.audit import AuditRecord
-from otel_monitoring.persist import records
-from otel_monitoring.persist.schema import transaction
-from otel_monitoring.persist.store_file import StoreFile
+from otel_monitoring.store.sqlite import records
+from otel_monitoring.store.sqlite.schema import transaction
+from otel_monitoring.store.sqlite.store_file import StoreFile
 
 __all__ = ["RecordTables"]
 

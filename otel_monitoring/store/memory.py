@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
 
-from otel_monitoring.histogram import ExpHistogram
+from otel_monitoring.store.histogram import ExpHistogram
 
 __all__ = ["OVERFLOW_ATTRIBUTES", "Agg", "Kind", "MetricStore", "SeriesKey", "Tier"]
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from persist_helpers import METRIC, T0, assert_agg_equal, feed, hist_agg, route_key, sum_agg
 
-from otel_monitoring.persist import SqliteStore, parse_store_url
-from otel_monitoring.store import Agg, Kind, MetricStore, SeriesKey
+from otel_monitoring.store.memory import Agg, Kind, MetricStore, SeriesKey
+from otel_monitoring.store.sqlite import SqliteStore, parse_store_url
 
 GROUPS: dict[str, Callable[[SeriesKey], tuple[str, ...] | None]] = {
     "per-series": lambda key: key.attributes and tuple(v for _, v in key.attributes),

@@ -1,4 +1,5 @@
-"""A :class:`~otel_monitoring.store.MetricStore` backed by one SQLite file shared by processes.
+"""A :class:`~otel_monitoring.store.memory.MetricStore` backed by one SQLite file shared by
+processes.
 
 Every process keeps its own data in memory, exactly as :class:`MetricStore` does (that copy
 answers for the process itself and is the fallback when the file cannot be read), and writes
@@ -36,14 +37,14 @@ from typing import Any, TypeVar
 
 from otel_monitoring.alerts import Alert
 from otel_monitoring.audit import AuditRecord
-from otel_monitoring.persist.codec import ROW_COLUMNS, Merger, RowValues, encode_agg
-from otel_monitoring.persist.queries import BucketReader
-from otel_monitoring.persist.schema import TOTAL_WIDTH, transaction
-from otel_monitoring.persist.shared_records import RecordTables
-from otel_monitoring.persist.store_file import StoreFile
-from otel_monitoring.persist.url import parse_store_url
 from otel_monitoring.self_telemetry import Guard
-from otel_monitoring.store import OVERFLOW_ATTRIBUTES, Agg, Kind, MetricStore, SeriesKey
+from otel_monitoring.store.memory import OVERFLOW_ATTRIBUTES, Agg, Kind, MetricStore, SeriesKey
+from otel_monitoring.store.sqlite.codec import ROW_COLUMNS, Merger, RowValues, encode_agg
+from otel_monitoring.store.sqlite.queries import BucketReader
+from otel_monitoring.store.sqlite.schema import TOTAL_WIDTH, transaction
+from otel_monitoring.store.sqlite.shared_records import RecordTables
+from otel_monitoring.store.sqlite.store_file import StoreFile
+from otel_monitoring.store.sqlite.url import parse_store_url
 
 __all__ = ["PersistStats", "SqliteStore"]
 

@@ -11,7 +11,7 @@ from persist_helpers import T0
 
 from otel_monitoring.alerts import Alert, AlertEvent, AlertState
 from otel_monitoring.audit import AuditRecord
-from otel_monitoring.persist import SqliteStore
+from otel_monitoring.store.sqlite import SqliteStore
 
 
 def _alert(alert_id: str, state: AlertState = AlertState.FIRING, at_s: float = T0) -> Alert:

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from otel_monitoring.histogram import ExpHistogram
+from otel_monitoring.store.histogram import ExpHistogram
 
 
 def test_percentiles_within_one_percent_of_numpy() -> None:

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 from persist_helpers import METRIC, T0, hist_agg, route_key, run_worker, worker_values
 
-from otel_monitoring.histogram import ExpHistogram
-from otel_monitoring.persist import SqliteStore
-from otel_monitoring.persist.schema import APPLICATION_ID
-from otel_monitoring.store import Kind
+from otel_monitoring.store.histogram import ExpHistogram
+from otel_monitoring.store.memory import Kind
+from otel_monitoring.store.sqlite import SqliteStore
+from otel_monitoring.store.sqlite.schema import APPLICATION_ID
 
 INTERVALS = 30
 SEEDS = (101, 202)

@@ -14,8 +14,8 @@ from persist_helpers import METRIC, T0, assert_agg_equal, feed, readonly_scenari
 
 from otel_monitoring.alerts import Alert, AlertState
 from otel_monitoring.audit import AuditRecord
-from otel_monitoring.persist import SqliteStore
-from otel_monitoring.store import Kind, MetricStore, SeriesKey
+from otel_monitoring.store.memory import Kind, MetricStore, SeriesKey
+from otel_monitoring.store.sqlite import SqliteStore
 
 ALL = staticmethod(lambda key: ("all",))
 

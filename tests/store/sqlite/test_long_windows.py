@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 from persist_helpers import METRIC, T0, hist_agg, route_key
 
-from otel_monitoring.histogram import ExpHistogram
-from otel_monitoring.persist import SqliteStore
-from otel_monitoring.store import Kind
+from otel_monitoring.store.histogram import ExpHistogram
+from otel_monitoring.store.memory import Kind
+from otel_monitoring.store.sqlite import SqliteStore
 
 MINUTE = 60.0
 Recorded = dict[float, list[np.ndarray]]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from otel_monitoring.persist import SqliteStore
+from otel_monitoring.store.sqlite import SqliteStore
 
 
 @pytest.fixture

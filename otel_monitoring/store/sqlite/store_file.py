@@ -1,4 +1,4 @@
-"""The SQLite file of a :class:`~otel_monitoring.persist.sqlite.SqliteStore`: its connections.
+"""The SQLite file of a :class:`~otel_monitoring.store.sqlite.store.SqliteStore`: its connections.
 
 :class:`StoreFile` owns what every part of the store shares: the writer and reader
 connections and their locks, the lock of the pending backlog, this process's identity in the
@@ -20,8 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from otel_monitoring.errors import ConfigError
-from otel_monitoring.persist.schema import NotAStore, check_file, connect, create_schema
 from otel_monitoring.self_telemetry import Guard
+from otel_monitoring.store.sqlite.schema import NotAStore, check_file, connect, create_schema
 
 __all__ = ["ReadsPaused", "StoreFile"]
 

@@ -1,0 +1,1 @@
+"""Store: bounded state. In memory (tiers, cap) or in a SQLite file shared by processes."""
