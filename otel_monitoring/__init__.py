@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from otel_monitoring.errors import ConfigError, MonitoringError
     from otel_monitoring.instrument import instrument_app
     from otel_monitoring.monitor import Monitor
-    from otel_monitoring.stats import EndpointSort, Stats
+    from otel_monitoring.stats.local import EndpointSort, Stats
     from otel_monitoring.types import (
         CacheStats,
         DbStatementStats,
@@ -82,8 +82,8 @@ _LAZY: dict[str, str] = {
     "MonitoringError": "errors",
     "instrument_app": "instrument",
     "Monitor": "monitor",
-    "EndpointSort": "stats",
-    "Stats": "stats",
+    "EndpointSort": "stats.local",
+    "Stats": "stats.local",
     **{
         name: "types"
         for name in (

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from otel_monitoring.live_scores import History, LiveScores
-from otel_monitoring.timeseries import Series, TimeseriesMetric
+from otel_monitoring.stats.timeseries import Series, TimeseriesMetric
 from otel_monitoring.types import EndpointStats, HealthStatus, Window
 
 if TYPE_CHECKING:
@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     from otel_monitoring.capture.spans import TraceFindings
     from otel_monitoring.clock import Clock
     from otel_monitoring.fleet.stats import FleetStats
-    from otel_monitoring.stats import EndpointSort, Stats
-    from otel_monitoring.stats_view import StatsView
+    from otel_monitoring.stats.local import EndpointSort, Stats
+    from otel_monitoring.stats.view import StatsView
     from otel_monitoring.store.memory import MetricStore
 
 __all__ = [
@@ -293,7 +293,7 @@ class Analysis:
         self, chart: TimeseriesMetric, route: str | None, verb: str | None, window_s: float
     ) -> Series:
         """This process's chart (fleet mode or not), from the store and the live scores."""
-        from otel_monitoring.timeseries import http_series
+        from otel_monitoring.stats.timeseries import http_series
 
         self.stats.refresh()
         return http_series(

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from otel_monitoring.timeseries import TimeseriesMetric
+from otel_monitoring.stats.timeseries import TimeseriesMetric
 from otel_monitoring.types import EndpointStats, HealthStatus, Window
 
 if TYPE_CHECKING:

@@ -29,9 +29,9 @@ from otel_monitoring.rules import (
     ThresholdRule,
 )
 from otel_monitoring.self_telemetry import Guard
-from otel_monitoring.stats import Stats
-from otel_monitoring.stats_view import StatsView
-from otel_monitoring.timeseries import TimeseriesMetric
+from otel_monitoring.stats.local import Stats
+from otel_monitoring.stats.timeseries import TimeseriesMetric
+from otel_monitoring.stats.view import StatsView
 from otel_monitoring.types import EndpointStats, ServiceStats
 
 __all__ = ["ChartScores", "Evaluator"]

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from otel_monitoring.analysis import AnomalyPoint
 from otel_monitoring.api_models import EvidenceOut, InsightOut
-from otel_monitoring.timeseries import Series
+from otel_monitoring.stats.timeseries import Series
 from otel_monitoring.types import Window
 
 if TYPE_CHECKING:

@@ -26,8 +26,8 @@ import numpy as np
 import numpy.typing as npt
 
 from otel_monitoring.capture.instruments import HTTP_DURATION_METRIC
+from otel_monitoring.stats.timeseries import Cached, TimeseriesMetric, value_of
 from otel_monitoring.store.memory import Agg, Kind, MetricStore, SeriesKey
-from otel_monitoring.timeseries import Cached, TimeseriesMetric, value_of
 
 __all__ = ["WATCHED_METRICS", "History", "LiveScores", "ScoredChart"]
 
@@ -262,7 +262,8 @@ class LiveScores:
     def cached(
         self, metric: TimeseriesMetric, route: str | None, method: str | None, step: float
     ) -> Cached | None:
-        """Chart values of closed buckets, for :func:`~otel_monitoring.timeseries.http_series`:
+        """Chart values of closed buckets, for
+        :func:`~otel_monitoring.stats.timeseries.http_series`:
         complete from the returned first index to the last one held (absent = no data)."""
         with self._lock:
             chart = self._charts.get((metric, route, method, step))

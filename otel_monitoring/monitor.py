@@ -45,10 +45,10 @@ from otel_monitoring.live_scores import History, LiveScores
 from otel_monitoring.notify import AlertLogEmitter, WebhookNotifier
 from otel_monitoring.rules import AnomalyRule, Rule, check_rules, default_rules, load_rules_file
 from otel_monitoring.self_telemetry import Guard
-from otel_monitoring.stats import Stats
-from otel_monitoring.stats_view import StatsView
+from otel_monitoring.stats.local import Stats
+from otel_monitoring.stats.timeseries import Series, TimeseriesMetric
+from otel_monitoring.stats.view import StatsView
 from otel_monitoring.store.memory import MetricStore
-from otel_monitoring.timeseries import Series, TimeseriesMetric
 from otel_monitoring.types import EndpointStats, HealthStatus, Window
 
 if TYPE_CHECKING:

@@ -24,8 +24,8 @@ from otel_monitoring.api_deps import (
 )
 from otel_monitoring.auth import Principal
 from otel_monitoring.insight_views import TimeseriesOut, timeseries_out
-from otel_monitoring.stats import EndpointSort
-from otel_monitoring.timeseries import TimeseriesMetric
+from otel_monitoring.stats.local import EndpointSort
+from otel_monitoring.stats.timeseries import TimeseriesMetric
 from otel_monitoring.types import EndpointStats, Window
 
 __all__ = ["endpoints_router"]

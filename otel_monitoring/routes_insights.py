@@ -29,7 +29,7 @@ from otel_monitoring.insight_views import (
     insight_out,
     trend_out,
 )
-from otel_monitoring.timeseries import TimeseriesMetric
+from otel_monitoring.stats.timeseries import TimeseriesMetric
 from otel_monitoring.types import Window
 
 __all__ = ["insights_router"]

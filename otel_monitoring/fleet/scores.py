@@ -24,7 +24,7 @@ from typing import Any
 
 from otel_monitoring.fleet.stats import FleetStats
 from otel_monitoring.live_scores import History, ScoredChart
-from otel_monitoring.timeseries import TimeseriesMetric
+from otel_monitoring.stats.timeseries import TimeseriesMetric
 
 __all__ = ["FleetScores"]
 

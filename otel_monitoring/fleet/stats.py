@@ -1,4 +1,5 @@
-"""``FleetStats``: the statistics of :class:`otel_monitoring.stats.Stats`, read from Prometheus.
+"""``FleetStats``: the statistics of :class:`otel_monitoring.stats.local.Stats`, read from
+Prometheus.
 
 Same method names, arguments and frozen dataclasses as ``Stats`` (``endpoints``,
 ``endpoint``, ``top_endpoints``, ``service``, ``health``, ``db_statements``, plus
@@ -57,7 +58,8 @@ from otel_monitoring.fleet.native import (
     window_parts,
 )
 from otel_monitoring.fleet.prometheus import PrometheusClient, Sample
-from otel_monitoring.stats_view import (
+from otel_monitoring.stats.timeseries import Point, Series, TimeseriesMetric
+from otel_monitoring.stats.view import (
     EndpointSort,
     StatsView,
     health_status,
@@ -69,7 +71,6 @@ from otel_monitoring.stats_view import (
     window_minutes,
     worst_endpoints,
 )
-from otel_monitoring.timeseries import Point, Series, TimeseriesMetric
 from otel_monitoring.types import (
     DbStatementStats,
     EndpointStats,
@@ -603,7 +604,7 @@ class FleetStats:
 
         One point per ``step_s`` (default: ``window_s / 60``, at least 10 s); each covers
         the step ending at its time plus ``step_s`` (``Point.t`` is the step's start, as in
-        :func:`otel_monitoring.timeseries.http_series`), counted exactly as the module
+        :func:`otel_monitoring.stats.timeseries.http_series`), counted exactly as the module
         docstring says. Throughput is requests per minute, error rate a percentage,
         latencies milliseconds; ``value`` is ``None`` for a step with no requests.
         """
@@ -707,7 +708,7 @@ class FleetStats:
 
     # -- health ----------------------------------------------------------------------------
     def health(self, active_alerts: int = 0) -> HealthStatus:
-        """Fleet health, with :meth:`otel_monitoring.stats.Stats.health`'s rules (errors over
+        """Fleet health, with :meth:`otel_monitoring.stats.local.Stats.health`'s rules (errors over
         5 min, p95 per route, active alerts) plus: degraded while a scraped instance is down
         (``up == 0``). ``uptime_seconds`` is the oldest live instance's age when Prometheus
         has ``process_start_time_seconds``, else this view's age. Raises ``PrometheusError``.

@@ -33,8 +33,8 @@ from otel_monitoring.fleet.exposition import (
 )
 from otel_monitoring.rules import SloRule
 from otel_monitoring.self_telemetry import Guard
+from otel_monitoring.stats.timeseries import TimeseriesMetric
 from otel_monitoring.testing import offline_monitor
-from otel_monitoring.timeseries import TimeseriesMetric
 
 ROOT = Path(__file__).resolve().parents[2]
 FLEET_DIR = Path(__file__).resolve().parent

@@ -19,8 +19,8 @@ from otel_monitoring.fleet import FleetStats, PrometheusClient
 from otel_monitoring.fleet.scores import FleetScores
 from otel_monitoring.rules import AnomalyRule, Statistic
 from otel_monitoring.self_telemetry import Guard
+from otel_monitoring.stats.timeseries import TimeseriesMetric
 from otel_monitoring.testing import offline_monitor
-from otel_monitoring.timeseries import TimeseriesMetric
 
 
 def _traffic(url: str, slow: threading.Event, stop: threading.Event) -> None:

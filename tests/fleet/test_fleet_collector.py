@@ -24,7 +24,7 @@ from test_fleet import SECOND_BATCH_B, TRAFFIC_A, TRAFFIC_B, _send
 from otel_monitoring.fleet import FleetStats, PrometheusClient
 from otel_monitoring.fleet.native import WindowHistogram, native_increase
 from otel_monitoring.fleet.prometheus import NativeHistogram
-from otel_monitoring.timeseries import TimeseriesMetric
+from otel_monitoring.stats.timeseries import TimeseriesMetric
 
 DURATION = "http_server_request_duration_seconds"
 NATIVE_FLAGS = ("--enable-feature=native-histograms", "--web.enable-remote-write-receiver")

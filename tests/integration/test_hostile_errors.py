@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from otel_monitoring.timeseries import TimeseriesMetric
+from otel_monitoring.stats.timeseries import TimeseriesMetric
 
 HERE = Path(__file__).resolve().parent
 FAIL_ROUTES = ("charge", "profile", "oauth", "upstream", "kwargs", "signup", "login")

@@ -1,6 +1,6 @@
 """``StatsView``: the read API that this process's statistics and the fleet's both give.
 
-:class:`otel_monitoring.stats.Stats` reads the in-process store and
+:class:`otel_monitoring.stats.local.Stats` reads the in-process store and
 :class:`otel_monitoring.fleet.stats.FleetStats` reads Prometheus; the API, the dashboard
 and the alert evaluator take either as a :class:`StatsView`, and the type checker proves
 that both satisfy it. What turns counts into the frozen dataclasses of

@@ -20,7 +20,7 @@ from otel_monitoring.capture.instruments import (
 from otel_monitoring.capture.spans import TraceFindings
 from otel_monitoring.clock import Clock
 from otel_monitoring.self_telemetry import Guard
-from otel_monitoring.stats_view import (
+from otel_monitoring.stats.view import (
     EndpointSort,
     StatsView,
     health_status,

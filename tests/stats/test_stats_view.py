@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from otel_monitoring.stats_view import (
+from otel_monitoring.stats.view import (
     health_status,
     request_figures,
     window_minutes,

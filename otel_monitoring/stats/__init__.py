@@ -1,0 +1,1 @@
+"""Stats: the read side. Store -> frozen dataclasses, behind one ``StatsView`` protocol."""
