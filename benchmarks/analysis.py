@@ -36,7 +36,7 @@ import numpy as np
 
 import analyzers
 from otel_monitoring import Monitor, Settings
-from otel_monitoring.analysis import detect, trend
+from otel_monitoring.analysis.bridge import detect, trend
 from otel_monitoring.stats.timeseries import Series, TimeseriesMetric, http_series
 from otel_monitoring.testing import FakeClock, offline_monitor
 

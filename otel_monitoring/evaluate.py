@@ -6,7 +6,7 @@
   window, of the whole fleet in fleet mode; both must exceed the factor (14.4x over 1 h and
   5 min, 6x over 6 h and 30 min for a 30-day objective), and each window needs enough
   requests (low-traffic guard).
-* Anomaly rules read the live scores (:mod:`otel_monitoring.live_scores`: a streaming
+* Anomaly rules read the live scores (:mod:`otel_monitoring.analysis.live_scores`: a streaming
   detector fed each completed bucket once; in fleet mode :mod:`otel_monitoring.fleet.scores`,
   fed from Prometheus) and fire on an alarm until ``quiet_points`` buckets pass without one.
 """
@@ -19,7 +19,7 @@ from typing import Protocol
 import numpy as np
 
 from otel_monitoring.alerts import Finding
-from otel_monitoring.live_scores import History
+from otel_monitoring.analysis.live_scores import History
 from otel_monitoring.rules import (
     AnomalyRule,
     Rule,
@@ -39,7 +39,7 @@ __all__ = ["ChartScores", "Evaluator"]
 
 class ChartScores(Protocol):
     """Scored chart points for anomaly rules: this process's
-    :class:`~otel_monitoring.live_scores.LiveScores` or, in fleet mode, the fleet's
+    :class:`~otel_monitoring.analysis.live_scores.LiveScores` or, in fleet mode, the fleet's
     :class:`~otel_monitoring.fleet.scores.FleetScores`."""
 
     def histories(

@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from otel_monitoring.analysis import AnomalyPoint
+from otel_monitoring.analysis.bridge import AnomalyPoint
 from otel_monitoring.api_models import EvidenceOut, InsightOut
 from otel_monitoring.stats.timeseries import Series
 from otel_monitoring.types import Window
 
 if TYPE_CHECKING:
     import analyzers
-    from otel_monitoring.analysis_service import TrendReport
+    from otel_monitoring.analysis.service import TrendReport
 
 __all__ = [
     "CorrelationOut",

@@ -22,7 +22,8 @@ from opentelemetry.trace import Tracer
 from sqlalchemy.engine import Engine
 
 from otel_monitoring.alerts import AlertEngine
-from otel_monitoring.analysis_service import Analysis, CleanupResult
+from otel_monitoring.analysis.live_scores import History, LiveScores
+from otel_monitoring.analysis.service import Analysis, CleanupResult
 from otel_monitoring.audit import AuditLog
 from otel_monitoring.capture.instruments import Instruments
 from otel_monitoring.capture.recording import Recorder
@@ -41,7 +42,6 @@ from otel_monitoring.collect.providers import (
 from otel_monitoring.collect.reader import MonitoringMetricReader
 from otel_monitoring.config import Settings
 from otel_monitoring.evaluate import Evaluator
-from otel_monitoring.live_scores import History, LiveScores
 from otel_monitoring.notify import AlertLogEmitter, WebhookNotifier
 from otel_monitoring.rules import AnomalyRule, Rule, check_rules, default_rules, load_rules_file
 from otel_monitoring.self_telemetry import Guard
@@ -54,7 +54,7 @@ from otel_monitoring.types import EndpointStats, HealthStatus, Window
 if TYPE_CHECKING:
     import analyzers
     from otel_monitoring.alerts import Alert
-    from otel_monitoring.analysis import AnomalyPoint, Insights
+    from otel_monitoring.analysis.bridge import AnomalyPoint, Insights
     from otel_monitoring.fleet.exposition import PrometheusExposition
     from otel_monitoring.fleet.stats import FleetStats
     from otel_monitoring.sharing import SharedState

@@ -44,7 +44,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 def make_router(monitor: Monitor, *, include_in_schema: bool | None = None) -> APIRouter:
     """Build the monitoring API for ``monitor`` (mount it with a prefix): one router per
-    resource, each calling the monitor's :class:`~otel_monitoring.analysis_service.Analysis`.
+    resource, each calling the monitor's :class:`~otel_monitoring.analysis.service.Analysis`.
 
     ``include_in_schema`` (default: ``OTEL_MONITORING_OPENAPI``, off) lists the routes in
     the OpenAPI schema of the app they are mounted in.

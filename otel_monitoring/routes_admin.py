@@ -1,6 +1,6 @@
 """Monitoring API, maintenance: ``POST /cleanup`` (admin, audited), ``GET /audit``.
 
-Parses, calls :class:`~otel_monitoring.analysis_service.Analysis` off the event loop and
+Parses, calls :class:`~otel_monitoring.analysis.service.Analysis` off the event loop and
 renders; computes nothing.
 """
 
@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body
 
-from otel_monitoring.analysis_service import Analysis
+from otel_monitoring.analysis.service import Analysis
 from otel_monitoring.api_deps import LimitParam, RouteDeps, off_loop, resource_router
 from otel_monitoring.api_models import AuditOut, CleanupIn, CleanupOut, iso
 from otel_monitoring.auth import Principal

@@ -1,6 +1,6 @@
 """Monitoring API, alerts: ``GET /alerts``, ``POST /alerts/{id}/resolve`` (admin, audited).
 
-Parses, calls :class:`~otel_monitoring.analysis_service.Analysis` off the event loop and
+Parses, calls :class:`~otel_monitoring.analysis.service.Analysis` off the event loop and
 renders; computes nothing.
 """
 
@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query
 
-from otel_monitoring.analysis_service import (
+from otel_monitoring.analysis.service import (
     AlertAlreadyResolvedError,
     AlertNotFoundError,
     Analysis,

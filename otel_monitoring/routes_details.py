@@ -1,7 +1,7 @@
 """Monitoring API, details: ``GET /slow-traces``, ``/errors``, ``/db``, ``/db/n-plus-one``,
 ``/caches``, ``/external``, ``/metrics``.
 
-Reads the statistics :class:`~otel_monitoring.analysis_service.Analysis` holds (route
+Reads the statistics :class:`~otel_monitoring.analysis.service.Analysis` holds (route
 statistics from its view; traces, errors and the rest from this process) and renders them;
 computes nothing.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from otel_monitoring.analysis_service import Analysis
+from otel_monitoring.analysis.service import Analysis
 from otel_monitoring.api_deps import (
     LimitParam,
     RouteDeps,

@@ -1,7 +1,7 @@
 """Monitoring API, route statistics and charts: ``GET /endpoints``,
 ``GET /endpoints/{route}``, ``GET /timeseries/{metric}``.
 
-Parses, calls :class:`~otel_monitoring.analysis_service.Analysis` off the event loop and
+Parses, calls :class:`~otel_monitoring.analysis.service.Analysis` off the event loop and
 renders; computes nothing.
 """
 
@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
-from otel_monitoring.analysis_service import Analysis
+from otel_monitoring.analysis.service import Analysis
 from otel_monitoring.api_deps import (
     LimitParam,
     MethodParam,

@@ -1,6 +1,6 @@
 """Monitoring API, health and dashboard: ``GET /health``, ``GET /dashboard``.
 
-Parses, calls :class:`~otel_monitoring.analysis_service.Analysis` off the event loop and
+Parses, calls :class:`~otel_monitoring.analysis.service.Analysis` off the event loop and
 renders; computes nothing.
 """
 
@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter
 
-from otel_monitoring.analysis_service import Analysis
+from otel_monitoring.analysis.service import Analysis
 from otel_monitoring.api_deps import RouteDeps, WindowParam, off_loop, resource_router
 from otel_monitoring.api_models import AlertOut, DashboardOut
 from otel_monitoring.auth import Principal

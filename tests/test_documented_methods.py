@@ -3,7 +3,7 @@
 The README names the original ``MetricsCollector`` / ``AnalyticsEngine`` operations that live
 on the monitor; the docs call ``monitor.<name>(...)``. Every such analysis or recording method
 must stay on :class:`~otel_monitoring.Monitor` as one statement handing the call to the
-:class:`~otel_monitoring.analysis_service.Analysis` service, the
+:class:`~otel_monitoring.analysis.service.Analysis` service, the
 :class:`~otel_monitoring.capture.recording.Recorder` or the local statistics, so that the Python API
 and the HTTP API compute each answer in one place.
 """
@@ -22,7 +22,7 @@ import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.trace import TracerProvider
 
-from otel_monitoring.analysis_service import Analysis
+from otel_monitoring.analysis.service import Analysis
 from otel_monitoring.capture.recording import Recorder
 from otel_monitoring.config import Settings
 from otel_monitoring.monitor import Monitor

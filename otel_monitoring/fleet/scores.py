@@ -1,6 +1,7 @@
 """Streaming anomaly scores of the fleet's charts, for anomaly rules in fleet mode.
 
-In one process, :class:`~otel_monitoring.live_scores.LiveScores` feeds each chart's detector
+In one process, :class:`~otel_monitoring.analysis.live_scores.LiveScores` feeds each chart's
+detector
 from the local store. In fleet mode the numbers that matter are every instance's, so anomaly
 rules read :class:`FleetScores` instead: when a rule is evaluated, its chart (the service or
 one route, for one statistic) is brought up to date with the steps Prometheus completed since
@@ -22,8 +23,8 @@ import threading
 import time
 from typing import Any
 
+from otel_monitoring.analysis.live_scores import History, ScoredChart
 from otel_monitoring.fleet.stats import FleetStats
-from otel_monitoring.live_scores import History, ScoredChart
 from otel_monitoring.stats.timeseries import TimeseriesMetric
 
 __all__ = ["FleetScores"]

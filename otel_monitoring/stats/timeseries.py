@@ -82,7 +82,8 @@ def value_of(metric: TimeseriesMetric, agg: Agg | None, step_s: float) -> float 
 
 
 #: Chart values already computed, per bucket index: ``{index: (value, count)}``, complete
-#: from ``first`` up to the last index in it (see :class:`~otel_monitoring.live_scores.LiveScores`).
+#: from ``first`` up to the last index in it (see
+#: :class:`~otel_monitoring.analysis.live_scores.LiveScores`).
 Cached = tuple[int, dict[int, tuple[float | None, int]]]
 
 

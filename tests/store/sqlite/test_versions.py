@@ -10,7 +10,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
 from otel_monitoring import Monitor, Settings
-from otel_monitoring.analysis import version_labels
+from otel_monitoring.analysis.bridge import version_labels
 from otel_monitoring.store.sqlite import SqliteStore
 from otel_monitoring.testing import FakeClock, offline_monitor
 

@@ -17,14 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from otel_monitoring.live_scores import History, LiveScores
+from otel_monitoring.analysis.live_scores import History, LiveScores
 from otel_monitoring.stats.timeseries import Series, TimeseriesMetric
 from otel_monitoring.types import EndpointStats, HealthStatus, Window
 
 if TYPE_CHECKING:
     import analyzers
     from otel_monitoring.alerts import Alert, AlertEngine
-    from otel_monitoring.analysis import AnomalyPoint, Insights
+    from otel_monitoring.analysis.bridge import AnomalyPoint, Insights
     from otel_monitoring.audit import AuditLog, AuditRecord
     from otel_monitoring.capture.spans import TraceFindings
     from otel_monitoring.clock import Clock
@@ -325,7 +325,7 @@ class Analysis:
         series = self.chart(metric, route, method, window)
         if not anomalies:
             return series, []
-        from otel_monitoring.analysis import detect
+        from otel_monitoring.analysis.bridge import detect
 
         return series, detect(series, live=self.chart_scores)[1]
 
@@ -405,7 +405,7 @@ class Analysis:
         Raises:
             ValueError: unknown sensitivity, or the finest points are not available.
         """
-        from otel_monitoring.analysis import detect, detect_history
+        from otel_monitoring.analysis.bridge import detect, detect_history
 
         if resolution == "finest":
             return detect_history(self.finest("latency_p95", route, method, window), sensitivity)[1]
@@ -429,7 +429,7 @@ class Analysis:
         Raises:
             ValueError: unknown sensitivity (nothing audited).
         """
-        from otel_monitoring.analysis import detect, detect_history
+        from otel_monitoring.analysis.bridge import detect, detect_history
 
         chart = TimeseriesMetric(metric)
         reason = _NO_DATA
@@ -478,7 +478,7 @@ class Analysis:
             ValueError: the finest points are not available.
         """
         import analyzers
-        from otel_monitoring.analysis import trend
+        from otel_monitoring.analysis.bridge import trend
 
         if resolution == "finest":
             history = self.finest(metric, route, method, window)
@@ -498,7 +498,7 @@ class Analysis:
         import numpy as np
 
         import analyzers
-        from otel_monitoring.analysis import observed
+        from otel_monitoring.analysis.bridge import observed
 
         chart = TimeseriesMetric(metric)
         unavailable: str | None = None
@@ -527,7 +527,7 @@ class Analysis:
     def detect_correlation(self, window: Window | str = Window.H1) -> tuple[Any, ...]:
         """Correlations between throughput, error rate and routes' p95 (BH-corrected), on
         this process's statistics."""
-        from otel_monitoring.analysis import correlations
+        from otel_monitoring.analysis.bridge import correlations
 
         self.stats.refresh()
         return correlations(
@@ -537,7 +537,7 @@ class Analysis:
     # -- insights -----------------------------------------------------------------------------
     def insights(self, window: Window | str = Window.H1) -> Insights:
         """Insights and recommendations on the live statistics of ``window``."""
-        from otel_monitoring.analysis import insights
+        from otel_monitoring.analysis.bridge import insights
 
         busiest = self.stats.endpoints(window, limit=_CHARTED_ROUTES)
         return insights(

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from otel_monitoring.live_scores import History, LiveScores
+from otel_monitoring.analysis.live_scores import History, LiveScores
 from otel_monitoring.stats.local import Stats
 from otel_monitoring.stats.timeseries import Series, TimeseriesMetric, http_series
 from otel_monitoring.types import Window
