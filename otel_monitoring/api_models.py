@@ -7,16 +7,16 @@ numbers. Every request model forbids unknown fields and bounds its strings.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from otel_monitoring.clock import iso
 from otel_monitoring.stats.timeseries import TimeseriesMetric
 from otel_monitoring.types import EndpointStats, HealthStatus, Window
 
 if TYPE_CHECKING:
-    from otel_monitoring.alerts import Alert
+    from otel_monitoring.alerting.model import Alert
     from otel_monitoring.audit import AuditRecord
 
 __all__ = [
@@ -36,13 +36,6 @@ __all__ = [
     "ResolveIn",
     "iso",
 ]
-
-
-def iso(t_s: float | None) -> str | None:
-    """Unix seconds as an ISO-8601 UTC string (``None`` stays ``None``)."""
-    if t_s is None:
-        return None
-    return datetime.fromtimestamp(t_s, tz=UTC).isoformat()
 
 
 class ErrorOut(BaseModel):

@@ -7,9 +7,10 @@ Logic that depends on time takes a :class:`Clock`; tests pass
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Protocol
 
-__all__ = ["Clock", "SystemClock"]
+__all__ = ["Clock", "SystemClock", "iso"]
 
 
 class Clock(Protocol):
@@ -32,3 +33,10 @@ class SystemClock:
 
     def monotonic_s(self) -> float:
         return time.monotonic()
+
+
+def iso(t_s: float | None) -> str | None:
+    """Unix seconds as an ISO-8601 UTC string (``None`` stays ``None``)."""
+    if t_s is None:
+        return None
+    return datetime.fromtimestamp(t_s, tz=UTC).isoformat()

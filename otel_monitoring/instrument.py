@@ -22,11 +22,11 @@ from otel_monitoring._compat import (
     instrument_sqlalchemy_engine,
     instrumented_by_contrib,
 )
+from otel_monitoring.alerting.rules import Rule
 from otel_monitoring.capture.middleware import MonitoringMiddleware
 from otel_monitoring.clock import Clock
 from otel_monitoring.config import Settings
 from otel_monitoring.monitor import Monitor
-from otel_monitoring.rules import Rule
 
 __all__ = ["instrument_app", "stable_semconv"]
 

@@ -21,7 +21,16 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.trace import Tracer
 from sqlalchemy.engine import Engine
 
-from otel_monitoring.alerts import AlertEngine
+from otel_monitoring.alerting.engine import AlertEngine
+from otel_monitoring.alerting.evaluate import Evaluator
+from otel_monitoring.alerting.notify import AlertLogEmitter, WebhookNotifier
+from otel_monitoring.alerting.rules import (
+    AnomalyRule,
+    Rule,
+    check_rules,
+    default_rules,
+    load_rules_file,
+)
 from otel_monitoring.analysis.live_scores import History, LiveScores
 from otel_monitoring.analysis.service import Analysis, CleanupResult
 from otel_monitoring.audit import AuditLog
@@ -41,9 +50,6 @@ from otel_monitoring.collect.providers import (
 )
 from otel_monitoring.collect.reader import MonitoringMetricReader
 from otel_monitoring.config import Settings
-from otel_monitoring.evaluate import Evaluator
-from otel_monitoring.notify import AlertLogEmitter, WebhookNotifier
-from otel_monitoring.rules import AnomalyRule, Rule, check_rules, default_rules, load_rules_file
 from otel_monitoring.self_telemetry import Guard
 from otel_monitoring.stats.local import Stats
 from otel_monitoring.stats.timeseries import Series, TimeseriesMetric
@@ -53,11 +59,11 @@ from otel_monitoring.types import EndpointStats, HealthStatus, Window
 
 if TYPE_CHECKING:
     import analyzers
-    from otel_monitoring.alerts import Alert
+    from otel_monitoring.alerting.leader import SharedState
+    from otel_monitoring.alerting.model import Alert
     from otel_monitoring.analysis.bridge import AnomalyPoint, Insights
     from otel_monitoring.fleet.exposition import PrometheusExposition
     from otel_monitoring.fleet.stats import FleetStats
-    from otel_monitoring.sharing import SharedState
 
 __all__ = ["Monitor"]
 
@@ -274,7 +280,7 @@ class Monitor:
         s = self.settings
         if not s.store_url:
             return None
-        from otel_monitoring.sharing import SharedState
+        from otel_monitoring.alerting.leader import SharedState
         from otel_monitoring.store.sqlite import SqliteStore
 
         assert isinstance(self.store, SqliteStore)

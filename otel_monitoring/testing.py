@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 from otel_monitoring.config import Settings
 
 if TYPE_CHECKING:
+    from otel_monitoring.alerting.rules import Rule
     from otel_monitoring.clock import Clock
     from otel_monitoring.monitor import Monitor
-    from otel_monitoring.rules import Rule
 
 __all__ = ["FakeClock", "offline_monitor"]
 

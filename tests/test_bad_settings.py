@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
+from otel_monitoring.alerting.rules import load_rules_file
 from otel_monitoring.config import Settings
 from otel_monitoring.errors import ConfigError
-from otel_monitoring.rules import load_rules_file
 from otel_monitoring.server import exposure_warning
 
 

@@ -23,7 +23,8 @@ from otel_monitoring.types import EndpointStats, HealthStatus, Window
 
 if TYPE_CHECKING:
     import analyzers
-    from otel_monitoring.alerts import Alert, AlertEngine
+    from otel_monitoring.alerting.engine import AlertEngine
+    from otel_monitoring.alerting.model import Alert
     from otel_monitoring.analysis.bridge import AnomalyPoint, Insights
     from otel_monitoring.audit import AuditLog, AuditRecord
     from otel_monitoring.capture.spans import TraceFindings

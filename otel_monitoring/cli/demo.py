@@ -29,7 +29,7 @@ def demo_rules() -> tuple[Any, ...]:
     thresholds, so without these no alert would fire in the first minute."""
     import dataclasses
 
-    from otel_monitoring.rules import Statistic, ThresholdRule, default_rules
+    from otel_monitoring.alerting.rules import Statistic, ThresholdRule, default_rules
     from otel_monitoring.types import Window
 
     minute = [

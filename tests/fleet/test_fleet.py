@@ -16,8 +16,9 @@ import pytest
 import yaml
 from opentelemetry.sdk.metrics import MeterProvider
 
+from otel_monitoring.alerting.evaluate import Evaluator
+from otel_monitoring.alerting.rules import SloRule
 from otel_monitoring.errors import ConfigError
-from otel_monitoring.evaluate import Evaluator
 from otel_monitoring.fleet import (
     FleetStats,
     PrometheusClient,
@@ -31,7 +32,6 @@ from otel_monitoring.fleet.exposition import (
     PrometheusExposition,
     prometheus_export_requested,
 )
-from otel_monitoring.rules import SloRule
 from otel_monitoring.self_telemetry import Guard
 from otel_monitoring.stats.timeseries import TimeseriesMetric
 from otel_monitoring.testing import offline_monitor

@@ -13,11 +13,11 @@ import httpx
 import pytest
 
 from analyzers import DetectorSettings
+from otel_monitoring.alerting.evaluate import Evaluator
+from otel_monitoring.alerting.rules import AnomalyRule, Statistic
 from otel_monitoring.config import Settings
-from otel_monitoring.evaluate import Evaluator
 from otel_monitoring.fleet import FleetStats, PrometheusClient
 from otel_monitoring.fleet.scores import FleetScores
-from otel_monitoring.rules import AnomalyRule, Statistic
 from otel_monitoring.self_telemetry import Guard
 from otel_monitoring.stats.timeseries import TimeseriesMetric
 from otel_monitoring.testing import offline_monitor

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
-from otel_monitoring.alerts import Alert, alert_to_json
+from otel_monitoring.alerting.model import Alert, alert_to_json
 from otel_monitoring.audit import AuditRecord
 
 __all__ = [

@@ -10,7 +10,7 @@ One file is shared by every process of one host. Tables:
 * ``processes``: who wrote (pid, host, start time); informational.
 * ``versions``: each ``service.version`` that wrote, with when it was first seen.
 * ``alerts``: the latest state of each alert (JSON of
-  :func:`~otel_monitoring.alerts.alert_to_json`).
+  :func:`~otel_monitoring.alerting.engine.alert_to_json`).
 * ``audit``: append-only; triggers refuse ``UPDATE`` and ``DELETE``, so even raw SQL through
   this package cannot change a record.
 * ``leases``: named leases with a holder and an expiry (Unix seconds).

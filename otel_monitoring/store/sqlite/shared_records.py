@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import sqlite3
 
-from otel_monitoring.alerts import Alert, alert_from_json
+from otel_monitoring.alerting.model import Alert, alert_from_json
 from otel_monitoring.audit import AuditRecord
 from otel_monitoring.store.sqlite import records
 from otel_monitoring.store.sqlite.schema import transaction

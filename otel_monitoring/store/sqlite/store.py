@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from otel_monitoring.alerts import Alert
+from otel_monitoring.alerting.model import Alert
 from otel_monitoring.audit import AuditRecord
 from otel_monitoring.self_telemetry import Guard
 from otel_monitoring.store.memory import OVERFLOW_ATTRIBUTES, Agg, Kind, MetricStore, SeriesKey

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from persist_helpers import METRIC, T0, assert_agg_equal, feed, readonly_scenario, sum_agg
 
-from otel_monitoring.alerts import Alert, AlertState
+from otel_monitoring.alerting.model import Alert, AlertState
 from otel_monitoring.audit import AuditRecord
 from otel_monitoring.store.memory import Kind, MetricStore, SeriesKey
 from otel_monitoring.store.sqlite import SqliteStore

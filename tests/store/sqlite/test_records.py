@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from persist_helpers import T0
 
-from otel_monitoring.alerts import Alert, AlertEvent, AlertState
+from otel_monitoring.alerting.model import Alert, AlertEvent, AlertState
 from otel_monitoring.audit import AuditRecord
 from otel_monitoring.store.sqlite import SqliteStore
 

@@ -14,7 +14,8 @@ import os
 import socket
 from typing import TYPE_CHECKING
 
-from otel_monitoring.alerts import Alert, AlertEngine
+from otel_monitoring.alerting.engine import AlertEngine
+from otel_monitoring.alerting.model import Alert
 from otel_monitoring.audit import AuditLog
 from otel_monitoring.self_telemetry import Guard
 

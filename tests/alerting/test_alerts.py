@@ -15,9 +15,10 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 
 from otel_monitoring import ConfigError, Monitor, Settings
-from otel_monitoring.alerts import AlertEngine, AlertState, Finding
-from otel_monitoring.notify import WebhookNotifier, alertmanager_payload
-from otel_monitoring.rules import (
+from otel_monitoring.alerting.engine import AlertEngine
+from otel_monitoring.alerting.model import AlertState, Finding
+from otel_monitoring.alerting.notify import WebhookNotifier, alertmanager_payload
+from otel_monitoring.alerting.rules import (
     AnomalyRule,
     SloRule,
     Statistic,

@@ -1,4 +1,5 @@
-"""Rules and live statistics -> findings for the :class:`~otel_monitoring.alerts.AlertEngine`.
+"""Rules and live statistics -> findings for the
+:class:`~otel_monitoring.alerting.engine.AlertEngine`.
 
 * Threshold rules read the statistic over the rule's window, per route, per DB statement or
   service-wide, skipping subjects with fewer than ``min_requests`` requests.
@@ -18,9 +19,8 @@ from typing import Protocol
 
 import numpy as np
 
-from otel_monitoring.alerts import Finding
-from otel_monitoring.analysis.live_scores import History
-from otel_monitoring.rules import (
+from otel_monitoring.alerting.model import Finding
+from otel_monitoring.alerting.rules import (
     AnomalyRule,
     Rule,
     Scope,
@@ -28,6 +28,7 @@ from otel_monitoring.rules import (
     Statistic,
     ThresholdRule,
 )
+from otel_monitoring.analysis.live_scores import History
 from otel_monitoring.self_telemetry import Guard
 from otel_monitoring.stats.local import Stats
 from otel_monitoring.stats.timeseries import TimeseriesMetric

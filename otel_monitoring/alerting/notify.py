@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from otel_monitoring.alerts import Alert, AlertState
-from otel_monitoring.api_models import iso
+from otel_monitoring.alerting.model import Alert, AlertState
+from otel_monitoring.clock import iso
 from otel_monitoring.errors import ConfigError
 from otel_monitoring.self_telemetry import Guard
 

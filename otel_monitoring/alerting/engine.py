@@ -1,7 +1,7 @@
 """Alert lifecycle: pending -> firing -> resolved, with history, hysteresis and flapping.
 
-:class:`AlertEngine` evaluates the rules of :mod:`otel_monitoring.rules` after each
-collection (see :mod:`otel_monitoring.evaluate` for how each rule turns statistics into
+:class:`AlertEngine` evaluates the rules of :mod:`otel_monitoring.alerting.rules` after each
+collection (see :mod:`otel_monitoring.alerting.evaluate` for how each rule turns statistics into
 findings). An alert is identified by its fingerprint (rule plus labels), so a condition that
 stays true updates one alert rather than creating many. It is pending for the rule's ``for``
 period, then fires; it resolves by itself once the value is back past the recovery value and
@@ -15,93 +15,20 @@ notifications are held until it settles. Every state change goes to the listener
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from enum import StrEnum
 
+from otel_monitoring.alerting.model import Alert, AlertEvent, AlertState, Finding
 from otel_monitoring.clock import Clock
 from otel_monitoring.self_telemetry import Guard
 
-__all__ = [
-    "Alert",
-    "AlertEngine",
-    "AlertEvent",
-    "AlertState",
-    "Finding",
-    "alert_from_json",
-    "alert_to_json",
-]
+__all__ = ["AlertEngine", "Listener"]
 
 _HISTORY = 1000
 _FLAP_WINDOW_S = 3600.0
 _FLAP_TRANSITIONS = 6
-
-
-class AlertState(StrEnum):
-    """Lifecycle states."""
-
-    PENDING = "pending"
-    FIRING = "firing"
-    RESOLVED = "resolved"
-
-
-@dataclass(frozen=True, slots=True)
-class AlertEvent:
-    """A state change: when (Unix seconds), the new state and a note."""
-
-    at_s: float
-    state: AlertState
-    note: str
-
-
-@dataclass(frozen=True, slots=True)
-class Alert:
-    """One alert and its history. ``value`` and ``threshold`` share the rule's unit."""
-
-    id: str
-    fingerprint: str
-    rule: str
-    severity: str
-    state: AlertState
-    summary: str
-    labels: tuple[tuple[str, str], ...]
-    value: float
-    threshold: float
-    started_s: float
-    updated_s: float
-    resolved_s: float | None = None
-    resolved_by: str | None = None
-    resolution_reason: str | None = None
-    history: tuple[AlertEvent, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """A rule's verdict on one subject now.
-
-    ``breach``: the condition holds. ``recovered``: the value is back past the recovery
-    value. Neither: the value sits in the hysteresis band and the state is kept.
-    """
-
-    rule: str
-    severity: str
-    labels: tuple[tuple[str, str], ...]
-    value: float
-    threshold: float
-    summary: str
-    breach: bool
-    recovered: bool
-    for_s: float = 0.0
-    keep_firing_for_s: float = 0.0
-
-    @property
-    def fingerprint(self) -> str:
-        text = self.rule + "|" + "|".join(f"{k}={v}" for k, v in sorted(self.labels))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass(slots=True)
@@ -335,27 +262,3 @@ class AlertEngine:
 def _sequence_of(alert_id: str) -> int:
     tail = alert_id.rpartition("-")[2]
     return int(tail) if tail.isdigit() else 0
-
-
-def alert_to_json(alert: Alert) -> str:
-    """Serialise an alert (for persistence); :func:`alert_from_json` reverses it exactly."""
-    return json.dumps(dataclasses.asdict(alert), sort_keys=True)
-
-
-def alert_from_json(text: str) -> Alert:
-    """Rebuild an alert serialised by :func:`alert_to_json`.
-
-    Raises:
-        ValueError: the text is not a serialised alert.
-    """
-    try:
-        data = json.loads(text)
-        data["state"] = AlertState(data["state"])
-        data["labels"] = tuple(tuple(pair) for pair in data["labels"])
-        data["history"] = tuple(
-            AlertEvent(event["at_s"], AlertState(event["state"]), event["note"])
-            for event in data["history"]
-        )
-        return Alert(**data)
-    except (KeyError, TypeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"not a serialised alert: {exc}") from None

@@ -1,0 +1,1 @@
+"""Alerting: rules -> findings -> alert lifecycle -> notifications."""
