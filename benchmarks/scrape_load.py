@@ -51,7 +51,7 @@ def _free_port() -> int:
 
 
 def _start(port: int, directory: Path, lift_limit: bool) -> subprocess.Popen[bytes]:
-    from otel_monitoring.ratelimit import DEFAULT_LIMITS
+    from otel_monitoring.api.ratelimit import DEFAULT_LIMITS
 
     env = {
         **os.environ,

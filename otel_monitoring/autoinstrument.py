@@ -168,7 +168,7 @@ def _on_app(app: Any, monitor: Any) -> None:
 
             app.add_middleware(ServerTimingMiddleware, guard=monitor.guard)
         if settings.mount:
-            from otel_monitoring.router import make_router
+            from otel_monitoring.api.router import make_router
 
             app.include_router(make_router(monitor), prefix=settings.prefix)
     except Exception as exc:  # instrumentation boundary
@@ -216,7 +216,7 @@ def _monitor(settings: Settings) -> Any:
         atexit.register(monitor.shutdown)
         _state["monitor"] = monitor
         if not settings.mount:
-            from otel_monitoring.server import SideServer
+            from otel_monitoring.api.side_server import SideServer
 
             server = SideServer(monitor)
             if worker:

@@ -81,13 +81,13 @@ def _parse_str(text: str) -> str:
 
 
 def _parse_api_keys(text: str) -> tuple[tuple[str, str], ...]:
-    from otel_monitoring.auth import parse_api_keys
+    from otel_monitoring.api.auth import parse_api_keys
 
     return parse_api_keys(text)
 
 
 def _parse_rate_limits(text: str) -> tuple[tuple[str, str], ...]:
-    from otel_monitoring.ratelimit import DEFAULT_LIMITS, parse_rate
+    from otel_monitoring.api.ratelimit import DEFAULT_LIMITS, parse_rate
 
     pairs = []
     for entry in _parse_list(text):

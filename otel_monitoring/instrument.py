@@ -112,12 +112,12 @@ def instrument_app(
     if monitor.exposition is not None:
         from fastapi import Depends
 
-        from otel_monitoring.api_deps import Access
+        from otel_monitoring.api.deps import Access
 
         access = Access(settings, monitor.clock)  # the API's keys; its own rate limit
         monitor.exposition.mount(app, "/metrics", [Depends(access.require("prometheus"))])
     if mount:
-        from otel_monitoring.router import install_error_handlers, make_router
+        from otel_monitoring.api.router import install_error_handlers, make_router
 
         if not settings.api_keys:
             _logger.warning(

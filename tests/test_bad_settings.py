@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from otel_monitoring.alerting.rules import load_rules_file
+from otel_monitoring.api.side_server import exposure_warning
 from otel_monitoring.config import Settings
 from otel_monitoring.errors import ConfigError
-from otel_monitoring.server import exposure_warning
 
 
 @pytest.mark.parametrize(

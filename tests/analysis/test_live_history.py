@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 import analyzers
 from otel_monitoring import Monitor, Settings
 from otel_monitoring.analysis.bridge import detect_history
-from otel_monitoring.router import install_error_handlers, make_router
+from otel_monitoring.api.router import install_error_handlers, make_router
 from otel_monitoring.testing import FakeClock, offline_monitor
 
 ROUTE = "/items/{item_id}"

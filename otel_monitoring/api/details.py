@@ -11,7 +11,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from otel_monitoring.analysis.service import Analysis
-from otel_monitoring.api_deps import (
+from otel_monitoring.api.auth import Principal
+from otel_monitoring.api.deps import (
     LimitParam,
     RouteDeps,
     RouteParam,
@@ -19,7 +20,6 @@ from otel_monitoring.api_deps import (
     off_loop,
     resource_router,
 )
-from otel_monitoring.auth import Principal
 from otel_monitoring.types import (
     CacheStats,
     DbStatementStats,

@@ -11,9 +11,9 @@ from typing import Annotated
 from fastapi import APIRouter, Body
 
 from otel_monitoring.analysis.service import Analysis
-from otel_monitoring.api_deps import LimitParam, RouteDeps, off_loop, resource_router
-from otel_monitoring.api_models import AuditOut, CleanupIn, CleanupOut, iso
-from otel_monitoring.auth import Principal
+from otel_monitoring.api.auth import Principal
+from otel_monitoring.api.deps import LimitParam, RouteDeps, off_loop, resource_router
+from otel_monitoring.api.models import AuditOut, CleanupIn, CleanupOut, iso
 from otel_monitoring.config import parse_duration_s
 
 __all__ = ["admin_router"]

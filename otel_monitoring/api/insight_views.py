@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from otel_monitoring.analysis.bridge import AnomalyPoint
-from otel_monitoring.api_models import EvidenceOut, InsightOut
+from otel_monitoring.api.models import EvidenceOut, InsightOut
 from otel_monitoring.stats.timeseries import Series
 from otel_monitoring.types import Window
 

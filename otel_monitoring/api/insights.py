@@ -12,7 +12,8 @@ from typing import Annotated
 from fastapi import APIRouter, Body, HTTPException, Query
 
 from otel_monitoring.analysis.service import Analysis
-from otel_monitoring.api_deps import (
+from otel_monitoring.api.auth import Principal
+from otel_monitoring.api.deps import (
     MethodParam,
     RouteDeps,
     RouteParam,
@@ -20,15 +21,14 @@ from otel_monitoring.api_deps import (
     off_loop,
     resource_router,
 )
-from otel_monitoring.api_models import AnomalyOut, DetectIn, DetectOut, InsightOut, Resolution, iso
-from otel_monitoring.auth import Principal
-from otel_monitoring.insight_views import (
+from otel_monitoring.api.insight_views import (
     CorrelationOut,
     TrendOut,
     correlation_out,
     insight_out,
     trend_out,
 )
+from otel_monitoring.api.models import AnomalyOut, DetectIn, DetectOut, InsightOut, Resolution, iso
 from otel_monitoring.stats.timeseries import TimeseriesMetric
 from otel_monitoring.types import Window
 

@@ -12,7 +12,8 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 
 from otel_monitoring.analysis.service import Analysis
-from otel_monitoring.api_deps import (
+from otel_monitoring.api.auth import Principal
+from otel_monitoring.api.deps import (
     LimitParam,
     MethodParam,
     RouteDeps,
@@ -22,8 +23,7 @@ from otel_monitoring.api_deps import (
     off_loop,
     resource_router,
 )
-from otel_monitoring.auth import Principal
-from otel_monitoring.insight_views import TimeseriesOut, timeseries_out
+from otel_monitoring.api.insight_views import TimeseriesOut, timeseries_out
 from otel_monitoring.stats.local import EndpointSort
 from otel_monitoring.stats.timeseries import TimeseriesMetric
 from otel_monitoring.types import EndpointStats, Window

@@ -14,8 +14,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from schemathesis import Case
 
 import otel_monitoring
+from otel_monitoring.api.ratelimit import DEFAULT_LIMITS
 from otel_monitoring.demo.shop import create_app, create_engine_for
-from otel_monitoring.ratelimit import DEFAULT_LIMITS
 
 KEY = "fuzz-admin-key-1"
 

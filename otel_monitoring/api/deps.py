@@ -20,16 +20,16 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from otel_monitoring._compat import set_request_body
-from otel_monitoring.auth import (
+from otel_monitoring.api.auth import (
     ApiKeys,
     Principal,
     Role,
     client_address,
     is_local_client,
 )
+from otel_monitoring.api.ratelimit import DEFAULT_LIMITS, RateLimiter
 from otel_monitoring.clock import Clock
 from otel_monitoring.config import Settings
-from otel_monitoring.ratelimit import DEFAULT_LIMITS, RateLimiter
 from otel_monitoring.types import Window
 
 __all__ = [

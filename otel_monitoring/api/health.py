@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 from fastapi import APIRouter
 
 from otel_monitoring.analysis.service import Analysis
-from otel_monitoring.api_deps import RouteDeps, WindowParam, off_loop, resource_router
-from otel_monitoring.api_models import AlertOut, DashboardOut
-from otel_monitoring.auth import Principal
-from otel_monitoring.insight_views import insight_out
+from otel_monitoring.api.auth import Principal
+from otel_monitoring.api.deps import RouteDeps, WindowParam, off_loop, resource_router
+from otel_monitoring.api.insight_views import insight_out
+from otel_monitoring.api.models import AlertOut, DashboardOut
 from otel_monitoring.types import HealthStatus, Window
 
 __all__ = ["health_router"]

@@ -19,9 +19,9 @@ import threading
 import uvicorn
 from fastapi import FastAPI
 
+from otel_monitoring.api.router import install_error_handlers, make_router
 from otel_monitoring.config import Settings
 from otel_monitoring.monitor import Monitor
-from otel_monitoring.router import install_error_handlers, make_router
 
 __all__ = ["SideServer", "exposure_warning"]
 

@@ -14,15 +14,15 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from otel_monitoring.api_deps import MAX_LIMIT, Access, LimitedBodyRoute, RouteDeps
-from otel_monitoring.api_models import ErrorOut
+from otel_monitoring.api.admin import admin_router
+from otel_monitoring.api.alerts import alerts_router
+from otel_monitoring.api.deps import MAX_LIMIT, Access, LimitedBodyRoute, RouteDeps
+from otel_monitoring.api.details import details_router
+from otel_monitoring.api.endpoints import endpoints_router
+from otel_monitoring.api.health import health_router
+from otel_monitoring.api.insights import insights_router
+from otel_monitoring.api.models import ErrorOut
 from otel_monitoring.monitor import Monitor
-from otel_monitoring.routes_admin import admin_router
-from otel_monitoring.routes_alerts import alerts_router
-from otel_monitoring.routes_details import details_router
-from otel_monitoring.routes_endpoints import endpoints_router
-from otel_monitoring.routes_health import health_router
-from otel_monitoring.routes_insights import insights_router
 
 __all__ = ["MAX_LIMIT", "install_error_handlers", "make_router"]
 

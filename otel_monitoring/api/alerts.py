@@ -15,9 +15,9 @@ from otel_monitoring.analysis.service import (
     AlertNotFoundError,
     Analysis,
 )
-from otel_monitoring.api_deps import LimitParam, RouteDeps, off_loop, resource_router
-from otel_monitoring.api_models import AlertOut, ResolveIn
-from otel_monitoring.auth import Principal
+from otel_monitoring.api.auth import Principal
+from otel_monitoring.api.deps import LimitParam, RouteDeps, off_loop, resource_router
+from otel_monitoring.api.models import AlertOut, ResolveIn
 
 __all__ = ["alerts_router"]
 
