@@ -1,5 +1,4 @@
-"""The old import path ``otel_monitoring.rules``: kept working, now
-:mod:`otel_monitoring.alerting.rules`."""
+"""Old import path, kept working: alert rules are :mod:`otel_monitoring.alerting.rules`."""
 
 from otel_monitoring.alerting.rules import (
     AnomalyRule,

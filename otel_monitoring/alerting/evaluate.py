@@ -1,5 +1,4 @@
-"""Rules and live statistics -> findings for the
-:class:`~otel_monitoring.alerting.engine.AlertEngine`.
+"""Rules and live statistics -> findings for the alert engine (:mod:`.engine`).
 
 * Threshold rules read the statistic over the rule's window, per route, per DB statement or
   service-wide, skipping subjects with fewer than ``min_requests`` requests.

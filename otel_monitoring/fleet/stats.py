@@ -1,5 +1,4 @@
-"""``FleetStats``: the statistics of :class:`otel_monitoring.stats.local.Stats`, read from
-Prometheus.
+"""``FleetStats``: the statistics of :class:`~otel_monitoring.stats.local.Stats`, from Prometheus.
 
 Same method names, arguments and frozen dataclasses as ``Stats`` (``endpoints``,
 ``endpoint``, ``top_endpoints``, ``service``, ``health``, ``db_statements``, plus

@@ -1,5 +1,4 @@
-"""The old import path ``otel_monitoring.persist``: kept working, now
-:mod:`otel_monitoring.store.sqlite`."""
+"""Old import path, kept working: the SQLite store is :mod:`otel_monitoring.store.sqlite`."""
 
 from otel_monitoring.store.sqlite import (
     PersistStats,

@@ -1,5 +1,4 @@
-"""Alerts, the audit trail, versions and leases of a
-:class:`~otel_monitoring.store.sqlite.store.SqliteStore`: its record tables.
+"""The record tables of a :class:`~.store.SqliteStore`: alerts, audit trail, versions, leases.
 
 :class:`RecordTables` takes the store's :class:`~.store_file.StoreFile` (connections, locks,
 fault counters) and holds what is pending for those tables; the store writes the pending

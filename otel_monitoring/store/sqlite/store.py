@@ -1,5 +1,6 @@
-"""A :class:`~otel_monitoring.store.memory.MetricStore` backed by one SQLite file shared by
-processes.
+"""A :class:`~otel_monitoring.store.memory.MetricStore` backed by one SQLite file.
+
+The file is shared by processes.
 
 Every process keeps its own data in memory, exactly as :class:`MetricStore` does (that copy
 answers for the process itself and is the fallback when the file cannot be read), and writes
