@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from processes import start_group, stop_group
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,7 +63,7 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     ) -> Server:
         log = tmp_path / f"server-{port}.log"
         full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
-        proc = subprocess.Popen(
+        proc = start_group(
             argv, env=full_env, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=tmp_path
         )
         server = Server(proc, port, log)
@@ -75,12 +76,7 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
 
     yield start
     for server in started:
-        server.proc.terminate()
-        try:
-            server.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.proc.kill()
-            server.proc.wait()
+        stop_group(server.proc, timeout_s=10)
 
 
 def uvicorn_argv(app: str, port: int, *prefix: str) -> list[str]:

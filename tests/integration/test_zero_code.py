@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from processes import start_group, stop_group
 
 SHOP = "otel_monitoring.demo.shop:app"
 BIN = Path(sys.executable).parent
@@ -193,7 +194,7 @@ def test_several_workers_give_exact_totals_on_the_side_port(
     subprocess.run([sys.executable, "-c", seed], env=env, check=True, timeout=120)
     log = tmp_path / "server.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen(
+        proc = start_group(
             _workers_argv(server_kind, port), env=env, stdout=out, stderr=subprocess.STDOUT
         )
     try:
@@ -229,12 +230,7 @@ def test_several_workers_give_exact_totals_on_the_side_port(
                 in _get(f"http://127.0.0.1:{prometheus_port}/metrics").text
             )
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_group(proc)
     assert not folders[0].exists(), "the runtime folder is removed when the server stops"
     output = log.read_text()
     assert "Traceback" not in output, output
@@ -320,7 +316,7 @@ def test_prometheus_under_otel_configurator_says_what_to_set(
     }
     log = tmp_path / "server.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen(
+        proc = start_group(
             _workers_argv("uvicorn", port), env=env, stdout=out, stderr=subprocess.STDOUT
         )
     try:
@@ -331,12 +327,7 @@ def test_prometheus_under_otel_configurator_says_what_to_set(
 
         _eventually(said)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_group(proc)
     assert log.read_text().count(expected) == 1
 
 
@@ -353,7 +344,7 @@ def test_the_side_port_outlives_the_worker_that_held_it(
     }
     log = tmp_path / "server.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen(
+        proc = start_group(
             _workers_argv("uvicorn", port), env=env, stdout=out, stderr=subprocess.STDOUT
         )
     api = f"http://127.0.0.1:{api_port}"
@@ -380,9 +371,4 @@ def test_the_side_port_outlives_the_worker_that_held_it(
         _eventually(taken_over, timeout_s=90)
         assert holders()[1] != holder
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_group(proc)
