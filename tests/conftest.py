@@ -40,6 +40,16 @@ def wait_http(
     raise TimeoutError(f"{url} did not answer within {timeout_s} s")
 
 
+@pytest.fixture(autouse=True)
+def _restore_environ() -> Iterator[None]:
+    """Give each test the environment it started with, whatever ran in this process."""
+    saved = dict(os.environ)
+    yield
+    if dict(os.environ) != saved:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 class Server:
     """A subprocess serving on 127.0.0.1; ``url`` is its base URL."""
 
