@@ -24,6 +24,7 @@ from otel_monitoring.api.deps import (
     resource_router,
 )
 from otel_monitoring.api.insight_views import TimeseriesOut, timeseries_out
+from otel_monitoring.semconv import UNMATCHED_ROUTE
 from otel_monitoring.stats.local import EndpointSort
 from otel_monitoring.stats.timeseries import TimeseriesMetric
 from otel_monitoring.types import EndpointStats, Window
@@ -58,7 +59,7 @@ def endpoints_router(analysis: Analysis, deps: RouteDeps) -> APIRouter:
         _: Principal = deps.user["endpoint"],
     ) -> list[EndpointStats]:
         """One route template (e.g. ``/items/{item_id}``, URL-encoded or not), per method."""
-        route = path if path.startswith("/") or path == "<unmatched>" else "/" + path
+        route = path if path.startswith("/") or path == UNMATCHED_ROUTE else "/" + path
         found = await off_loop(lambda: analysis.endpoint(route, method, window))
         if not found:
             known = await off_loop(analysis.known_routes)

@@ -32,8 +32,9 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from otel_monitoring.capture.instruments import Instruments
 from otel_monitoring.capture.routes import FASTAPI_TELEMETRY, MEASURED, route_template
-from otel_monitoring.capture.spans import REQUEST_TRACE_ID, UNMATCHED_ROUTE, TraceFindings
+from otel_monitoring.capture.spans import REQUEST_TRACE_ID, TraceFindings
 from otel_monitoring.self_telemetry import Guard
+from otel_monitoring.semconv import UNMATCHED_ROUTE
 
 __all__ = ["MonitoringMiddleware", "add_server_timing", "route_of"]
 

@@ -20,17 +20,16 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from otel_monitoring.sanitize import bound_message, sanitize_message
 from otel_monitoring.self_telemetry import Guard
+from otel_monitoring.semconv import UNMATCHED_ROUTE
 from otel_monitoring.types import ErrorSample, Exemplar, NPlusOnePattern
 
 __all__ = [
     "REQUEST_TRACE_ID",
-    "UNMATCHED_ROUTE",
     "MonitoringSpanProcessor",
     "TraceFindings",
     "current_trace_id",
 ]
 
-UNMATCHED_ROUTE = "<unmatched>"
 
 #: Trace id of the request being served when the middleware runs without SDK spans.
 REQUEST_TRACE_ID: ContextVar[int] = ContextVar("otel_monitoring_request_trace_id", default=0)

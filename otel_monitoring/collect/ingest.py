@@ -26,24 +26,15 @@ from otel_monitoring.capture.instruments import (
     HTTP_DURATION_METRIC,
     HTTP_RESPONSE_SIZE_METRIC,
 )
-from otel_monitoring.capture.spans import UNMATCHED_ROUTE
 from otel_monitoring.sanitize import is_sensitive_attribute
 from otel_monitoring.self_telemetry import Guard
+from otel_monitoring.semconv import UNMATCHED_ROUTE, status_class
 from otel_monitoring.store.histogram import ExpHistogram
 from otel_monitoring.store.memory import Agg, Attributes, Kind, MetricStore, SeriesKey
 
-__all__ = ["Ingestor", "status_class"]
+__all__ = ["Ingestor"]
 
 _Attrs = dict[str, object]
-
-
-def status_class(status: object) -> str:
-    """``"2xx"`` for 200..299 and so on; ``"unknown"`` when absent or odd."""
-    if isinstance(status, int) and 100 <= status <= 599:
-        return f"{status // 100}xx"
-    if isinstance(status, str) and status.isdigit():
-        return status_class(int(status))
-    return "unknown"
 
 
 def _is_error(attrs: _Attrs) -> bool:

@@ -47,7 +47,6 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from otel_monitoring.capture.spans import UNMATCHED_ROUTE
 from otel_monitoring.clock import Clock, SystemClock
 from otel_monitoring.errors import ConfigError
 from otel_monitoring.fleet.native import (
@@ -57,6 +56,7 @@ from otel_monitoring.fleet.native import (
     window_parts,
 )
 from otel_monitoring.fleet.prometheus import PrometheusClient, Sample
+from otel_monitoring.semconv import UNMATCHED_ROUTE, status_class
 from otel_monitoring.stats.timeseries import Point, Series, TimeseriesMetric
 from otel_monitoring.stats.view import (
     EndpointSort,
@@ -159,10 +159,6 @@ class _Group:
     size_count: float = 0.0
     quantiles_s: dict[str, float] = field(default_factory=dict)
     classes: dict[str, float] = field(default_factory=dict)
-
-
-def _status_class(code: str) -> str:
-    return f"{code[0]}xx" if len(code) == 3 and code.isdigit() and code[0] in "12345" else "unknown"
 
 
 def _count(value: float) -> int:
@@ -351,7 +347,7 @@ class FleetStats:
         for sample in found.get("count", ()):
             g = groups.setdefault(key(sample.labels), _Group())
             code = sample.labels.get("http_response_status_code", "")
-            klass = _status_class(code)
+            klass = status_class(code)
             g.requests += sample.value
             g.classes[klass] = g.classes.get(klass, 0.0) + sample.value
             if sample.labels.get("error_type") or klass == "5xx":
