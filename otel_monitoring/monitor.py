@@ -290,7 +290,6 @@ class Monitor:
         s = self.settings
         return Analysis(
             stats=self.stats,
-            view=self.fleet if self.fleet is not None else self.stats,
             fleet=self.fleet,
             store=self.store,
             findings=self.findings,

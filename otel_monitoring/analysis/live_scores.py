@@ -262,9 +262,8 @@ class LiveScores:
     def cached(
         self, metric: TimeseriesMetric, route: str | None, method: str | None, step: float
     ) -> Cached | None:
-        """Chart values of closed buckets, for
-        :func:`~otel_monitoring.stats.timeseries.http_series`:
-        complete from the returned first index to the last one held (absent = no data)."""
+        """Chart values of closed buckets, for ``stats.timeseries.http_series``: complete
+        from the returned first index to the last one held (absent = no data)."""
         with self._lock:
             chart = self._charts.get((metric, route, method, step))
             if chart is None or chart.last_index is None:

@@ -61,6 +61,11 @@ _DASHBOARD_TOP = 10
 _NO_DATA = "no data for this series in the window"
 
 
+def _seconds(window: Window | str) -> float:
+    """The look-back of ``window`` in seconds; ``all`` reads the last 24 h of charts."""
+    return Window(window).seconds or 86400.0
+
+
 @dataclass(frozen=True, slots=True)
 class CleanupResult:
     """What a cleanup removed; ``cutoff_s`` is the wall time (Unix s) before which data went."""
@@ -127,7 +132,6 @@ class Analysis:
         self,
         *,
         stats: Stats,
-        view: StatsView,
         fleet: FleetStats | None,
         store: MetricStore,
         findings: TraceFindings,
@@ -139,13 +143,13 @@ class Analysis:
         latency_threshold_ms: float,
         db_threshold_ms: float,
     ) -> None:
-        """``stats``: this process's statistics; ``view``: what the API reads route statistics
-        from (``fleet`` when given, else ``stats``); ``retention_s``: the default cleanup age
-        (s); thresholds in milliseconds for the insights."""
+        """``stats``: this process's statistics; ``fleet``: the fleet's, when the API reads
+        route statistics from Prometheus; ``retention_s``: the default cleanup age (s);
+        thresholds in milliseconds for the insights."""
         #: This process's statistics (traces, findings, caches, ... are per instance).
         self.stats = stats
         #: Route statistics for the API: the fleet (Prometheus) or this process.
-        self.view = view
+        self.view: StatsView = fleet if fleet is not None else stats
         self._fleet = fleet
         self._store = store
         self._findings = findings
@@ -203,7 +207,7 @@ class Analysis:
             ValueError: unknown state.
         """
         if state not in ALERT_STATES:
-            raise ValueError(f"unknown state {state!r}: use active, resolved or all")
+            raise ValueError(f"unknown state {state!r}: use one of {', '.join(ALERT_STATES)}")
         self.stats.refresh()
         found: list[Alert] = []
         if state != "resolved":
@@ -224,19 +228,16 @@ class Analysis:
             AlertNotFoundError: no alert with this id.
         """
         resolved = self._alerts.resolve(alert_id, who=who, reason=reason)
-        if resolved is None:
-            known = self._alerts.get(alert_id)
-            result = "already resolved" if known is not None else "not found"
-            self._audit.append(
-                who=who, action="resolve_alert", target=alert_id, reason=reason, result=result
-            )
-            if known is not None:
-                raise AlertAlreadyResolvedError(f"alert {alert_id} is already resolved")
-            raise AlertNotFoundError(f"no active alert with id {alert_id!r}")
+        known = resolved is not None or self._alerts.get(alert_id) is not None
+        result = "not found" if not known else "resolved" if resolved else "already resolved"
         self._audit.append(
-            who=who, action="resolve_alert", target=alert_id, reason=reason, result="resolved"
+            who=who, action="resolve_alert", target=alert_id, reason=reason, result=result
         )
-        return resolved
+        if resolved is not None:
+            return resolved
+        if known:
+            raise AlertAlreadyResolvedError(f"alert {alert_id} is already resolved")
+        raise AlertNotFoundError(f"no active alert with id {alert_id!r}")
 
     # -- maintenance --------------------------------------------------------------------------
     def cleanup(
@@ -285,7 +286,7 @@ class Analysis:
         from Prometheus (``PrometheusError`` when it cannot answer)."""
         chart = TimeseriesMetric(metric)
         verb = method.upper() if method else None
-        window_s = Window(window).seconds or 86400.0
+        window_s = _seconds(window)
         if self._fleet is not None:
             return self._fleet.timeseries(chart, window_s=window_s, route=route, method=verb)
         return self._local_chart(chart, route, verb, window_s)
@@ -359,7 +360,7 @@ class Analysis:
                 f"the finest points are kept for {watched}; use the chart resolution for"
                 f" {chart.value}"
             )
-        window_s = Window(window).seconds or 86400.0
+        window_s = _seconds(window)
         if window_s > live.fine_history_s + 1e-6:
             raise ValueError(
                 f"the finest points ({live.fine_step_s:g} s) are kept for the last"
@@ -531,9 +532,7 @@ class Analysis:
         from otel_monitoring.analysis.bridge import correlations
 
         self.stats.refresh()
-        return correlations(
-            self.stats, window_s=Window(window).seconds or 86400.0, now_s=self._clock.now_s()
-        )
+        return correlations(self.stats, window_s=_seconds(window), now_s=self._clock.now_s())
 
     # -- insights -----------------------------------------------------------------------------
     def insights(self, window: Window | str = Window.H1) -> Insights:

@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query
 
 from otel_monitoring.analysis.service import (
+    ALERT_STATES,
     AlertAlreadyResolvedError,
     AlertNotFoundError,
     Analysis,
@@ -30,7 +31,7 @@ def alerts_router(analysis: Analysis, deps: RouteDeps) -> APIRouter:
     async def alerts(
         state: Annotated[
             str,
-            Query(pattern="^(active|pending|firing|resolved|all)$", description="Which alerts."),
+            Query(pattern=f"^({'|'.join(ALERT_STATES)})$", description="Which alerts."),
         ] = "active",
         limit: LimitParam = 100,
         _: Principal = deps.user["alerts"],

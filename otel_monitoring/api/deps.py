@@ -285,7 +285,7 @@ def _too_large() -> JSONResponse:
     )
 
 
-# -- shared by the per-resource routers (routes_*.py) -------------------------------------------
+# -- shared by the per-resource routers (api/*.py) ----------------------------------------------
 #: The largest ``limit`` any list route takes.
 MAX_LIMIT = 1000
 

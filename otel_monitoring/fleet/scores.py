@@ -1,12 +1,11 @@
 """Streaming anomaly scores of the fleet's charts, for anomaly rules in fleet mode.
 
 In one process, :class:`~otel_monitoring.analysis.live_scores.LiveScores` feeds each chart's
-detector
-from the local store. In fleet mode the numbers that matter are every instance's, so anomaly
-rules read :class:`FleetScores` instead: when a rule is evaluated, its chart (the service or
-one route, for one statistic) is brought up to date with the steps Prometheus completed since
-the last evaluation, one range query per chart, and each new point is fed to that chart's
-streaming detector once.
+detector from the local store. In fleet mode the numbers that matter are every instance's, so
+anomaly rules read :class:`FleetScores` instead: when a rule is evaluated, its chart (the
+service or one route, for one statistic) is brought up to date with the steps Prometheus
+completed since the last evaluation, one range query per chart, and each new point is fed to
+that chart's streaming detector once.
 
 The first evaluation reads back ``history_points`` steps, so the detector starts with the
 fleet's recent past instead of learning from nothing. A step counts as complete ``settle_s``

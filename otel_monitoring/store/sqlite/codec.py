@@ -1,11 +1,10 @@
 """Bucket rows on disk and the fast merge of many of them.
 
 A row holds one aggregate (:class:`~otel_monitoring.store.memory.Agg`) of one series, one tier
-bucket,
-written by one process. Histograms are stored sparse: the occupied bucket positions relative to
-the offset as little-endian ``uint32`` followed by their counts as ``int64`` (12 bytes per
-occupied bucket, nothing for empty ones), so a 10 s bucket with 20 requests takes ~240 bytes
-whatever the latency spread.
+bucket, written by one process. Histograms are stored sparse: the occupied bucket positions
+relative to the offset as little-endian ``uint32`` followed by their counts as ``int64`` (12
+bytes per occupied bucket, nothing for empty ones), so a 10 s bucket with 20 requests takes
+~240 bytes whatever the latency spread.
 
 :class:`Merger` folds many rows and in-memory aggregates into one aggregate per group with the
 same result as :meth:`Agg.merge` applied one by one: counts, errors and histogram bucket

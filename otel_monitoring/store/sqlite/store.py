@@ -12,15 +12,13 @@ combine the process's own memory with the rows of every other process (and of ea
 so data survives restarts). Counts and histogram buckets add up exactly; see
 :mod:`.codec` for the merge.
 
-Faults never reach the caller, nor kill the process (nothing of the file is mapped into
-memory: see :mod:`.schema`): when the file is locked, full, read-only, immutable, emptied or
-replaced, the write is
-counted (``write_errors``), logged rate-limited through the
-:class:`~otel_monitoring.self_telemetry.Guard`,
-and what was not written stays in a bounded backlog (dirty buckets, alerts, audit records;
-the oldest is dropped and counted past ``max_backlog``). The next write retries all of it,
-and since rows hold whole aggregates a retry is idempotent: nothing acknowledged is lost and
-totals stay exact once the fault clears.
+Faults never reach the caller, nor kill the process (nothing of the file is mapped into memory:
+see :mod:`.schema`): when the file is locked, full, read-only, immutable, emptied or replaced,
+the write is counted (``write_errors``), logged rate-limited through the
+:class:`~otel_monitoring.self_telemetry.Guard`, and what was not written stays in a bounded
+backlog (dirty buckets, alerts, audit records; the oldest is dropped and counted past
+``max_backlog``). The next write retries all of it, and since rows hold whole aggregates a
+retry is idempotent: nothing acknowledged is lost and totals stay exact once the fault clears.
 
 All processes sharing a file must use the same retention (hence the same tiers).
 """
