@@ -33,6 +33,12 @@ if TYPE_CHECKING:
         correlate_many,
     )
     from analyzers.errors import AnalysisError, InsufficientDataError, InvalidInputError
+    from analyzers.exceedance import (
+        BucketCounts,
+        ExceedanceDetector,
+        ExceedanceSettings,
+        SortedBucket,
+    )
     from analyzers.forecast import ForecastStatus, ThresholdForecast, forecast_crossing
     from analyzers.insights import (
         CacheSummary,
@@ -66,12 +72,15 @@ __all__ = [
     "Anomaly",
     "AnomalyDetector",
     "AnomalyReport",
+    "BucketCounts",
     "CacheSummary",
     "ChangePoint",
     "Correlation",
     "DetectorSettings",
     "EndpointSummary",
     "Evidence",
+    "ExceedanceDetector",
+    "ExceedanceSettings",
     "ForecastStatus",
     "Insight",
     "InsightKind",
@@ -85,6 +94,7 @@ __all__ = [
     "QuerySummary",
     "Sensitivity",
     "Severity",
+    "SortedBucket",
     "TheilSenSlope",
     "ThresholdForecast",
     "Thresholds",
@@ -131,6 +141,10 @@ _LAZY: dict[str, str] = {
     "AnalysisError": "errors",
     "InsufficientDataError": "errors",
     "InvalidInputError": "errors",
+    "BucketCounts": "exceedance",
+    "ExceedanceDetector": "exceedance",
+    "ExceedanceSettings": "exceedance",
+    "SortedBucket": "exceedance",
     "ForecastStatus": "forecast",
     "ThresholdForecast": "forecast",
     "forecast_crossing": "forecast",

@@ -46,6 +46,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import sys
 import time
@@ -155,10 +156,49 @@ def _group_p95(log_lat: FloatArray, groups: npt.NDArray[np.int64], n_groups: int
     return out
 
 
+@dataclass
+class Requests:
+    """Every request latency of a chart (ms, float32), sorted within each bucket, buckets in
+    time order, and the request count of each bucket."""
+
+    latencies: npt.NDArray[np.float32]
+    counts: npt.NDArray[np.int64]
+
+    def buckets(self) -> list[SortedSlice]:
+        bounds = np.concatenate([[0], np.cumsum(self.counts)])
+        return [SortedSlice(self.latencies[a:b]) for a, b in itertools.pairwise(bounds.tolist())]
+
+
+class SortedSlice:
+    """One bucket's sorted latencies as :class:`analyzers.exceedance.BucketCounts`."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: npt.NDArray[np.float32]) -> None:
+        self.values = values
+
+    @property
+    def count(self) -> int:
+        return len(self.values)
+
+    def count_above(self, value: float) -> int:
+        return len(self.values) - int(np.searchsorted(self.values, value, side="right"))
+
+    def quantile(self, q: float) -> float:
+        n = len(self.values)
+        return float(self.values[max(1, math.ceil(q * n)) - 1]) if n else math.nan
+
+
 def charts_for(
-    rng: np.random.Generator, r: Route, days: int
+    rng: np.random.Generator,
+    r: Route,
+    days: int,
+    requests: dict[float, Requests] | None = None,
 ) -> dict[tuple[float, str], tuple[FloatArray, FloatArray]]:
-    """The six charts of a route: {(step, metric): (timestamps, values)}."""
+    """The six charts of a route: {(step, metric): (timestamps, values)}; with ``requests``,
+    also each resolution's request latencies (into ``requests[step]``)."""
+    with_requests = requests is not None
+    requests = {} if requests is None else requests
     n10 = int(days * DAY / 10)
     t = T0 + np.arange(n10) * 10.0
     tod = (t - T0) % DAY
@@ -187,6 +227,8 @@ def charts_for(
     p95_10 = np.full(n10, np.nan)
     p95_60 = np.full(n10 // 6, np.nan)
     per_day = int(DAY / 10)
+    sorted_10: list[FloatArray] = []
+    sorted_60: list[FloatArray] = []
     for d in range(days):  # a day at a time: bounded memory on busy routes
         sl = slice(d * per_day, (d + 1) * per_day)
         c = counts[sl]
@@ -194,9 +236,15 @@ def charts_for(
         lat = log_med[sl][g10] + SIGMA * rng.standard_normal(len(g10))
         p95_10[sl] = _group_p95(lat, g10, per_day)
         p95_60[d * per_day // 6 : (d + 1) * per_day // 6] = _group_p95(lat, g10 // 6, per_day // 6)
+        if with_requests:  # each bucket's latencies, sorted (buckets in time order)
+            sorted_10.append(np.exp(lat[np.lexsort((lat, g10))]).astype(np.float32))
+            sorted_60.append(np.exp(lat[np.lexsort((lat, g10 // 6))]).astype(np.float32))
     c60 = counts.reshape(-1, 6).sum(axis=1)
     e60 = errors.reshape(-1, 6).sum(axis=1)
     t60 = t[::6]
+    if with_requests:
+        requests[10.0] = Requests(np.concatenate(sorted_10), counts)
+        requests[60.0] = Requests(np.concatenate(sorted_60), c60)
     with np.errstate(invalid="ignore", divide="ignore"):
         return {
             (10.0, "p95"): (t, p95_10),
@@ -222,6 +270,31 @@ def method(
     from benchmarks.baselines import SCORERS
 
     return SCORERS[name], 0.5
+
+
+def count_scores(
+    ts: FloatArray, req: Requests, step: float, settings: str, point: FloatArray
+) -> FloatArray:
+    """Scores of the count test (:mod:`analyzers.exceedance`) on a p95 chart's requests
+    (``settings``: ``field=value,...`` overrides of ``ExceedanceSettings``)."""
+    import dataclasses
+
+    from analyzers.exceedance import ExceedanceDetector, ExceedanceSettings
+
+    changes: dict[str, float] = {}
+    for item in filter(None, settings.split(",")):
+        key, _, text = item.partition("=")
+        changes[key.strip()] = float(text)
+    det = ExceedanceDetector(dataclasses.replace(ExceedanceSettings(), **changes))
+    update = det.update
+    return np.fromiter(
+        (
+            update(t, b, step, p)
+            for t, b, p in zip(ts.tolist(), req.buckets(), point.tolist(), strict=True)
+        ),
+        dtype=np.float64,
+        count=len(ts),
+    )
 
 
 def episodes(times: FloatArray) -> FloatArray:
@@ -261,9 +334,13 @@ def evaluate(args: argparse.Namespace) -> Tally:
     tally = Tally()
     learn_end = T0 + 7 * DAY
     for r in routes:
-        charts = charts_for(rng, r, args.days)
+        requests: dict[float, Requests] | None = {} if args.counts else None
+        charts = charts_for(rng, r, args.days, requests)
         for (step, metric), (ts, vs) in charts.items():
             sc = score(ts, vs)
+            if requests and metric == "p95":
+                counted_scores = count_scores(ts, requests[step], step, args.count_settings, sc)
+                sc = np.maximum(sc, counted_scores)
             alarms = ts[sc >= thr]
             mine = [(k, s) for k, s in r.incidents if KIND_METRIC[k] == metric]
             counted = ts >= learn_end
@@ -356,7 +433,8 @@ def report(t: Tally, args: argparse.Namespace, n_charts: int, secs: float) -> No
     print(
         f"production suite: {args.busy} busy + {args.quiet} quiet routes x 3 metrics x 2"
         f" resolutions = {n_charts} charts, {args.days} days, seed {args.seed},"
-        f" method {args.method} {args.settings} ({secs:.0f} s)"
+        f" method {args.method} {args.settings}"
+        f"{' + count test ' + args.count_settings if args.counts else ''} ({secs:.0f} s)"
     )
     print(f"false-alarm episodes per chart-day, days 8-{args.days}: {rate('all'):.3f}")
     print(f"  first week (learning, not counted): {rate('week1'):.3f}")
@@ -420,6 +498,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--method", choices=("ours", "zscore", "robust"), default="ours")
     ap.add_argument("--settings", default="", help="detector overrides: field=value,...")
+    ap.add_argument(
+        "--counts",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="p95 charts also scored by the count test on their requests (the larger score)",
+    )
+    ap.add_argument("--count-settings", default="", help="count-test overrides: field=value,...")
     args = ap.parse_args(argv)
     if args.days < 10 or args.busy < 0 or args.quiet < 0 or args.busy + args.quiet == 0:
         sys.exit("error: --days >= 10 and at least one route")

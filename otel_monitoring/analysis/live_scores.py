@@ -9,6 +9,10 @@ rings: as long as the store keeps the buckets, and for the finest resolution up 
 finest buckets so that a whole day of 10-s points can be analysed without rescoring. A request
 then reads scores instead of computing them.
 
+A p95 latency chart's score is the larger of its point detector's and of a count test on
+the bucket's histogram (:class:`analyzers.ExceedanceDetector`: how many requests exceeded the
+route's usual p95), which hears a quiet route's latency incident that its p95 hides.
+
 Per collection the work is one detector update per chart (a few microseconds each). Memory is
 bounded by charts x slots x 16 bytes (a float64 value, a float32 score and an int32 count per
 bucket), with charts capped at ``max_charts``: 303 charts (100 routes) hold 1.7 MB at the
@@ -69,10 +73,19 @@ class ScoredChart:
     detector), with its request count; buckets skipped between two fed ones are cleared.
     """
 
-    __slots__ = ("counts", "detector", "last_index", "scores", "start_index", "values")
+    __slots__ = (
+        "count_test",
+        "counts",
+        "detector",
+        "last_index",
+        "scores",
+        "start_index",
+        "values",
+    )
 
-    def __init__(self, detector: Any, slots: int, start_index: int) -> None:
+    def __init__(self, detector: Any, slots: int, start_index: int, count_test: Any = None) -> None:
         self.detector = detector
+        self.count_test = count_test  # an ExceedanceDetector on p95 charts, else None
         self.values = np.full(slots, np.nan)
         self.scores = np.zeros(slots, dtype=np.float32)
         self.counts = np.zeros(slots, dtype=np.int32)
@@ -206,7 +219,12 @@ class LiveScores:
                     if len(self._charts) >= self.max_charts:
                         continue
                     chart = self._charts[key] = ScoredChart(
-                        analyzers.AnomalyDetector(), self._slots[step], completed[0]
+                        analyzers.AnomalyDetector(),
+                        self._slots[step],
+                        completed[0],
+                        analyzers.ExceedanceDetector()
+                        if metric is TimeseriesMetric.LATENCY_P95
+                        else None,
                     )
                 for index in completed:
                     if chart.last_index is not None and index <= chart.last_index:
@@ -214,6 +232,10 @@ class LiveScores:
                     agg = per_index[index]
                     value = value_of(metric, agg, step)
                     score = 0.0 if value is None else chart.detector.update(index * step, value)
+                    if chart.count_test is not None and agg.hist is not None:
+                        # the count test hears a quiet route's latency better than its p95
+                        counted = chart.count_test.update(index * step, agg.hist, step, score)
+                        score = max(score, counted)
                     chart.put(index, value, score, agg.count)
 
     def histories(

@@ -1,0 +1,121 @@
+"""The count test for quiet routes (analyzers/exceedance.py), on seeded request streams."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from analyzers import Sensitivity
+from analyzers.errors import InvalidInputError
+from analyzers.exceedance import ExceedanceDetector, ExceedanceSettings, SortedBucket
+
+STEP = 60.0
+DAY = 86400.0
+MEDIUM = Sensitivity.MEDIUM.value
+
+
+def _stream(
+    seed: int,
+    days: float,
+    per_min: float,
+    median_ms: float = 50.0,
+    factor: dict[int, float] | None = None,
+) -> list[tuple[float, SortedBucket]]:
+    """1-min buckets of Poisson(per_min) requests, log-normal (sigma 0.5) latencies; bucket
+    ``i`` has its latencies multiplied by ``factor.get(i, 1)``."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(int(days * DAY / STEP)):
+        n = int(rng.poisson(per_min))
+        f = (factor or {}).get(i, 1.0)
+        lat = f * median_ms * np.exp(0.5 * rng.standard_normal(n))
+        out.append((i * STEP, SortedBucket(lat.tolist())))
+    return out
+
+
+def _scores(stream: list[tuple[float, SortedBucket]], **settings: float) -> np.ndarray:
+    det = ExceedanceDetector(ExceedanceSettings(**settings))  # type: ignore[arg-type]
+    return np.array([det.update(t, b, STEP) for t, b in stream])
+
+
+def test_reference_learns_the_usual_p95() -> None:
+    det = ExceedanceDetector()
+    for t, b in _stream(1, 2.0, 4.0):
+        det.update(t, b, STEP)
+    true_p95 = 50.0 * math.exp(0.5 * 1.6449)
+    assert det.reference is not None
+    assert abs(det.reference / true_p95 - 1.0) < 0.1
+
+
+def test_quiet_route_without_incident_does_not_page() -> None:
+    # 3 requests a minute for 4 days: 17,000 requests, no alarm at MEDIUM
+    scores = _scores(_stream(2, 4.0, 3.0))
+    assert int(np.sum(scores >= MEDIUM)) == 0
+
+
+def test_five_fold_latency_for_three_minutes_on_a_quiet_route_pages_within_them() -> None:
+    start = int(2 * DAY / STEP)
+    incident = {start + k: 5.0 for k in range(3)}
+    scores = _scores(_stream(3, 2.5, 6.0, factor=incident))  # 6 requests a minute
+    alarms = np.flatnonzero(scores >= MEDIUM)
+    assert len(alarms) and start <= alarms[0] < start + 3
+    assert not np.any(scores[:start] >= MEDIUM)  # nothing before it
+
+
+def test_doubled_latency_for_ten_minutes_on_a_quiet_route_pages() -> None:
+    # 6 requests a minute: about 60 requests in the incident, 40 % of them above the usual p95
+    start = int(2 * DAY / STEP)
+    scores = _scores(_stream(8, 2.5, 6.0, factor={start + k: 2.0 for k in range(10)}))
+    alarms = np.flatnonzero(scores >= MEDIUM)
+    assert len(alarms) and start <= alarms[0] < start + 10
+
+
+def test_scores_are_causal() -> None:
+    stream = _stream(4, 1.5, 5.0, factor={1500 + k: 3.0 for k in range(10)})
+    whole = _scores(stream)
+    prefix = _scores(stream[:1505])
+    assert np.array_equal(whole[:1505], prefix)
+
+
+def test_a_nightly_job_pages_on_its_first_nights_only() -> None:
+    job = {int(d * DAY / STEP) + 120 + k: 2.0 for d in range(1, 7) for k in range(20)}
+    scores = _scores(_stream(5, 7.0, 30.0, factor=job))
+    nights = [
+        bool(np.any(scores[int(d * DAY / STEP) + 110 : int(d * DAY / STEP) + 160] >= MEDIUM))
+        for d in range(1, 7)
+    ]
+    assert nights[0] and not any(nights[3:])
+
+
+def test_busy_route_is_left_to_the_point_detector_when_gated() -> None:
+    stream = _stream(6, 1.0, 60.0, factor={1000 + k: 5.0 for k in range(5)})
+    assert _scores(stream).max() >= MEDIUM
+    assert _scores(stream, max_requests_per_min=30.0).max() == 0.0
+
+
+def test_bad_settings_and_decreasing_time_are_refused() -> None:
+    with pytest.raises(InvalidInputError):
+        ExceedanceSettings(quantile=1.0)
+    with pytest.raises(InvalidInputError):
+        ExceedanceSettings(alternatives=(0.01,))
+    det = ExceedanceDetector()
+    det.update(100.0, SortedBucket([1.0]), STEP)
+    with pytest.raises(InvalidInputError):
+        det.update(50.0, SortedBucket([1.0]), STEP)
+
+
+def test_a_daily_latency_cycle_is_learnt_not_paged() -> None:
+    # busier hours are slower: a +-25 % daily cycle on a tight spread (sigma 0.2), 6 requests
+    # per 10 s; after the first day, no alarm (the hourly reference follows the cycle)
+    rng = np.random.default_rng(9)
+    det = ExceedanceDetector()
+    alarms = []
+    for i in range(int(3 * DAY / 10.0)):
+        t = i * 10.0
+        typical = 20.0 + 5.0 * math.sin(2 * math.pi * t / DAY)
+        bucket = SortedBucket(rng.lognormal(math.log(typical), 0.2, 6).tolist())
+        if det.update(t, bucket, 10.0) >= MEDIUM and t >= DAY:
+            alarms.append(t)
+    assert alarms == []
