@@ -32,7 +32,8 @@ surprise is ``realarm_factor`` times the last one scored. Scores are 0 until
 ``warmup_s`` after the first request.
 
 **Recurring incidents.** An incident that opens within an hour of the time of day of
-incidents on each of the previous ``echo_days`` (2) days (20-28 h apart) is expected - a
+incidents on ``echo_days`` (2) earlier days, each 20-28 h (or 44-52 h: a day may be missing,
+as a nightly job's incident on a quiet weekend is) after the one before, is expected - a
 nightly job - and scores only by how much its surprise exceeds the largest of theirs, as in
 :class:`~analyzers.anomaly.AnomalyDetector`.
 
@@ -301,7 +302,8 @@ class ExceedanceDetector:
         streak, before = 1, 0.0
         for h in (hour - 1, hour, hour + 1):
             et, es, ek = self._echo[h % 24]
-            if 72000.0 <= t - et <= 100800.0 and ek + 1 > streak:
+            ago = t - et  # yesterday, or the day before when yesterday had none (weekends)
+            if (72000.0 <= ago <= 100800.0 or 158400.0 <= ago <= 187200.0) and ek + 1 > streak:
                 streak, before = ek + 1, es
             elif t - et <= 3600.0 and ek > streak:  # a later incident of today's recurrence
                 streak, before = ek, es

@@ -119,3 +119,14 @@ def test_a_daily_latency_cycle_is_learnt_not_paged() -> None:
         if det.update(t, bucket, 10.0) >= MEDIUM and t >= DAY:
             alarms.append(t)
     assert alarms == []
+
+
+def test_a_nightly_job_that_skips_a_night_stays_expected() -> None:
+    # the job runs every night but the fourth (a quiet weekend night shows no incident)
+    job = {int(d * DAY / STEP) + 120 + k: 2.0 for d in range(1, 8) if d != 4 for k in range(20)}
+    scores = _scores(_stream(5, 8.0, 30.0, factor=job))
+    night = [
+        bool(np.any(scores[int(d * DAY / STEP) + 110 : int(d * DAY / STEP) + 160] >= MEDIUM))
+        for d in range(1, 8)
+    ]
+    assert night[0] and not any(night[4:])  # after the gap it is still the nightly job
