@@ -32,13 +32,16 @@ if TYPE_CHECKING:
         correlate,
         correlate_many,
     )
-    from analyzers.errors import AnalysisError, InsufficientDataError, InvalidInputError
-    from analyzers.exceedance import (
+    from analyzers.count_tests import (
         BucketCounts,
+        CountTestSettings,
+        ErrorCountDetector,
+        ErrorCountSettings,
         ExceedanceDetector,
         ExceedanceSettings,
         SortedBucket,
     )
+    from analyzers.errors import AnalysisError, InsufficientDataError, InvalidInputError
     from analyzers.forecast import ForecastStatus, ThresholdForecast, forecast_crossing
     from analyzers.insights import (
         CacheSummary,
@@ -76,8 +79,11 @@ __all__ = [
     "CacheSummary",
     "ChangePoint",
     "Correlation",
+    "CountTestSettings",
     "DetectorSettings",
     "EndpointSummary",
+    "ErrorCountDetector",
+    "ErrorCountSettings",
     "Evidence",
     "ExceedanceDetector",
     "ExceedanceSettings",
@@ -141,10 +147,13 @@ _LAZY: dict[str, str] = {
     "AnalysisError": "errors",
     "InsufficientDataError": "errors",
     "InvalidInputError": "errors",
-    "BucketCounts": "exceedance",
-    "ExceedanceDetector": "exceedance",
-    "ExceedanceSettings": "exceedance",
-    "SortedBucket": "exceedance",
+    "BucketCounts": "count_tests",
+    "CountTestSettings": "count_tests",
+    "ErrorCountDetector": "count_tests",
+    "ErrorCountSettings": "count_tests",
+    "ExceedanceDetector": "count_tests",
+    "ExceedanceSettings": "count_tests",
+    "SortedBucket": "count_tests",
     "ForecastStatus": "forecast",
     "ThresholdForecast": "forecast",
     "forecast_crossing": "forecast",

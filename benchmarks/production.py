@@ -27,8 +27,9 @@ The 10-s and 1-min charts come from the same requests. What shapes them:
 
 Figures, for the project detector at ``Sensitivity.MEDIUM`` as the live charts run it (a p95
 chart's score is the larger of the point detector's and the count test's on the bucket's
-requests, ``analyzers.ExceedanceDetector``; ``--no-counts`` runs the point detector alone, and
-``--method`` the baselines of ``benchmarks/baselines.py`` at their usual rules):
+requests, ``analyzers.ExceedanceDetector``; an error-ratio chart is scored by the error count
+test, ``analyzers.ErrorCountDetector``; ``--no-counts`` runs the point detector alone on every
+chart, and ``--method`` the baselines of ``benchmarks/baselines.py`` at their usual rules):
 
 * **false-alarm episodes per chart-day** over days 8-21 (the first week is learning; its
   figure is printed apart): alarms outside ``[start, end + 30 min]`` of every incident of the
@@ -162,10 +163,11 @@ def _group_p95(log_lat: FloatArray, groups: npt.NDArray[np.int64], n_groups: int
 @dataclass
 class Requests:
     """Every request latency of a chart (ms, float32), sorted within each bucket, buckets in
-    time order, and the request count of each bucket."""
+    time order, and the request and error counts of each bucket."""
 
     latencies: npt.NDArray[np.float32]
     counts: npt.NDArray[np.int64]
+    errors: npt.NDArray[np.int64]
 
     def buckets(self) -> list[SortedSlice]:
         bounds = np.concatenate([[0], np.cumsum(self.counts)])
@@ -173,7 +175,7 @@ class Requests:
 
 
 class SortedSlice:
-    """One bucket's sorted latencies as :class:`analyzers.exceedance.BucketCounts`."""
+    """One bucket's sorted latencies as :class:`analyzers.count_tests.BucketCounts`."""
 
     __slots__ = ("values",)
 
@@ -246,8 +248,8 @@ def charts_for(
     e60 = errors.reshape(-1, 6).sum(axis=1)
     t60 = t[::6]
     if with_requests:
-        requests[10.0] = Requests(np.concatenate(sorted_10), counts)
-        requests[60.0] = Requests(np.concatenate(sorted_60), c60)
+        requests[10.0] = Requests(np.concatenate(sorted_10), counts, errors)
+        requests[60.0] = Requests(np.concatenate(sorted_60), c60, e60)
     with np.errstate(invalid="ignore", divide="ignore"):
         return {
             (10.0, "p95"): (t, p95_10),
@@ -275,25 +277,51 @@ def method(
     return SCORERS[name], 0.5
 
 
-def count_scores(
-    ts: FloatArray, req: Requests, step: float, settings: str, point: FloatArray
-) -> FloatArray:
-    """Scores of the count test (:mod:`analyzers.exceedance`) on a p95 chart's requests
-    (``settings``: ``field=value,...`` overrides of ``ExceedanceSettings``)."""
-    import dataclasses
-
-    from analyzers.exceedance import ExceedanceDetector, ExceedanceSettings
-
+def _overrides(settings: str) -> dict[str, float]:
+    """``field=value,...`` as a dict of floats."""
     changes: dict[str, float] = {}
     for item in filter(None, settings.split(",")):
         key, _, text = item.partition("=")
         changes[key.strip()] = float(text)
-    det = ExceedanceDetector(dataclasses.replace(ExceedanceSettings(), **changes))
+    return changes
+
+
+def count_scores(
+    ts: FloatArray, req: Requests, step: float, settings: str, point: FloatArray
+) -> FloatArray:
+    """Scores of the latency count test (:mod:`analyzers.count_tests`) on a p95 chart's
+    requests (``settings``: ``field=value,...`` overrides of ``ExceedanceSettings``)."""
+    import dataclasses
+
+    from analyzers.count_tests import ExceedanceDetector, ExceedanceSettings
+
+    det = ExceedanceDetector(dataclasses.replace(ExceedanceSettings(), **_overrides(settings)))
     update = det.update
     return np.fromiter(
         (
             update(t, b, step, p)
             for t, b, p in zip(ts.tolist(), req.buckets(), point.tolist(), strict=True)
+        ),
+        dtype=np.float64,
+        count=len(ts),
+    )
+
+
+def error_scores(ts: FloatArray, req: Requests, step: float, settings: str) -> FloatArray:
+    """Scores of the error count test on an error-ratio chart's requests and failures, which
+    score the chart as in the live charts (``settings``: overrides of shared fields)."""
+    import dataclasses
+
+    from analyzers.count_tests import CountTestSettings, ErrorCountDetector, ErrorCountSettings
+
+    shared = {f.name for f in dataclasses.fields(CountTestSettings)}
+    changes = {k: v for k, v in _overrides(settings).items() if k in shared}
+    det = ErrorCountDetector(dataclasses.replace(ErrorCountSettings(), **changes))
+    update = det.update
+    return np.fromiter(
+        (
+            update(t, n, k, step)
+            for t, n, k in zip(ts.tolist(), req.counts.tolist(), req.errors.tolist(), strict=True)
         ),
         dtype=np.float64,
         count=len(ts),
@@ -345,6 +373,8 @@ def evaluate(args: argparse.Namespace) -> Tally:
             if requests and metric == "p95":
                 counted_scores = count_scores(ts, requests[step], step, args.count_settings, sc)
                 sc = np.maximum(sc, counted_scores)
+            elif requests and metric == "errors":
+                sc = error_scores(ts, requests[step], step, args.count_settings)
             alarms = ts[sc >= thr]
             mine = [(k, s) for k, s in r.incidents if KIND_METRIC[k] == metric]
             counted = ts >= learn_end

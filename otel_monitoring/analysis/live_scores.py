@@ -11,7 +11,10 @@ then reads scores instead of computing them.
 
 A p95 latency chart's score is the larger of its point detector's and of a count test on
 the bucket's histogram (:class:`analyzers.ExceedanceDetector`: how many requests exceeded the
-route's usual p95), which hears a quiet route's latency incident that its p95 hides.
+route's usual p95), which hears a quiet route's latency incident that its p95 hides. An
+error-rate chart is scored by a count test alone (:class:`analyzers.ErrorCountDetector`: how
+many requests failed against the route's usual share), not by a point detector on the ratio,
+which pages on one failed request out of one.
 
 Per collection the work is one detector update per chart (a few microseconds each). Memory is
 bounded by charts x slots x 16 bytes (a float64 value, a float32 score and an int32 count per
@@ -85,7 +88,7 @@ class ScoredChart:
 
     def __init__(self, detector: Any, slots: int, start_index: int, count_test: Any = None) -> None:
         self.detector = detector
-        self.count_test = count_test  # an ExceedanceDetector on p95 charts, else None
+        self.count_test = count_test  # p95 and error-rate charts: their count test
         self.values = np.full(slots, np.nan)
         self.scores = np.zeros(slots, dtype=np.float32)
         self.counts = np.zeros(slots, dtype=np.int32)
@@ -132,6 +135,17 @@ class ScoredChart:
         lo, hi = max(first, self.first_index), min(last, self.last_index)
         indices = np.arange(lo, hi + 1, dtype=np.int64)
         return indices, (indices % len(self.values)).astype(np.intp)
+
+
+def _count_test(metric: TimeseriesMetric) -> Any:
+    """The count test of a chart of ``metric``, or None (see the module docstring)."""
+    import analyzers
+
+    if metric is TimeseriesMetric.LATENCY_P95:
+        return analyzers.ExceedanceDetector()
+    if metric is TimeseriesMetric.ERROR_RATE:
+        return analyzers.ErrorCountDetector()
+    return None
 
 
 class LiveScores:
@@ -222,9 +236,7 @@ class LiveScores:
                         analyzers.AnomalyDetector(),
                         self._slots[step],
                         completed[0],
-                        analyzers.ExceedanceDetector()
-                        if metric is TimeseriesMetric.LATENCY_P95
-                        else None,
+                        _count_test(metric),
                     )
                 for index in completed:
                     if chart.last_index is not None and index <= chart.last_index:
@@ -232,10 +244,13 @@ class LiveScores:
                     agg = per_index[index]
                     value = value_of(metric, agg, step)
                     score = 0.0 if value is None else chart.detector.update(index * step, value)
-                    if chart.count_test is not None and agg.hist is not None:
+                    test = chart.count_test
+                    if isinstance(test, analyzers.ErrorCountDetector):
+                        # failures against the usual share score the chart, not the ratio
+                        score = test.update(index * step, agg.count, agg.errors, step)
+                    elif test is not None and agg.hist is not None:
                         # the count test hears a quiet route's latency better than its p95
-                        counted = chart.count_test.update(index * step, agg.hist, step, score)
-                        score = max(score, counted)
+                        score = max(score, test.update(index * step, agg.hist, step, score))
                     chart.put(index, value, score, agg.count)
 
     def histories(

@@ -1,4 +1,4 @@
-"""The count test for quiet routes (analyzers/exceedance.py), on seeded request streams."""
+"""The count tests (analyzers/count_tests.py) on seeded request streams: latency and errors."""
 
 from __future__ import annotations
 
@@ -8,8 +8,14 @@ import numpy as np
 import pytest
 
 from analyzers import Sensitivity
+from analyzers.count_tests import (
+    ErrorCountDetector,
+    ErrorCountSettings,
+    ExceedanceDetector,
+    ExceedanceSettings,
+    SortedBucket,
+)
 from analyzers.errors import InvalidInputError
-from analyzers.exceedance import ExceedanceDetector, ExceedanceSettings, SortedBucket
 
 STEP = 60.0
 DAY = 86400.0
@@ -130,3 +136,51 @@ def test_a_nightly_job_that_skips_a_night_stays_expected() -> None:
         for d in range(1, 8)
     ]
     assert night[0] and not any(night[4:])  # after the gap it is still the nightly job
+
+
+def _error_scores(
+    seed: int, days: float, per_min: float, share: float, bad: dict[int, float] | None = None
+) -> tuple[np.ndarray, ErrorCountDetector]:
+    """1-min buckets of Poisson(per_min) requests, each failing with ``share`` (bucket ``i``:
+    ``bad.get(i, share)``), through a fresh error count test."""
+    rng = np.random.default_rng(seed)
+    det = ErrorCountDetector()
+    out = []
+    for i in range(int(days * DAY / STEP)):
+        n = int(rng.poisson(per_min))
+        k = int(rng.binomial(n, (bad or {}).get(i, share)))
+        out.append(det.update(i * STEP, n, k, STEP))
+    return np.array(out), det
+
+
+def test_error_count_test_learns_the_usual_share_and_stays_quiet() -> None:
+    # a quiet route, 1 % errors: many buckets of one request with its one failure (100 %)
+    scores, det = _error_scores(11, 4.0, 4.0, 0.01)
+    assert abs(det.usual_share - 0.01) < 0.005
+    assert int(np.sum(scores >= MEDIUM)) == 0
+
+
+def test_ten_fold_errors_page_within_a_minute_on_a_busy_route() -> None:
+    start = int(2 * DAY / STEP)
+    bad = {start + k: 0.1 for k in range(15)}
+    scores, _ = _error_scores(12, 2.5, 300.0, 0.01, bad)
+    alarms = np.flatnonzero(scores >= MEDIUM)
+    assert len(alarms) and alarms[0] == start  # the first minute of it
+    assert not np.any(scores[:start] >= MEDIUM)
+
+
+def test_errors_on_a_route_that_never_fails_are_news() -> None:
+    start = int(1.5 * DAY / STEP)
+    bad = {start + k: 0.2 for k in range(5)}
+    scores, det = _error_scores(13, 2.0, 20.0, 0.0, bad)
+    assert det.usual_share < 0.01
+    assert scores[start : start + 5].max() >= MEDIUM
+
+
+def test_error_count_settings_are_checked() -> None:
+    with pytest.raises(InvalidInputError):
+        ErrorCountSettings(factors=(0.5,))
+    with pytest.raises(InvalidInputError):
+        ErrorCountSettings(min_share=0.5, prior_share=0.01)
+    with pytest.raises(InvalidInputError):
+        ExceedanceSettings(day_weight=-1.0)
