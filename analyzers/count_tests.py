@@ -38,7 +38,13 @@ in log space: each bucket moves it by ``spread x (k - q n) / (q x R)`` with ``k`
 requests above it and ``R`` the requests expected in ``level_memory_s``. At equilibrium a
 share ``q`` exceeds it, and a sustained shift is followed over about ``level_memory_s``
 (12 h): a 10-minute incident moves it a few percent, a deploy that slows the route for good
-stops counting after some hours.
+stops counting after some hours. An offset per hour of the day, learnt the same way (as a
+mean over the hour's first visits, then over about ``profile_visits`` days of it), follows a
+daily cycle of latency (busier hours are slower) that a 12-hour level would lag.
+
+**Joint with the point detector.** ``point_score`` is the chart's point detector's score of
+the same bucket: within 10 minutes of its alarm a point scores only when its surprise is
+``realarm_factor`` times that alarm's, so one incident seen by both is one alarm.
 
 **De-duplication.** An incident opens when the surprise passes ``incident_min_surprise``;
 while any statistic stays above 0 it goes on, and a later point scores only when its
