@@ -83,6 +83,16 @@ __all__ = [
 ]
 
 _LN10 = math.log(10.0)
+_DAY_S = 86400.0
+_HOUR_S = 3600.0
+_YESTERDAY_S = (20 * _HOUR_S, 28 * _HOUR_S)  # an incident "at the same time" the day before
+_DAY_BEFORE_S = (44 * _HOUR_S, 52 * _HOUR_S)  # ... or two days before, yesterday having none
+_POINT_WINDOW_S = 600.0  # a point detector's alarm covers the incident for 10 minutes
+
+
+def _hour_of_day(t: float) -> int:
+    """Hour of the (UTC) day of ``t`` seconds, 0-23."""
+    return int((t % _DAY_S) // _HOUR_S)
 
 
 class BucketCounts(Protocol):
@@ -243,7 +253,7 @@ class _CountTest:
         common = self._common
         if point_score > 0.0:
             point = common.score_half * point_score / max(1.0 - point_score, 1e-12)
-            if t - self._point_t > 600.0 or point > self._point:
+            if t - self._point_t > _POINT_WINDOW_S or point > self._point:
                 self._point = point
             self._point_t = t
         if math.isnan(self._first_t):
@@ -253,9 +263,9 @@ class _CountTest:
         self._last_t = t
         memory = common.rate_memory_s
         self._mass = self._mass * math.exp(-gap / memory) + n
-        self._day_mass = self._day_mass * math.exp(-gap / 86400.0) + n
+        self._day_mass = self._day_mass * math.exp(-gap / _DAY_S) + n
         seen = t - self._first_t + step_s  # seconds of traffic seen so far
-        self._day_rate = self._day_mass / (86400.0 * -math.expm1(-seen / 86400.0))
+        self._day_rate = self._day_mass / (_DAY_S * -math.expm1(-seen / _DAY_S))
         return self._mass / (memory * -math.expm1(-seen / memory))
 
     def _evidence(
@@ -274,7 +284,7 @@ class _CountTest:
         common = self._common
         if self._day_rate * 60.0 > common.max_requests_per_min:
             top = 0.0
-        per_day = max(rate * 86400.0, 1.0)
+        per_day = max(rate * _DAY_S, 1.0)
         return self._score(t, (top - common.day_weight * math.log(per_day)) / _LN10)
 
     def _score(self, t: float, surprise: float) -> float:
@@ -292,8 +302,9 @@ class _CountTest:
             self._echo[hour] = (et, surprise, ek)
         if self._open and surprise <= settings.realarm_factor * self._scored:
             return 0.0
-        if t - self._point_t <= 600.0 and surprise <= settings.realarm_factor * self._point:
-            return 0.0  # the point detector flagged this incident in the last 10 minutes
+        flagged = t - self._point_t <= _POINT_WINDOW_S  # by the point detector, lately
+        if flagged and surprise <= settings.realarm_factor * self._point:
+            return 0.0
         self._open = True
         self._scored = surprise
         surprise = max(surprise - self._echo_before, 0.0)
@@ -301,19 +312,23 @@ class _CountTest:
 
     def _open_echo(self, t: float) -> None:
         """A new incident at ``t``: remember it for its hour of the day, and damp it by the
-        largest earlier one when incidents opened near this time on each of the previous
-        ``echo_days`` days."""
-        hour = int((t % 86400.0) // 3600.0)
+        largest earlier one when incidents opened near this time of day on ``echo_days``
+        earlier days, each a day (or two, one being skipped) after the one before."""
+        hour = _hour_of_day(t)
         streak, before = 1, 0.0
         for h in (hour - 1, hour, hour + 1):
             et, es, ek = self._echo[h % 24]
-            ago = t - et  # yesterday, or the day before when yesterday had none (weekends)
-            if (72000.0 <= ago <= 100800.0 or 158400.0 <= ago <= 187200.0) and ek + 1 > streak:
+            ago = t - et
+            earlier_day = (
+                _YESTERDAY_S[0] <= ago <= _YESTERDAY_S[1]
+                or _DAY_BEFORE_S[0] <= ago <= _DAY_BEFORE_S[1]
+            )
+            if earlier_day and ek + 1 > streak:
                 streak, before = ek + 1, es
-            elif t - et <= 3600.0 and ek > streak:  # a later incident of today's recurrence
+            elif ago <= _HOUR_S and ek > streak:  # a later incident of today's recurrence
                 streak, before = ek, es
         et, es, ek = self._echo[hour]
-        if t - et < 72000.0:  # this hour already opened an incident today
+        if t - et < _YESTERDAY_S[0]:  # this hour already opened an incident today
             self._echo[hour] = (et, max(es, before), max(ek, streak))
         else:
             self._echo[hour] = (t, before, streak)
@@ -365,7 +380,7 @@ class ExceedanceDetector(_CountTest):
         bucket's unit), or None while learning."""
         if self._level is None:
             return None
-        return math.exp(self._level + self._profile[int((self._last_t % 86400.0) // 3600.0)])
+        return math.exp(self._level + self._profile[_hour_of_day(self._last_t)])
 
     def update(
         self,
@@ -394,7 +409,7 @@ class ExceedanceDetector(_CountTest):
             if self._warm_n >= settings.warmup_requests:
                 self._level = self._warm_sum / self._warm_n
             return 0.0
-        hour = int((t % 86400.0) // 3600.0)
+        hour = _hour_of_day(t)
         if hour != self._hour:
             self._hour = hour
             self._visits[hour] += 1
@@ -404,7 +419,7 @@ class ExceedanceDetector(_CountTest):
         gradient = settings.spread * (above - self._q * n) / self._q
         self._level += gradient / max(rate * settings.level_memory_s, 1.0)
         visits = min(self._visits[hour], settings.profile_visits)  # a mean over the first
-        self._profile[hour] = offset + gradient / max(rate * 3600.0 * visits, 1.0)
+        self._profile[hour] = offset + gradient / max(rate * _HOUR_S * visits, 1.0)
         return self._evidence(t, rate, above, n - above, self._llr)
 
 

@@ -38,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -49,28 +49,35 @@ from benchmarks.baselines import detector_scorer, write_folder  # noqa: E402
 from benchmarks.ops import ops_score  # noqa: E402
 
 BUDGET_FA = 0.3
+T = TypeVar("T")
+
+
+def with_overrides(defaults: T, body: str, *, ignore_unknown: bool = False) -> T:
+    """``defaults`` (a frozen dataclass) with ``field=value,...`` applied, each value read as
+    its field's type (``true``/``1``/``yes`` for a bool); an unknown field exits with a
+    message, or is skipped with ``ignore_unknown``."""
+    names = {f.name for f in dataclasses.fields(defaults)}  # type: ignore[arg-type]
+    changes: dict[str, Any] = {}
+    for item in filter(None, body.split(",")):
+        key, _, text = item.partition("=")
+        key = key.strip()
+        if key not in names:
+            if ignore_unknown:
+                continue
+            sys.exit(f"error: {body!r}: {type(defaults).__name__} has no field {key!r}")
+        kind = type(getattr(defaults, key))
+        changes[key] = text.strip().lower() in ("1", "true", "yes") if kind is bool else kind(text)
+    return dataclasses.replace(defaults, **changes)  # type: ignore[type-var]
 
 
 def parse_grid(specs: list[str]) -> dict[str, DetectorSettings]:
     """``name:field=value,...`` -> settings; the defaults come first as ``default``."""
     grid = {"default": DetectorSettings()}
-    fields = {f.name: f for f in dataclasses.fields(DetectorSettings)}
     for spec in specs:
         name, _, body = spec.partition(":")
         if not name or not body:
             sys.exit(f"error: --grid {spec!r}: expected name:field=value[,field=value]")
-        changes: dict[str, Any] = {}
-        for item in body.split(","):
-            key, _, text = item.partition("=")
-            key = key.strip()
-            if key not in fields:
-                sys.exit(f"error: --grid {spec!r}: DetectorSettings has no field {key!r}")
-            kind = type(getattr(grid["default"], key))
-            if kind is bool:
-                changes[key] = text.strip().lower() in ("1", "true", "yes")
-            else:
-                changes[key] = kind(text)
-        grid[name] = dataclasses.replace(grid["default"], **changes)
+        grid[name] = with_overrides(grid["default"], body)
     return grid
 
 

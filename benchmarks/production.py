@@ -65,6 +65,15 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from analyzers.count_tests import (  # noqa: E402
+    ErrorCountDetector,
+    ErrorCountSettings,
+    ExceedanceDetector,
+    ExceedanceSettings,
+    SortedBucket,
+)
+from benchmarks.crossval import with_overrides  # noqa: E402
+
 FloatArray = npt.NDArray[np.float64]
 
 DAY = 86400.0
@@ -169,29 +178,10 @@ class Requests:
     counts: npt.NDArray[np.int64]
     errors: npt.NDArray[np.int64]
 
-    def buckets(self) -> list[SortedSlice]:
+    def buckets(self) -> list[SortedBucket]:
         bounds = np.concatenate([[0], np.cumsum(self.counts)])
-        return [SortedSlice(self.latencies[a:b]) for a, b in itertools.pairwise(bounds.tolist())]
-
-
-class SortedSlice:
-    """One bucket's sorted latencies as :class:`analyzers.count_tests.BucketCounts`."""
-
-    __slots__ = ("values",)
-
-    def __init__(self, values: npt.NDArray[np.float32]) -> None:
-        self.values = values
-
-    @property
-    def count(self) -> int:
-        return len(self.values)
-
-    def count_above(self, value: float) -> int:
-        return len(self.values) - int(np.searchsorted(self.values, value, side="right"))
-
-    def quantile(self, q: float) -> float:
-        n = len(self.values)
-        return float(self.values[max(1, math.ceil(q * n)) - 1]) if n else math.nan
+        pairs = itertools.pairwise(bounds.tolist())
+        return [SortedBucket(self.latencies[a:b].tolist()) for a, b in pairs]
 
 
 def charts_for(
@@ -277,26 +267,12 @@ def method(
     return SCORERS[name], 0.5
 
 
-def _overrides(settings: str) -> dict[str, float]:
-    """``field=value,...`` as a dict of floats."""
-    changes: dict[str, float] = {}
-    for item in filter(None, settings.split(",")):
-        key, _, text = item.partition("=")
-        changes[key.strip()] = float(text)
-    return changes
-
-
 def count_scores(
     ts: FloatArray, req: Requests, step: float, settings: str, point: FloatArray
 ) -> FloatArray:
     """Scores of the latency count test (:mod:`analyzers.count_tests`) on a p95 chart's
     requests (``settings``: ``field=value,...`` overrides of ``ExceedanceSettings``)."""
-    import dataclasses
-
-    from analyzers.count_tests import ExceedanceDetector, ExceedanceSettings
-
-    det = ExceedanceDetector(dataclasses.replace(ExceedanceSettings(), **_overrides(settings)))
-    update = det.update
+    update = ExceedanceDetector(with_overrides(ExceedanceSettings(), settings)).update
     return np.fromiter(
         (
             update(t, b, step, p)
@@ -309,15 +285,10 @@ def count_scores(
 
 def error_scores(ts: FloatArray, req: Requests, step: float, settings: str) -> FloatArray:
     """Scores of the error count test on an error-ratio chart's requests and failures, which
-    score the chart as in the live charts (``settings``: overrides of shared fields)."""
-    import dataclasses
-
-    from analyzers.count_tests import CountTestSettings, ErrorCountDetector, ErrorCountSettings
-
-    shared = {f.name for f in dataclasses.fields(CountTestSettings)}
-    changes = {k: v for k, v in _overrides(settings).items() if k in shared}
-    det = ErrorCountDetector(dataclasses.replace(ErrorCountSettings(), **changes))
-    update = det.update
+    score the chart as in the live charts (``settings``: the overrides of ``--count-settings``
+    that ``ErrorCountSettings`` has)."""
+    defaults = ErrorCountSettings()
+    update = ErrorCountDetector(with_overrides(defaults, settings, ignore_unknown=True)).update
     return np.fromiter(
         (
             update(t, n, k, step)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -35,6 +35,11 @@ import numpy.typing as npt
 from otel_monitoring.capture.instruments import HTTP_DURATION_METRIC
 from otel_monitoring.stats.timeseries import Cached, TimeseriesMetric, value_of
 from otel_monitoring.store.memory import Agg, Kind, MetricStore, SeriesKey
+
+if TYPE_CHECKING:  # analyzers itself is imported where it is used
+    from analyzers import ErrorCountDetector, ExceedanceDetector
+
+    CountTest = ExceedanceDetector | ErrorCountDetector
 
 __all__ = ["WATCHED_METRICS", "History", "LiveScores", "ScoredChart"]
 
@@ -86,7 +91,9 @@ class ScoredChart:
         "values",
     )
 
-    def __init__(self, detector: Any, slots: int, start_index: int, count_test: Any = None) -> None:
+    def __init__(
+        self, detector: Any, slots: int, start_index: int, count_test: CountTest | None = None
+    ) -> None:
         self.detector = detector
         self.count_test = count_test  # p95 and error-rate charts: their count test
         self.values = np.full(slots, np.nan)
@@ -137,7 +144,7 @@ class ScoredChart:
         return indices, (indices % len(self.values)).astype(np.intp)
 
 
-def _count_test(metric: TimeseriesMetric) -> Any:
+def _count_test(metric: TimeseriesMetric) -> CountTest | None:
     """The count test of a chart of ``metric``, or None (see the module docstring)."""
     import analyzers
 
