@@ -39,6 +39,8 @@ if TYPE_CHECKING:
         ErrorCountSettings,
         ExceedanceDetector,
         ExceedanceSettings,
+        RateCountDetector,
+        RateSettings,
         SortedBucket,
     )
     from analyzers.errors import AnalysisError, InsufficientDataError, InvalidInputError
@@ -98,6 +100,8 @@ __all__ = [
     "PairCorrelation",
     "PercentChange",
     "QuerySummary",
+    "RateCountDetector",
+    "RateSettings",
     "Sensitivity",
     "Severity",
     "SortedBucket",
@@ -153,6 +157,8 @@ _LAZY: dict[str, str] = {
     "ErrorCountSettings": "count_tests",
     "ExceedanceDetector": "count_tests",
     "ExceedanceSettings": "count_tests",
+    "RateCountDetector": "count_tests",
+    "RateSettings": "count_tests",
     "SortedBucket": "count_tests",
     "ForecastStatus": "forecast",
     "ThresholdForecast": "forecast",

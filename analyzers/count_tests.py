@@ -1,23 +1,24 @@
-"""Count tests: how many requests exceeded the usual p95, and how many failed.
+"""Count tests: how many requests exceeded the usual p95, how many failed, how many came.
 
-Both tests see a chart's requests rather than its points, share the machinery below, and
+The three tests see a chart's requests rather than its points, share the machinery below, and
 differ only in what they count:
 
 * :class:`ExceedanceDetector` (latency): requests above the route's learnt usual p95;
 * :class:`ErrorCountDetector` (errors): failed requests, against the route's learnt usual
-  error share.
+  error share;
+* :class:`RateCountDetector` (traffic): requests, against the route's learnt usual rate.
 
 **Latency.** The p95 of a bucket that holds three requests is mostly noise, so a latency
-chart's point detector (:mod:`analyzers.anomaly`) hears little on a quiet route. This detector
-looks at the requests themselves instead. It learns the route's usual ``quantile`` (p95)
-latency, the *reference*, and counts per bucket how many requests exceeded it: normally a share
-``q = 1 - quantile`` (5 %) of them, a binomial count. Two one-sided CUSUM statistics (Page's
-test on the binomial log-likelihood ratio) accumulate, request by request, the evidence that
-the share has risen to one of ``alternatives`` (25 %: about a doubling of latency for a
-log-normal spread of 0.5; 90 %: about five times). A request above the reference adds
-``ln(p1 / q)``, one below it adds ``ln((1 - p1) / (1 - q))`` (negative); a statistic never
-goes below 0. Evidence therefore builds up over as many buckets as it takes, whatever their
-size.
+chart's point detector (:mod:`analyzers.anomaly`) hears little on a quiet route and pages on
+noise. This detector looks at the requests themselves instead. It learns the route's usual
+``quantile`` (p95) latency, the *reference*, and counts per bucket how many requests exceeded
+it: normally a share ``q = 1 - quantile`` (5 %) of them, a binomial count. Two one-sided CUSUM
+statistics (Page's test on the binomial log-likelihood ratio) accumulate, request by request,
+the evidence that the share has risen to one of ``alternatives`` (25 %: about a doubling of
+latency for a log-normal spread of 0.5; 90 %: about five times). A request above the
+reference adds ``ln(p1 / q)``, one below it adds ``ln((1 - p1) / (1 - q))`` (negative); a
+statistic never goes below 0. Evidence therefore builds up over as many buckets as it takes,
+whatever their size.
 
 **Errors.** An error ratio of one failed request out of one is 100 %, and a point detector
 on the ratio pages on it; the number of failures against the usual share ``p0`` (learnt as
@@ -25,12 +26,23 @@ failures / requests over about ``baseline_memory_s``, a day, from a prior of ``p
 is a binomial count. Its CUSUMs look for the share rising to ``factors`` (5x, 20x) times
 ``p0``, with the same log-likelihood ratio per request.
 
+**Traffic.** The requests of a bucket are a Poisson count around the usual rate, learnt as
+an exponentially weighted mean over ``expect_memory_s`` (30 minutes: it follows a daily cycle
+and a lasting step within about an hour). The CUSUMs look for the rate multiplied by
+``factors`` (0.3: a drop, 3: a surge); a request adds ``ln f`` and an expected request
+``1 - f``, so only a rate below 58 % or above 182 % of the usual adds evidence. Buckets a
+caller skips count as empty: a route that goes silent is a drop.
+
 **Surprise.** A CUSUM of ``h`` nats is exceeded under normal traffic about once in ``e^h``
 requests or less (Lorden's bound on its run length), so the detector's surprise is
 ``(h - ln N) / ln 10`` with ``N`` the route's requests per day: ``-log10`` of the expected
 number of such excursions a day. That makes one threshold mean the same on a route with a
-thousand requests a day and one with a million. The score is ``S / (S + score_half)``, as
-for :class:`~analyzers.anomaly.AnomalyDetector`, so the same :class:`Sensitivity` applies.
+thousand requests a day and one with a million. The score is ``S / (S + score_half)``, so
+the same :class:`Sensitivity` applies: with ``score_half`` 1.94 ``MEDIUM`` (0.34) is a
+surprise of 1, an excursion expected at most once in ten days (the 0.1 false alarm per chart
+and day an on-call rota can live with; from the bound, not tuned), ``LOW`` (0.6) a surprise
+of 2.9. A statistic stops at ``max_surprise`` (30), so that it drains within minutes of a
+large incident's end and the next incident is seen.
 
 **Reference.** Learnt from the first ``warmup_requests`` requests (the count-weighted mean of
 the log of their buckets' quantile values), then by stochastic approximation of the quantile
@@ -49,24 +61,29 @@ the same bucket: within 10 minutes of its alarm a point scores only when its sur
 **De-duplication.** An incident opens when the surprise passes ``incident_min_surprise``;
 while any statistic stays above 0 it goes on, and a later point scores only when its
 surprise is ``realarm_factor`` times the last one scored. Scores are 0 until
-``warmup_s`` after the first request.
+``warmup_s`` after the first request (6 h for latency; 1 h for errors and traffic, whose
+usual share and rate are learnt within it).
 
 **Recurring incidents.** An incident that opens within an hour of the time of day of
-incidents on ``echo_days`` (2) earlier days, each 20-28 h (or 44-52 h: a day may be missing,
-as a nightly job's incident on a quiet weekend is) after the one before, is expected - a
-nightly job - and scores only by how much its surprise exceeds the largest of theirs, as in
-:class:`~analyzers.anomaly.AnomalyDetector`.
+incidents under way on at least ``echo_days`` (3) of the previous 7 days is expected - a
+nightly job, which need not show every night - and scores only by how much its surprise
+exceeds ``echo_factor`` (2) times the largest of theirs: evidence grows with traffic, so the
+same job on a busier night is still the same job. With ``weekly_echo`` (the rate test's
+default: traffic has weekends) an incident under way at the same time a week before (within
+30 minutes) damps it the same way.
 
 **Busy routes.** With ``max_requests_per_min`` set, the test scores nothing while the route's
 day-long average rate is above it (the p95 of a busy route's bucket is already precise).
 
-Guarantees: ``update`` is O(number of alternatives) time and O(1) memory; each score depends
-only on the buckets up to its own; timestamps must not decrease.
+Guarantees: ``update`` is O(number of alternatives) time (O(incidents of the last 8 days)
+when an incident opens) and O(1) memory (at most 256 incidents remembered); each score
+depends only on the buckets up to its own; timestamps must not decrease.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -79,14 +96,19 @@ __all__ = [
     "ErrorCountSettings",
     "ExceedanceDetector",
     "ExceedanceSettings",
+    "RateCountDetector",
+    "RateSettings",
     "SortedBucket",
 ]
 
 _LN10 = math.log(10.0)
 _DAY_S = 86400.0
 _HOUR_S = 3600.0
-_YESTERDAY_S = (20 * _HOUR_S, 28 * _HOUR_S)  # an incident "at the same time" the day before
-_DAY_BEFORE_S = (44 * _HOUR_S, 52 * _HOUR_S)  # ... or two days before, yesterday having none
+_WEEK_S = 7 * _DAY_S
+_MIN_DAY_AGO_S = 20 * _HOUR_S  # an incident as long ago is an earlier day's
+_WEEK_TOLERANCE_S = 1800.0  # "the same time a week before": within 30 minutes
+_ECHO_DAYS_BACK = 7  # the days an incident may recur on
+_ECHO_MEMORY_S = _WEEK_S + _HOUR_S  # incidents remembered for their echoes
 _POINT_WINDOW_S = 600.0  # a point detector's alarm covers the incident for 10 minutes
 
 
@@ -144,9 +166,12 @@ class CountTestSettings:
     rate_memory_s: float = 3600.0
     incident_min_surprise: float = 0.75
     realarm_factor: float = 1.5
-    score_half: float = 5.0
+    score_half: float = 1.94
     day_weight: float = 1.0
-    echo_days: int = 2
+    echo_days: int = 3
+    weekly_echo: bool = False
+    echo_factor: float = 2.0
+    max_surprise: float = 30.0
     max_requests_per_min: float = math.inf
 
     def __post_init__(self) -> None:
@@ -154,6 +179,8 @@ class CountTestSettings:
             raise InvalidInputError("rate_memory_s and score_half must be > 0, warmup_s >= 0")
         if self.realarm_factor < 1.0 or self.day_weight < 0 or self.echo_days < 0:
             raise InvalidInputError("realarm_factor >= 1, day_weight >= 0 and echo_days >= 0")
+        if self.echo_factor < 0 or self.max_surprise <= self.incident_min_surprise:
+            raise InvalidInputError("echo_factor >= 0 and max_surprise > incident_min_surprise")
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +211,7 @@ class ExceedanceSettings(CountTestSettings):
 class ErrorCountSettings(CountTestSettings):
     """Tuning constants of :class:`ErrorCountDetector`."""
 
+    warmup_s: float = 3600.0  # the prior stands for the usual share meanwhile
     factors: tuple[float, ...] = (5.0, 20.0)
     baseline_memory_s: float = 86400.0
     prior_share: float = 0.01
@@ -204,6 +232,23 @@ class ErrorCountSettings(CountTestSettings):
             )
 
 
+@dataclass(frozen=True, slots=True)
+class RateSettings(CountTestSettings):
+    """Tuning constants of :class:`RateCountDetector`."""
+
+    warmup_s: float = 3600.0  # twice the memory of the usual rate
+    factors: tuple[float, ...] = (0.3, 3.0)
+    expect_memory_s: float = 1800.0
+    weekly_echo: bool = True
+
+    def __post_init__(self) -> None:
+        CountTestSettings.__post_init__(self)
+        if not self.factors or not all(f > 0.0 and f != 1.0 for f in self.factors):
+            raise InvalidInputError("factors must be > 0 and not 1")
+        if self.expect_memory_s <= 0:
+            raise InvalidInputError("expect_memory_s must be > 0")
+
+
 class _CountTest:
     """The machinery both tests share: request rates, CUSUMs, the per-day surprise,
     de-duplication, recurring incidents and the joint with the chart's point detector."""
@@ -213,12 +258,12 @@ class _CountTest:
         "_cusum",
         "_day_mass",
         "_day_rate",
-        "_echo",
         "_echo_before",
-        "_echo_hour",
         "_first_t",
+        "_incidents",
         "_last_t",
         "_mass",
+        "_noted",
         "_open",
         "_point",
         "_point_t",
@@ -235,14 +280,21 @@ class _CountTest:
         self._day_rate = 0.0
         self._first_t = math.nan
         self._last_t = -math.inf
-        # per hour of day: (opening time, largest surprise, days in a row) of incidents
-        self._echo: list[tuple[float, float, int]] = [(-math.inf, 0.0, 0)] * 24
-        self._echo_hour = 0
+        # (opening time, last time above incident_min_surprise, largest surprise) of the
+        # incidents of the last 8 days, oldest first
+        self._incidents: deque[tuple[float, float, float]] = deque()
         self._echo_before = 0.0
+        self._noted = False  # the incident under way is in _incidents
         self._open = False
         self._scored = 0.0
         self._point = 0.0  # surprise of the point detector's last alarm, at _point_t
         self._point_t = -math.inf
+
+    @property
+    def ready(self) -> bool:
+        """Whether the test scores: ``warmup_s`` has passed since its first bucket (until
+        then every score is 0, and a chart is better served by another detector)."""
+        return self._last_t - self._first_t >= self._common.warmup_s
 
     def _advance(self, timestamp_s: float, n: int, step_s: float, point_score: float) -> float:
         """Check the time, note the point detector's alarm, count the requests; returns the
@@ -269,37 +321,40 @@ class _CountTest:
         return self._mass / (memory * -math.expm1(-seen / memory))
 
     def _evidence(
-        self, t: float, rate: float, hits: int, misses: int, llr: list[tuple[float, float]]
+        self, t: float, rate: float, hits: float, misses: float, llr: list[tuple[float, float]]
     ) -> float:
         """Add ``hits`` and ``misses`` to each CUSUM (``llr``: per statistic, the log
-        likelihood ratio of a hit and of a miss) and score the largest."""
+        likelihood ratio of a hit and of a miss; the rate test's "misses" are the requests
+        it expected) and score the largest. A statistic stops at ``max_surprise``, so that it
+        drains within minutes of a large incident's end and the next one is seen."""
+        common = self._common
+        floor = common.day_weight * math.log(max(rate * _DAY_S, 1.0))  # nats of surprise 0
+        cap = floor + common.max_surprise * _LN10
         top = 0.0
         cusum = self._cusum
         for i, (up, down) in enumerate(llr):
             c = cusum[i] + hits * up + misses * down
             c = c if c > 0.0 else 0.0
+            c = c if c < cap else cap
             cusum[i] = c
             if c > top:
                 top = c
-        common = self._common
         if self._day_rate * 60.0 > common.max_requests_per_min:
             top = 0.0
-        per_day = max(rate * _DAY_S, 1.0)
-        return self._score(t, (top - common.day_weight * math.log(per_day)) / _LN10)
+        return self._score(t, (top - floor) / _LN10)
 
     def _score(self, t: float, surprise: float) -> float:
         """One score per incident step (see the module docstring)."""
         settings = self._common
         if max(self._cusum) <= 0.0:
-            self._open = False
+            self._open = self._noted = False
         if t - self._first_t < settings.warmup_s or surprise <= settings.incident_min_surprise:
             return 0.0
-        if not self._open:
+        if not self._noted:
             self._open_echo(t)
-        hour = self._echo_hour
-        et, es, ek = self._echo[hour]
-        if surprise > es:  # the incident's largest surprise, for tomorrow's echo
-            self._echo[hour] = (et, surprise, ek)
+            self._noted = True
+        first, _, largest = self._incidents[-1]  # for the days to come: its span and size
+        self._incidents[-1] = (first, t, surprise if surprise > largest else largest)
         if self._open and surprise <= settings.realarm_factor * self._scored:
             return 0.0
         flagged = t - self._point_t <= _POINT_WINDOW_S  # by the point detector, lately
@@ -307,33 +362,33 @@ class _CountTest:
             return 0.0
         self._open = True
         self._scored = surprise
-        surprise = max(surprise - self._echo_before, 0.0)
+        surprise = max(surprise - settings.echo_factor * self._echo_before, 0.0)
         return surprise / (surprise + settings.score_half)
 
     def _open_echo(self, t: float) -> None:
-        """A new incident at ``t``: remember it for its hour of the day, and damp it by the
-        largest earlier one when incidents opened near this time of day on ``echo_days``
-        earlier days, each a day (or two, one being skipped) after the one before."""
-        hour = _hour_of_day(t)
-        streak, before = 1, 0.0
-        for h in (hour - 1, hour, hour + 1):
-            et, es, ek = self._echo[h % 24]
-            ago = t - et
-            earlier_day = (
-                _YESTERDAY_S[0] <= ago <= _YESTERDAY_S[1]
-                or _DAY_BEFORE_S[0] <= ago <= _DAY_BEFORE_S[1]
-            )
-            if earlier_day and ek + 1 > streak:
-                streak, before = ek + 1, es
-            elif ago <= _HOUR_S and ek > streak:  # a later incident of today's recurrence
-                streak, before = ek, es
-        et, es, ek = self._echo[hour]
-        if t - et < _YESTERDAY_S[0]:  # this hour already opened an incident today
-            self._echo[hour] = (et, max(es, before), max(ek, streak))
-        else:
-            self._echo[hour] = (t, before, streak)
-        self._echo_hour = hour
-        self._echo_before = before if 0 < self._common.echo_days < streak else 0.0
+        """A new incident at ``t``: remember it, and damp it by the largest of the earlier
+        incidents it recurs (see the module docstring)."""
+        common = self._common
+        days: set[int] = set()
+        daily = weekly = 0.0
+        for first, last, largest in self._incidents:
+            if t - first < _MIN_DAY_AGO_S:  # the same day's
+                continue
+            # under way at this time a week before, or of an earlier day (give or take)
+            week_before = t - _WEEK_S
+            if first - _WEEK_TOLERANCE_S <= week_before <= last + _WEEK_TOLERANCE_S:
+                weekly = max(weekly, largest)
+            day = round((t - first) / _DAY_S)
+            day_before = t - day * _DAY_S
+            if day <= _ECHO_DAYS_BACK and first - _HOUR_S <= day_before <= last + _HOUR_S:
+                days.add(day)
+                daily = max(daily, largest)
+        recurring = 0 < common.echo_days <= len(days)
+        self._echo_before = max(daily if recurring else 0.0, weekly if common.weekly_echo else 0.0)
+        incidents = self._incidents
+        while incidents and (t - incidents[0][1] > _ECHO_MEMORY_S or len(incidents) >= 256):
+            incidents.popleft()
+        incidents.append((t, t, 0.0))
 
 
 class ExceedanceDetector(_CountTest):
@@ -485,3 +540,54 @@ class ErrorCountDetector(_CountTest):
             llr.append((math.log(p1 / p0), math.log((1.0 - p1) / (1.0 - p0))))
         llr += [(0.0, 0.0)] * (len(settings.factors) - len(llr))
         return self._evidence(t, rate, k, n - k, llr)
+
+
+class RateCountDetector(_CountTest):
+    """Streaming count test for one request-rate chart: ``update(t, requests, step)``.
+
+    Example::
+
+        det = RateCountDetector()
+        for t, requests in buckets:  # every bucket, the empty ones too
+            if det.update(t, requests, 10.0) >= Sensitivity.MEDIUM.value:
+                page_someone(t)
+
+    Buckets a caller skips between two updates count as empty (no request).
+    """
+
+    __slots__ = ("_expected", "_llr", "settings")
+
+    def __init__(self, settings: RateSettings | None = None) -> None:
+        self.settings = settings if settings is not None else RateSettings()
+        super().__init__(self.settings, len(self.settings.factors))
+        # a request adds ln(factor), an expected request (1 - factor): Poisson likelihoods
+        self._llr = [(math.log(f), 1.0 - f) for f in self.settings.factors]
+        self._expected = math.nan  # requests per second, over about expect_memory_s
+
+    @property
+    def expected_rate(self) -> float | None:
+        """The learnt usual request rate (per second), or None before the first bucket."""
+        return None if math.isnan(self._expected) else self._expected
+
+    def update(
+        self,
+        timestamp_s: float,
+        requests: int,
+        step_s: float,
+        point_score: float = 0.0,
+    ) -> float:
+        """Score the bucket starting at ``timestamp_s`` (seconds) of length ``step_s`` with
+        ``requests`` requests; ``point_score`` as for :meth:`ExceedanceDetector.update`."""
+        n = max(int(requests), 0)
+        last = self._last_t
+        rate = self._advance(timestamp_s, n, step_s, point_score)
+        t = self._last_t
+        # the time these requests came in: this bucket and any skipped (empty) before it
+        span = max(t - last, step_s) if last > -math.inf else step_s
+        expected = self._expected
+        learn = -math.expm1(-span / self.settings.expect_memory_s)
+        if math.isnan(expected):
+            self._expected = n / span
+            return self._score(t, 0.0)
+        self._expected = expected + learn * (n / span - expected)
+        return self._evidence(t, rate, n, expected * span, self._llr)

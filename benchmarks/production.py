@@ -25,11 +25,12 @@ The 10-s and 1-min charts come from the same requests. What shapes them:
   x5 for 3 min, a ramp to +100 % over 2 h, traffic down to 20 % for 15 min, the error ratio
   from 1 % to 10 % for 15 min. Each is judged on its own chart (latency kinds on p95).
 
-Figures, for the project detector at ``Sensitivity.MEDIUM`` as the live charts run it (a p95
-chart's score is the larger of the point detector's and the count test's on the bucket's
-requests, ``analyzers.ExceedanceDetector``; an error-ratio chart is scored by the error count
-test, ``analyzers.ErrorCountDetector``; ``--no-counts`` runs the point detector alone on every
-chart, and ``--method`` the baselines of ``benchmarks/baselines.py`` at their usual rules):
+Figures, for the project detector at ``Sensitivity.MEDIUM`` as the live charts run it (each
+chart scored by its count test on the bucket's requests once the test has learnt the route -
+``analyzers.ExceedanceDetector`` on p95 charts, ``ErrorCountDetector`` on error ratios,
+``RateCountDetector`` on request rates - and by the point detector on its values before;
+``--no-counts`` runs the point detector alone on every chart, and ``--method`` the baselines
+of ``benchmarks/baselines.py`` at their usual rules):
 
 * **false-alarm episodes per chart-day** over days 8-21 (the first week is learning; its
   figure is printed apart): alarms outside ``[start, end + 30 min]`` of every incident of the
@@ -44,7 +45,7 @@ Usage::
 
     python benchmarks/production.py [--busy 6] [--quiet 6] [--days 21] [--seed 11]
         [--method ours|zscore|robust] [--settings 'rate_ref_s=300,...']
-        [--no-counts] [--count-settings 'day_weight=0.7,...']
+        [--no-counts] [--count-settings 'day_weight=0.7,...'] [--rate-settings 'factors=0.1;5']
 """
 
 from __future__ import annotations
@@ -54,9 +55,10 @@ import itertools
 import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -70,6 +72,8 @@ from analyzers.count_tests import (  # noqa: E402
     ErrorCountSettings,
     ExceedanceDetector,
     ExceedanceSettings,
+    RateCountDetector,
+    RateSettings,
     SortedBucket,
 )
 from benchmarks.crossval import with_overrides  # noqa: E402
@@ -267,36 +271,37 @@ def method(
     return SCORERS[name], 0.5
 
 
-def count_scores(
-    ts: FloatArray, req: Requests, step: float, settings: str, point: FloatArray
+def live_scores(
+    metric: str,
+    ts: FloatArray,
+    req: Requests,
+    step: float,
+    args: argparse.Namespace,
+    point: FloatArray,
 ) -> FloatArray:
-    """Scores of the latency count test (:mod:`analyzers.count_tests`) on a p95 chart's
-    requests (``settings``: ``field=value,...`` overrides of ``ExceedanceSettings``)."""
-    update = ExceedanceDetector(with_overrides(ExceedanceSettings(), settings)).update
-    return np.fromiter(
-        (
-            update(t, b, step, p)
-            for t, b, p in zip(ts.tolist(), req.buckets(), point.tolist(), strict=True)
-        ),
-        dtype=np.float64,
-        count=len(ts),
-    )
-
-
-def error_scores(ts: FloatArray, req: Requests, step: float, settings: str) -> FloatArray:
-    """Scores of the error count test on an error-ratio chart's requests and failures, which
-    score the chart as in the live charts (``settings``: the overrides of ``--count-settings``
-    that ``ErrorCountSettings`` has)."""
-    defaults = ErrorCountSettings()
-    update = ErrorCountDetector(with_overrides(defaults, settings, ignore_unknown=True)).update
-    return np.fromiter(
-        (
-            update(t, n, k, step)
-            for t, n, k in zip(ts.tolist(), req.counts.tolist(), req.errors.tolist(), strict=True)
-        ),
-        dtype=np.float64,
-        count=len(ts),
-    )
+    """A chart's scores as the live charts give them: its count test's (requests above the
+    usual p95, failures, requests: :mod:`analyzers.count_tests`), on a p95 chart the point
+    detector's (``point``) until the test has learnt the route. ``--count-settings``
+    overrides the three tests' fields (each the ones it has), ``--rate-settings`` the rate
+    test's alone."""
+    common = args.count_settings
+    test: ExceedanceDetector | ErrorCountDetector | RateCountDetector
+    if metric == "p95":
+        test = ExceedanceDetector(with_overrides(ExceedanceSettings(), common))
+        buckets: Iterable[tuple[Any, ...]] = zip(req.buckets(), strict=True)
+    elif metric == "errors":
+        test = ErrorCountDetector(with_overrides(ErrorCountSettings(), common, ignore_unknown=True))
+        buckets = zip(req.counts.tolist(), req.errors.tolist(), strict=True)
+    else:
+        overrides = f"{common},{args.rate_settings}"
+        test = RateCountDetector(with_overrides(RateSettings(), overrides, ignore_unknown=True))
+        buckets = zip(req.counts.tolist(), strict=True)
+    update: Callable[..., float] = test.update
+    out = np.empty(len(ts))
+    for i, (t, bucket, p) in enumerate(zip(ts.tolist(), buckets, point.tolist(), strict=True)):
+        counted = update(t, *bucket, step)
+        out[i] = counted if test.ready or metric != "p95" else p
+    return out
 
 
 def episodes(times: FloatArray) -> FloatArray:
@@ -341,11 +346,8 @@ def evaluate(args: argparse.Namespace) -> Tally:
         charts = charts_for(rng, r, args.days, requests)
         for (step, metric), (ts, vs) in charts.items():
             sc = score(ts, vs)
-            if requests and metric == "p95":
-                counted_scores = count_scores(ts, requests[step], step, args.count_settings, sc)
-                sc = np.maximum(sc, counted_scores)
-            elif requests and metric == "errors":
-                sc = error_scores(ts, requests[step], step, args.count_settings)
+            if requests:
+                sc = live_scores(metric, ts, requests[step], step, args, sc)
             alarms = ts[sc >= thr]
             mine = [(k, s) for k, s in r.incidents if KIND_METRIC[k] == metric]
             counted = ts >= learn_end
@@ -508,10 +510,13 @@ def main(argv: list[str] | None = None) -> int:
         "--counts",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="p95 charts also scored by the count test on their requests, the larger score"
-        " (as the live charts do; --no-counts: the point detector alone)",
+        help="charts scored by the count tests on their requests once these have learnt the"
+        " route (as the live charts do; --no-counts: the point detector alone)",
     )
     ap.add_argument("--count-settings", default="", help="count-test overrides: field=value,...")
+    ap.add_argument(
+        "--rate-settings", default="", help="the rate count test's own overrides: field=value,..."
+    )
     args = ap.parse_args(argv)
     if args.days < 10 or args.busy < 0 or args.quiet < 0 or args.busy + args.quiet == 0:
         sys.exit("error: --days >= 10 and at least one route")

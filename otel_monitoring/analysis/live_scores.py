@@ -14,7 +14,10 @@ the bucket's histogram (:class:`analyzers.ExceedanceDetector`: how many requests
 route's usual p95), which hears a quiet route's latency incident that its p95 hides. An
 error-rate chart is scored by a count test alone (:class:`analyzers.ErrorCountDetector`: how
 many requests failed against the route's usual share), not by a point detector on the ratio,
-which pages on one failed request out of one.
+which pages on one failed request out of one. A throughput chart is scored by a count test
+alone too (:class:`analyzers.RateCountDetector`: requests against the route's usual rate),
+fed every completed bucket, the empty ones included, so a route that goes silent is seen
+while it is silent.
 
 Per collection the work is one detector update per chart (a few microseconds each). Memory is
 bounded by charts x slots x 16 bytes (a float64 value, a float32 score and an int32 count per
@@ -37,9 +40,9 @@ from otel_monitoring.stats.timeseries import Cached, TimeseriesMetric, value_of
 from otel_monitoring.store.memory import Agg, Kind, MetricStore, SeriesKey
 
 if TYPE_CHECKING:  # analyzers itself is imported where it is used
-    from analyzers import ErrorCountDetector, ExceedanceDetector
+    from analyzers import ErrorCountDetector, ExceedanceDetector, RateCountDetector
 
-    CountTest = ExceedanceDetector | ErrorCountDetector
+    CountTest = ExceedanceDetector | ErrorCountDetector | RateCountDetector
 
 __all__ = ["WATCHED_METRICS", "History", "LiveScores", "ScoredChart"]
 
@@ -152,6 +155,8 @@ def _count_test(metric: TimeseriesMetric) -> CountTest | None:
         return analyzers.ExceedanceDetector()
     if metric is TimeseriesMetric.ERROR_RATE:
         return analyzers.ErrorCountDetector()
+    if metric is TimeseriesMetric.THROUGHPUT:
+        return analyzers.RateCountDetector()
     return None
 
 
@@ -218,6 +223,27 @@ class LiveScores:
             self._feed((None, None), service, step, current)
             for (route, method), per_index in grouped.items():
                 self._feed((route, method), per_index, step, current)
+            self._feed_silence(step, current)
+
+    def _feed_silence(self, step: float, current: int) -> None:
+        """Feed the request-rate charts the completed buckets no request came in (the store
+        has none to give): a route that went silent is a traffic drop, seen as it happens.
+        At most a ring's length of buckets per chart and call."""
+        import analyzers
+
+        with self._lock:
+            for (metric, _, _, st), chart in self._charts.items():
+                test = chart.count_test
+                if (
+                    st != step
+                    or not isinstance(test, analyzers.RateCountDetector)
+                    or chart.last_index is None
+                ):
+                    continue
+                first = max(chart.last_index + 1, current - len(chart.values))
+                for index in range(first, current):
+                    score = test.update(index * step, 0, step)
+                    chart.put(index, value_of(metric, None, step), score if test.ready else 0.0, 0)
 
     def _feed(
         self,
@@ -252,13 +278,27 @@ class LiveScores:
                     value = value_of(metric, agg, step)
                     score = 0.0 if value is None else chart.detector.update(index * step, value)
                     test = chart.count_test
-                    if isinstance(test, analyzers.ErrorCountDetector):
-                        # failures against the usual share score the chart, not the ratio
-                        score = test.update(index * step, agg.count, agg.errors, step)
-                    elif test is not None and agg.hist is not None:
-                        # the count test hears a quiet route's latency better than its p95
-                        score = max(score, test.update(index * step, agg.hist, step, score))
+                    if test is not None:
+                        counted = self._count(test, index * step, agg, step)
+                        # the count test scores the chart once it has learnt the route; a
+                        # p95 chart has its point detector until then (6 h), the others
+                        # nothing (their tests learn within the hour, and a point detector
+                        # on an error ratio or a rate pages on noise)
+                        learning = isinstance(test, analyzers.ExceedanceDetector)
+                        score = counted if test.ready or not learning else score
                     chart.put(index, value, score, agg.count)
+
+    @staticmethod
+    def _count(test: CountTest, t: float, agg: Agg, step: float) -> float:
+        """The count test's score of one bucket: requests above the usual p95, failures
+        against the usual share, or requests against the usual rate."""
+        import analyzers
+
+        if isinstance(test, analyzers.ErrorCountDetector):
+            return test.update(t, agg.count, agg.errors, step)
+        if isinstance(test, analyzers.RateCountDetector):
+            return test.update(t, agg.count, step)
+        return 0.0 if agg.hist is None else test.update(t, agg.hist, step)
 
     def histories(
         self, metric: TimeseriesMetric, route: str | None, method: str | None, step: float

@@ -1,0 +1,143 @@
+"""The request-rate count test (analyzers.RateCountDetector) on seeded Poisson traffic."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from analyzers import RateCountDetector, RateSettings, Sensitivity
+from analyzers.errors import InvalidInputError
+
+STEP = 10.0
+DAY = 86400.0
+MEDIUM = Sensitivity.MEDIUM.value
+MONDAY = 1767571200.0  # 2026-01-05T00:00:00Z
+
+
+def _traffic(
+    seed: int,
+    days: float,
+    per_min: float,
+    factor: dict[int, float] | None = None,
+    weekend: float = 1.0,
+) -> list[tuple[float, int]]:
+    """10-s buckets from a Monday of Poisson requests: ``per_min`` at the daily peak (16:00,
+    25 % at 04:00), times ``weekend`` on Saturdays and Sundays, and bucket ``i`` times
+    ``factor.get(i, 1)``."""
+    rng = np.random.default_rng(seed)
+    i = np.arange(int(days * DAY / STEP))
+    t = MONDAY + i * STEP
+    tod = (t - MONDAY) % DAY / DAY
+    share = 0.25 + 0.75 * (0.5 - 0.5 * np.cos(2 * np.pi * (tod - 4 / 24)))
+    share *= np.where((t - MONDAY) // DAY % 7 >= 5, weekend, 1.0)
+    for k, f in (factor or {}).items():
+        share[k] *= f
+    counts = rng.poisson(per_min / 6.0 * share)
+    return list(zip(t.tolist(), counts.tolist(), strict=True))
+
+
+def _scores(stream: list[tuple[float, int]], **settings: float) -> np.ndarray:
+    det = RateCountDetector(RateSettings(**settings))  # type: ignore[arg-type]
+    return np.array([det.update(t, n, STEP) for t, n in stream])
+
+
+def _window(day: float, minutes: float) -> range:
+    start = int(day * DAY / STEP)
+    return range(start, start + int(minutes * 60 / STEP))
+
+
+def test_learns_the_usual_rate_and_a_daily_cycle_does_not_page() -> None:
+    for seed, per_min in ((1, 300.0), (2, 4.0)):  # a busy and a quiet route, 4 days each
+        stream = _traffic(seed, 4.0, per_min)
+        det = RateCountDetector()
+        scores = np.array([det.update(t, n, STEP) for t, n in stream])
+        assert int(np.sum(scores >= MEDIUM)) == 0, (seed, np.flatnonzero(scores >= MEDIUM))
+        assert det.expected_rate is not None
+        # the last hour's usual rate (a quarter to a third of the peak just before midnight)
+        recent = np.mean([n for _, n in stream[-360:]]) / STEP
+        assert abs(det.expected_rate / recent - 1.0) < 0.25
+
+
+def test_traffic_down_to_a_fifth_on_a_busy_route_pages_within_a_minute() -> None:
+    incident = _window(2.5, 15)  # midday, 15 minutes
+    scores = _scores(_traffic(3, 3.0, 300.0, {i: 0.2 for i in incident}))
+    alarms = np.flatnonzero(scores >= MEDIUM)
+    assert len(alarms), "the drop was missed"
+    assert incident.start <= alarms[0] < incident.start + 6  # within 60 s
+    assert not np.any(scores[: incident.start] >= MEDIUM)
+
+
+def test_a_route_that_goes_silent_pages_and_skipped_buckets_count_as_empty() -> None:
+    stream = _traffic(4, 2.0, 60.0)
+    cut = int(1.5 * DAY / STEP)
+    det = RateCountDetector()
+    for t, n in stream[:cut]:
+        assert det.update(t, n, STEP) < MEDIUM
+    # no bucket for 5 minutes: the next one, empty as well, carries the silence
+    t_next = stream[cut][0] + 300.0
+    assert det.update(t_next, 0, STEP) >= MEDIUM
+
+
+def test_a_surge_pages() -> None:
+    incident = _window(2.4, 10)
+    scores = _scores(_traffic(5, 3.0, 60.0, {i: 4.0 for i in incident}))
+    alarms = np.flatnonzero(scores >= MEDIUM)
+    assert len(alarms) and incident.start <= alarms[0] < incident.stop
+
+
+def test_a_weekend_step_pages_its_first_week_only() -> None:
+    # weekends at 30 % of a weekday: the Saturday 00:00 step is news once, then expected
+    stream = _traffic(6, 15.0, 300.0, weekend=0.3)
+    scores = _scores(stream)
+    days = np.array([(t - MONDAY) / DAY for t, _ in stream])
+    first_saturday = (days >= 5.0) & (days < 5.1)
+    second_saturday = (days >= 12.0) & (days < 12.1)
+    assert np.any(scores[first_saturday] >= MEDIUM)
+    assert not np.any(scores[second_saturday] >= MEDIUM)
+    # and the weekly echo can be turned off
+    plain = _scores(stream, weekly_echo=False)
+    assert np.any(plain[second_saturday] >= MEDIUM)
+
+
+def test_scores_are_causal() -> None:
+    stream = _traffic(7, 2.0, 30.0, {i: 0.1 for i in _window(1.5, 20)})
+    full = _scores(stream)
+    cut = int(1.55 * DAY / STEP)
+    assert np.array_equal(_scores(stream[:cut]), full[:cut])
+
+
+def test_bad_settings_and_decreasing_time_are_refused() -> None:
+    for bad in ({"factors": ()}, {"factors": (1.0,)}, {"factors": (-2.0,)}):
+        with pytest.raises(InvalidInputError):
+            RateSettings(**bad)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError):
+        RateSettings(expect_memory_s=0.0)
+    det = RateCountDetector()
+    det.update(100.0, 3, STEP)
+    with pytest.raises(InvalidInputError):
+        det.update(50.0, 3, STEP)
+    with pytest.raises(InvalidInputError):
+        det.update(math.nan, 3, STEP)
+
+
+def test_weekly_steps_do_not_hide_a_drop_near_their_time_of_day() -> None:
+    # Saturday and Monday 00:00 steps recur weekly, not daily: a drop at 23:10 on the third
+    # Sunday (50 minutes before the time of day of those steps) is still news
+    drop = _window(20 + 23 / 24 + 10 / 1440, 15)
+    stream = _traffic(8, 21.0, 300.0, {i: 0.2 for i in drop}, weekend=0.3)
+    scores = _scores(stream)
+    assert scores[drop.start : drop.stop].max() >= MEDIUM
+
+
+def test_a_nightly_surge_pages_on_its_first_nights_only() -> None:
+    # a job calls the route at 02:00 for 20 minutes every night: x4 traffic; after three
+    # nights it is expected (the daily echo), and a drop at another hour still pages
+    nights = {i for d in range(1, 10) for i in _window(d + 2 / 24, 20)}
+    drop = _window(9.5, 15)
+    factor = {i: 4.0 for i in nights} | {i: 0.2 for i in drop}
+    scores = _scores(_traffic(9, 10.0, 120.0, factor))
+    paged = [bool(np.any(scores[_window(d + 2 / 24, 40)] >= MEDIUM)) for d in range(1, 10)]
+    assert paged[0] and not any(paged[3:]), paged
+    assert scores[drop.start : drop.stop].max() >= MEDIUM
