@@ -18,7 +18,10 @@ the evidence that the share has risen to one of ``alternatives`` (25 %: about a 
 latency for a log-normal spread of 0.5; 90 %: about five times). A request above the
 reference adds ``ln(p1 / q)``, one below it adds ``ln((1 - p1) / (1 - q))`` (negative); a
 statistic never goes below 0. Evidence therefore builds up over as many buckets as it takes,
-whatever their size.
+whatever their size. A third statistic counts the requests above the usual
+``extreme_quantile`` (p99) against ``extreme_alternatives`` (80 % above it: about five
+times): each adds ``ln(0.8 / 0.01)`` = 4.4 nats where above the p95 it adds 2.9, so on a
+quiet route three slow requests are a page rather than four.
 
 **Errors.** An error ratio of one failed request out of one is 100 %, and a point detector
 on the ratio pages on it; the number of failures against the usual share ``p0`` (learnt as
@@ -51,8 +54,10 @@ requests above it and ``R`` the requests expected in ``level_memory_s``. At equi
 share ``q`` exceeds it, and a sustained shift is followed over about ``level_memory_s``
 (12 h): a 10-minute incident moves it a few percent, a deploy that slows the route for good
 stops counting after some hours. An offset per hour of the day, learnt the same way (as a
-mean over the hour's first visits, then over about ``profile_visits`` days of it), follows a
-daily cycle of latency (busier hours are slower) that a 12-hour level would lag.
+mean over the hour's first visits, then over about ``profile_visits`` days of it, but over
+at least ``profile_min_requests`` requests: a quiet route's hour holds too few for its p95),
+follows a daily cycle of latency (busier hours are slower) that a 12-hour level would lag.
+The p99 reference is learnt the same way, with the same hourly offsets.
 
 **Joint with the point detector.** ``point_score`` is the chart's point detector's score of
 the same bucket: within 10 minutes of its alarm a point scores only when its surprise is
@@ -60,8 +65,9 @@ the same bucket: within 10 minutes of its alarm a point scores only when its sur
 
 **De-duplication.** An incident opens when the surprise passes ``incident_min_surprise``;
 while any statistic stays above 0 it goes on, and a later point scores only when its
-surprise is ``realarm_factor`` times the last one scored. Scores are 0 until
-``warmup_s`` after the first request (6 h for latency; 1 h for errors and traffic, whose
+surprise is ``realarm_factor`` times the last one scored. Scores are 0, and the
+statistics gather no evidence against what is still being learnt, until ``warmup_s`` after
+the first request (6 h for latency; 1 h for errors and traffic, whose
 usual share and rate are learnt within it).
 
 **Recurring incidents.** An incident that opens within an hour of the time of day of
@@ -85,6 +91,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Protocol
 
 from analyzers.errors import InvalidInputError
@@ -189,8 +196,11 @@ class ExceedanceSettings(CountTestSettings):
 
     quantile: float = 0.95
     alternatives: tuple[float, ...] = (0.25, 0.9)
+    extreme_quantile: float = 0.99
+    extreme_alternatives: tuple[float, ...] = (0.8,)
     level_memory_s: float = 43200.0
     profile_visits: float = 4.0
+    profile_min_requests: float = 1000.0
     spread: float = 0.5
     warmup_requests: int = 40
 
@@ -201,6 +211,13 @@ class ExceedanceSettings(CountTestSettings):
             raise InvalidInputError("quantile must be in [0.5, 1)")
         if not self.alternatives or not all(q < p < 1.0 for p in self.alternatives):
             raise InvalidInputError("alternatives must be exceedance shares in (1 - quantile, 1)")
+        qx = 1.0 - self.extreme_quantile
+        if not self.quantile < self.extreme_quantile < 1.0 or not all(
+            qx < p < 1.0 for p in self.extreme_alternatives
+        ):
+            raise InvalidInputError(
+                "extreme_quantile in (quantile, 1), extreme_alternatives in (1 - it, 1)"
+            )
         if min(self.level_memory_s, self.spread, self.profile_visits) <= 0:
             raise InvalidInputError("level_memory_s, spread and profile_visits must be > 0")
         if self.warmup_requests < 1:
@@ -325,15 +342,22 @@ class _CountTest:
     ) -> float:
         """Add ``hits`` and ``misses`` to each CUSUM (``llr``: per statistic, the log
         likelihood ratio of a hit and of a miss; the rate test's "misses" are the requests
-        it expected) and score the largest. A statistic stops at ``max_surprise``, so that it
-        drains within minutes of a large incident's end and the next one is seen."""
+        it expected) and score the largest."""
+        return self._accumulate(t, rate, [hits * up + misses * down for up, down in llr])
+
+    def _accumulate(self, t: float, rate: float, increments: list[float]) -> float:
+        """Add each statistic its increment (nats) and score the largest. A statistic stops
+        at ``max_surprise``, so that it drains within minutes of a large incident's end and
+        the next one is seen."""
         common = self._common
+        if t - self._first_t < common.warmup_s:  # no evidence against what is being learnt
+            return self._score(t, 0.0)
         floor = common.day_weight * math.log(max(rate * _DAY_S, 1.0))  # nats of surprise 0
         cap = floor + common.max_surprise * _LN10
         top = 0.0
         cusum = self._cusum
-        for i, (up, down) in enumerate(llr):
-            c = cusum[i] + hits * up + misses * down
+        for i, step in enumerate(increments):
+            c = cusum[i] + step
             c = c if c > 0.0 else 0.0
             c = c if c < cap else cap
             cusum[i] = c
@@ -405,9 +429,12 @@ class ExceedanceDetector(_CountTest):
     __slots__ = (
         "_hour",
         "_level",
+        "_level_x",
         "_llr",
+        "_llr_x",
         "_profile",
         "_q",
+        "_qx",
         "_visits",
         "_warm_n",
         "_warm_sum",
@@ -416,13 +443,18 @@ class ExceedanceDetector(_CountTest):
 
     def __init__(self, settings: ExceedanceSettings | None = None) -> None:
         self.settings = settings if settings is not None else ExceedanceSettings()
-        super().__init__(self.settings, len(self.settings.alternatives))
-        q = 1.0 - self.settings.quantile
-        self._q = q
-        self._llr = [
-            (math.log(p / q), math.log((1.0 - p) / (1.0 - q))) for p in self.settings.alternatives
-        ]
+        settings = self.settings
+        super().__init__(settings, len(settings.alternatives) + len(settings.extreme_alternatives))
+        self._q = q = 1.0 - settings.quantile
+        self._qx = qx = 1.0 - settings.extreme_quantile
+
+        def llr(q: float, p: float) -> tuple[float, float]:
+            return math.log(p / q), math.log((1.0 - p) / (1.0 - q))
+
+        self._llr = [llr(q, p) for p in settings.alternatives]
+        self._llr_x = [llr(qx, p) for p in settings.extreme_alternatives]
         self._level: float | None = None  # log of the reference latency
+        self._level_x = 0.0  # log of the extreme reference, less the hour's offset
         self._profile = [0.0] * 24  # per hour of day: log offset of the reference
         self._visits = [0] * 24  # per hour of day: days it has been seen
         self._hour = -1
@@ -463,6 +495,10 @@ class ExceedanceDetector(_CountTest):
                 self._warm_sum += n * math.log(value)
             if self._warm_n >= settings.warmup_requests:
                 self._level = self._warm_sum / self._warm_n
+                # the extreme quantile of a log-normal of that spread, to start from
+                z = NormalDist().inv_cdf
+                gap = z(settings.extreme_quantile) - z(settings.quantile)
+                self._level_x = self._level + settings.spread * gap
             return 0.0
         hour = _hour_of_day(t)
         if hour != self._hour:
@@ -472,10 +508,17 @@ class ExceedanceDetector(_CountTest):
         above = int(bucket.count_above(math.exp(self._level + offset)))
         # the quantile's gradient: + (1 - q) / q per request above, - 1 per request below
         gradient = settings.spread * (above - self._q * n) / self._q
-        self._level += gradient / max(rate * settings.level_memory_s, 1.0)
+        memory = max(rate * settings.level_memory_s, 1.0)
+        self._level += gradient / memory
         visits = min(self._visits[hour], settings.profile_visits)  # a mean over the first
-        self._profile[hour] = offset + gradient / max(rate * _HOUR_S * visits, 1.0)
-        return self._evidence(t, rate, above, n - above, self._llr)
+        profile_memory = max(rate * _HOUR_S * visits, settings.profile_min_requests, 1.0)
+        self._profile[hour] = offset + gradient / profile_memory
+        increments = [above * up + (n - above) * down for up, down in self._llr]
+        if self._llr_x:  # the extreme quantile, with the same hourly offsets
+            far = int(bucket.count_above(math.exp(self._level_x + offset)))
+            self._level_x += settings.spread * (far - self._qx * n) / self._qx / memory
+            increments += [far * up + (n - far) * down for up, down in self._llr_x]
+        return self._accumulate(t, rate, increments)
 
 
 class ErrorCountDetector(_CountTest):

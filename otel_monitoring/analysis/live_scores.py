@@ -9,15 +9,17 @@ rings: as long as the store keeps the buckets, and for the finest resolution up 
 finest buckets so that a whole day of 10-s points can be analysed without rescoring. A request
 then reads scores instead of computing them.
 
-A p95 latency chart's score is the larger of its point detector's and of a count test on
-the bucket's histogram (:class:`analyzers.ExceedanceDetector`: how many requests exceeded the
-route's usual p95), which hears a quiet route's latency incident that its p95 hides. An
-error-rate chart is scored by a count test alone (:class:`analyzers.ErrorCountDetector`: how
-many requests failed against the route's usual share), not by a point detector on the ratio,
-which pages on one failed request out of one. A throughput chart is scored by a count test
-alone too (:class:`analyzers.RateCountDetector`: requests against the route's usual rate),
-fed every completed bucket, the empty ones included, so a route that goes silent is seen
-while it is silent.
+Each of these charts is scored by a count test on the bucket's requests rather than by a
+point detector on its value (which pages about once a day on any noisy chart): a p95 latency
+chart by :class:`analyzers.ExceedanceDetector` on the bucket's histogram (how many requests
+exceeded the route's usual p95 and p99; it hears a quiet route's incident that its p95
+hides), an error-rate chart by :class:`analyzers.ErrorCountDetector` (failures against the
+route's usual share; a point detector on the ratio pages on one failure out of one request),
+a throughput chart by :class:`analyzers.RateCountDetector` (requests against the route's
+usual rate), fed every completed bucket, the empty ones included, so that a route that goes
+silent is seen while it is silent. While its count test learns the route (6 h) a p95 chart
+has its point detector's score; the others score nothing for their tests' first hour. The
+point detector follows every chart all along: ``History.points_seen`` counts its points.
 
 Per collection the work is one detector update per chart (a few microseconds each). Memory is
 bounded by charts x slots x 16 bytes (a float64 value, a float32 score and an int32 count per

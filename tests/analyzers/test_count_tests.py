@@ -78,6 +78,28 @@ def test_doubled_latency_for_ten_minutes_on_a_quiet_route_pages() -> None:
     assert len(alarms) and start <= alarms[0] < start + 10
 
 
+def test_five_fold_latency_on_three_requests_pages_by_the_extreme_quantile() -> None:
+    # one request a minute for two days, then three at 5x: each is above the usual p99, and
+    # three such requests are 13 nats of evidence against a p99 (1 % above it) - a page -
+    # where against the p95 (5 % above it) they are under 9, less than a day's ln N (7.3)
+    # plus a surprise of 1 (2.3)
+    rng = np.random.default_rng(31)
+    start = int(2 * DAY / STEP) + 600  # 10:00
+    stream = [
+        (i * STEP, SortedBucket([50.0 * math.exp(0.5 * float(rng.standard_normal()))]))
+        for i in range(start)
+    ]
+    stream += [
+        ((start + k) * STEP, SortedBucket([250.0 * math.exp(0.5 * z)]))
+        for k, z in enumerate((0.3, -0.2, 0.5))
+    ]
+    scores = _scores(stream)
+    assert not np.any(scores[:start] >= MEDIUM)
+    assert np.any(scores[start:] >= MEDIUM)
+    p95_only = _scores(stream, extreme_alternatives=())  # type: ignore[arg-type]
+    assert not np.any(p95_only[start:] >= MEDIUM)
+
+
 def test_scores_are_causal() -> None:
     stream = _stream(4, 1.5, 5.0, factor={1500 + k: 3.0 for k in range(10)})
     whole = _scores(stream)
