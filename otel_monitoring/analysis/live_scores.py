@@ -244,8 +244,8 @@ class LiveScores:
                     continue
                 first = max(chart.last_index + 1, current - len(chart.values))
                 for index in range(first, current):
-                    score = test.update(index * step, 0, step)
-                    chart.put(index, value_of(metric, None, step), score if test.ready else 0.0, 0)
+                    score = test.update(index * step, 0, step)  # 0 while it learns
+                    chart.put(index, value_of(metric, None, step), score, 0)
 
     def _feed(
         self,
@@ -286,8 +286,8 @@ class LiveScores:
                         # p95 chart has its point detector until then (6 h), the others
                         # nothing (their tests learn within the hour, and a point detector
                         # on an error ratio or a rate pages on noise)
-                        learning = isinstance(test, analyzers.ExceedanceDetector)
-                        score = counted if test.ready or not learning else score
+                        covered = isinstance(test, analyzers.ExceedanceDetector)
+                        score = counted if test.ready or not covered else score
                     chart.put(index, value, score, agg.count)
 
     @staticmethod

@@ -206,3 +206,16 @@ def test_error_count_settings_are_checked() -> None:
         ErrorCountSettings(min_share=0.5, prior_share=0.01)
     with pytest.raises(InvalidInputError):
         ExceedanceSettings(day_weight=-1.0)
+
+
+def test_a_nightly_job_seen_on_some_nights_only_stays_expected() -> None:
+    # the job shows on nights 1, 2, 4, 6, 7, 9 (its learnt reference makes it come and go):
+    # incidents on 3 of the previous 7 nights make it expected, not a streak of nights
+    shown = (1, 2, 4, 6, 7, 9)
+    job = {int(d * DAY / STEP) + 120 + k: 2.0 for d in shown for k in range(20)}
+    scores = _scores(_stream(5, 10.0, 30.0, factor=job))
+    paged = {
+        d: bool(np.any(scores[int(d * DAY / STEP) + 110 : int(d * DAY / STEP) + 160] >= MEDIUM))
+        for d in shown
+    }
+    assert paged[1] and not any(paged[d] for d in (6, 7, 9)), paged
