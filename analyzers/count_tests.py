@@ -349,9 +349,9 @@ class _CountTest:
         """Add each statistic its increment (nats) and score the largest. A statistic stops
         at ``max_surprise``, so that it drains within minutes of a large incident's end and
         the next one is seen."""
-        common = self._common
-        if t - self._first_t < common.warmup_s:  # no evidence against what is being learnt
+        if not self.ready:  # no evidence against what is still being learnt
             return self._score(t, 0.0)
+        common = self._common
         floor = common.day_weight * math.log(max(rate * _DAY_S, 1.0))  # nats of surprise 0
         cap = floor + common.max_surprise * _LN10
         top = 0.0
@@ -372,7 +372,7 @@ class _CountTest:
         settings = self._common
         if max(self._cusum) <= 0.0:
             self._open = self._noted = False
-        if t - self._first_t < settings.warmup_s or surprise <= settings.incident_min_surprise:
+        if not self.ready or surprise <= settings.incident_min_surprise:
             return 0.0
         if not self._noted:
             self._open_echo(t)
@@ -469,6 +469,11 @@ class ExceedanceDetector(_CountTest):
             return None
         return math.exp(self._level + self._profile[_hour_of_day(self._last_t)])
 
+    def _gradient(self, above: int, n: int, q: float) -> float:
+        """The stochastic gradient of a quantile with exceedance share ``q`` (log units):
+        + (1 - q) / q per request of ``n`` above it, - 1 per request below, times ``spread``."""
+        return self.settings.spread * (above - q * n) / q
+
     def update(
         self,
         timestamp_s: float,
@@ -506,8 +511,7 @@ class ExceedanceDetector(_CountTest):
             self._visits[hour] += 1
         offset = self._profile[hour]
         above = int(bucket.count_above(math.exp(self._level + offset)))
-        # the quantile's gradient: + (1 - q) / q per request above, - 1 per request below
-        gradient = settings.spread * (above - self._q * n) / self._q
+        gradient = self._gradient(above, n, self._q)
         memory = max(rate * settings.level_memory_s, 1.0)
         self._level += gradient / memory
         visits = min(self._visits[hour], settings.profile_visits)  # a mean over the first
@@ -516,7 +520,7 @@ class ExceedanceDetector(_CountTest):
         increments = [above * up + (n - above) * down for up, down in self._llr]
         if self._llr_x:  # the extreme quantile, with the same hourly offsets
             far = int(bucket.count_above(math.exp(self._level_x + offset)))
-            self._level_x += settings.spread * (far - self._qx * n) / self._qx / memory
+            self._level_x += self._gradient(far, n, self._qx) / memory
             increments += [far * up + (n - far) * down for up, down in self._llr_x]
         return self._accumulate(t, rate, increments)
 
