@@ -8,10 +8,14 @@ PY := $(VENV)/bin/python
 
 .PHONY: demo test system-deps lint bench clean
 
-$(VENV)/.installed: pyproject.toml
+# setup.py compiles analyzers/anomaly.py (mypyc): an edit to it needs a new build
+$(VENV)/.installed: pyproject.toml setup.py analyzers/anomaly.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
+	# setuptools leaves the build's metadata here; a process started in the checkout would
+	# find the package's entry points twice (the install's own are in the venv)
+	rm -rf otel_monitoring.egg-info
 	touch $@
 
 demo: $(VENV)/.installed
@@ -24,8 +28,8 @@ test: system-deps $(VENV)/.installed
 	$(PY) -m pytest
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check otel_monitoring analyzers tests benchmarks
-	$(VENV)/bin/ruff format --check otel_monitoring analyzers tests benchmarks
+	$(VENV)/bin/ruff check otel_monitoring analyzers tests benchmarks setup.py
+	$(VENV)/bin/ruff format --check otel_monitoring analyzers tests benchmarks setup.py
 	$(VENV)/bin/mypy
 
 bench: $(VENV)/.installed

@@ -83,6 +83,12 @@ daily and 192 weekly bins, 24 hourly incident records and a fixed number of floa
 score depends only on the points up to and including its own; :func:`score_series` gives
 exactly the scores of repeated ``update`` calls.
 Scores are 0 during the first ``warmup_points`` points, while the detector learns.
+
+**Speed.** Installed with a C compiler at hand, this module is compiled by mypyc (the repository's
+``setup.py``): the same source, the same bits (``tests/analyzers/test_anomaly_compiled.py``),
+about 3x faster (``benchmarks/score_speed.py``: ~215,000-235,000 points/s on one core against
+~73,000 as Python). The code is written for both: plain ``math.*`` calls, which mypyc turns
+into C calls, and per-view state in small slotted objects rather than parallel lists.
 """
 
 from __future__ import annotations
@@ -254,6 +260,20 @@ def _surprise(z: float) -> float:
     return (0.5 * z * z + _LOG_SQRT_2PI + math.log(z) - math.log1p(-1.0 / (z * z))) / _LN10
 
 
+class _View:
+    """One view's running state: points seen, smoothed distance, the long-run mean and
+    variance of the smoothed distance, and its slowly decaying record (robust sigmas)."""
+
+    __slots__ = ("count", "mean", "record", "smoothed", "variance")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.smoothed = 0.0
+        self.mean = 0.0
+        self.variance = 0.0
+        self.record = 0.0
+
+
 class AnomalyDetector:
     """Streaming detector for one series: ``update(timestamp_s, value) -> score in [0, 1]``.
 
@@ -285,21 +305,17 @@ class AnomalyDetector:
         "_last_t",
         "_level",
         "_lo",
-        "_longmean",
-        "_longvar",
         "_n",
         "_prev",
         "_profile",
         "_quantum",
         "_range_shrink",
-        "_record",
         "_run",
         "_scale",
-        "_smooth",
         "_sscale",
         "_step",
         "_t0",
-        "_view_n",
+        "_views",
         "_wadj",
         "_wbinw",
         "_wdaily",
@@ -346,11 +362,7 @@ class AnomalyDetector:
         self._level = 0.0
         self._sscale = 0.0
         self._profile: dict[int, float] = {}
-        self._smooth = [0.0] * _N_VIEWS
-        self._longmean = [0.0] * _N_VIEWS
-        self._longvar = [0.0] * _N_VIEWS
-        self._record = [0.0] * _N_VIEWS
-        self._view_n = [0] * _N_VIEWS
+        self._views = tuple(_View() for _ in range(_N_VIEWS))
         self._yn = 0
         self._ybase = self._yfast = self._yscale = 0.0
         self._run = 0
@@ -611,12 +623,7 @@ class AnomalyDetector:
         record_decay = settings.record_decay
         record_power = settings.record_power
         record_ratio = settings.record_ratio
-        smoothed_distances = self._smooth
-        longrun_means = self._longmean
-        longrun_variances = self._longvar
-        records = self._record
-        view_counts = self._view_n
-        sqrt, log10, erfc = math.sqrt, math.log10, math.erfc
+        states = self._views
         if not seasonal:
             views = _PLAIN_VIEWS
         elif self._yn <= _SEASONAL_LEVEL_WARMUP:
@@ -625,29 +632,30 @@ class AnomalyDetector:
             views = _ALL_VIEWS
         surprise = 0.0
         for view in views:
-            count = view_counts[view] + 1
-            view_counts[view] = count
+            state = states[view]
+            count = state.count + 1
+            state.count = count
             longrun_weight = longrun_rate if longrun_rate * count > 1.0 else 1.0 / count
-            smoothed = smoothed_distances[view] + smooth_rate * (
-                distances[view] - smoothed_distances[view]
-            )
-            smoothed_distances[view] = smoothed
-            mean = longrun_means[view]
+            smoothed = state.smoothed + smooth_rate * (distances[view] - state.smoothed)
+            state.smoothed = smoothed
+            mean = state.mean
             if count > _VIEW_WARMUP:
-                z = (smoothed - mean) / (sqrt(longrun_variances[view]) + 1e-3)
+                z = (smoothed - mean) / (math.sqrt(state.variance) + 1e-3)
                 # _surprise(z), its common branch inlined (the same expression)
-                view_surprise = -log10(0.5 * erfc(z / _SQRT2)) if z < 5.0 else _surprise(z)
-                record_level = record_ratio * (records[view] + 1e-12)
+                view_surprise = (
+                    -math.log10(0.5 * math.erfc(z / _SQRT2)) if z < 5.0 else _surprise(z)
+                )
+                record_level = record_ratio * (state.record + 1e-12)
                 if smoothed < record_level:
                     view_surprise *= (smoothed / record_level) ** record_power
                 if view_surprise > surprise:
                     surprise = view_surprise
-            decayed_record = records[view] * record_decay
-            records[view] = smoothed if smoothed > decayed_record else decayed_record
+            decayed_record = state.record * record_decay
+            state.record = smoothed if smoothed > decayed_record else decayed_record
             deviation = smoothed - mean
-            longrun_means[view] = mean + longrun_weight * deviation
-            longrun_variances[view] = (1.0 - longrun_weight) * (
-                longrun_variances[view] + longrun_weight * deviation * deviation
+            state.mean = mean + longrun_weight * deviation
+            state.variance = (1.0 - longrun_weight) * (
+                state.variance + longrun_weight * deviation * deviation
             )
         return surprise
 

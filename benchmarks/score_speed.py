@@ -10,7 +10,12 @@ every run.
 Usage::
 
     python benchmarks/score_speed.py [--points 100000] [--repeat 7]
+    python benchmarks/score_speed.py --against analyzers/anomaly.py [--repeat 9]
     python benchmarks/score_speed.py --against OLD/analyzers/anomaly.py [--repeat 15]
+
+It says whether the imported detector is the mypyc-compiled one (``setup.py``) or Python;
+``--against analyzers/anomaly.py`` then times the compiled module against its own source run
+as Python.
 
 With ``--against``, that other copy of ``analyzers/anomaly.py`` (e.g. from ``git show
 REV:analyzers/anomaly.py``) is loaded too and the two are timed alternately, back to back in
@@ -63,6 +68,13 @@ def load_other(path: str) -> Callable[..., npt.NDArray[np.float64]]:
     return score
 
 
+def kind() -> str:
+    """Whether the imported ``analyzers.anomaly`` is the mypyc-compiled module or Python."""
+    from analyzers import anomaly
+
+    return "Python" if str(anomaly.__file__).endswith(".py") else "compiled"
+
+
 def compare(
     path: str, ts: npt.NDArray[np.float64], values: npt.NDArray[np.float64], repeat: int
 ) -> None:
@@ -80,9 +92,10 @@ def compare(
     ratios = [this / that for this, that in zip(this_times, other_times, strict=True)]
     print(
         f"score_series, {len(ts):,} points x {repeat}, alternating, median CPU time:"
-        f" this {statistics.median(this_times) * 1000:.1f} ms"
+        f" this ({kind()}) {statistics.median(this_times) * 1000:.1f} ms"
         f" ({len(ts) / statistics.median(this_times):,.0f} points/s),"
-        f" {path} {statistics.median(other_times) * 1000:.1f} ms;"
+        f" {path} (Python) {statistics.median(other_times) * 1000:.1f} ms"
+        f" ({len(ts) / statistics.median(other_times):,.0f} points/s);"
         f" median ratio this/other {statistics.median(ratios):.3f}"
         f" (min {min(ratios):.3f}, max {max(ratios):.3f}); scores identical"
     )
@@ -113,7 +126,8 @@ def main() -> None:
             raise SystemExit("scores differ between runs")
     median = statistics.median(times)
     print(
-        f"score_series: {args.points:,} points x {args.repeat}: median {median * 1000:.1f} ms"
+        f"score_series ({kind()}): {args.points:,} points x {args.repeat}:"
+        f" median {median * 1000:.1f} ms"
         f" (min {min(times) * 1000:.1f}, max {max(times) * 1000:.1f}; median CPU"
         f" {statistics.median(cpu_times) * 1000:.1f});"
         f" {args.points / median:,.0f} points/s (target 200,000); scores sha256 {digest}"

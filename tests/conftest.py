@@ -73,6 +73,9 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     ) -> Server:
         log = tmp_path / f"server-{port}.log"
         full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+        # the test apps (tests.*) import from the checkout, whatever the install mode
+        paths = [full_env.get("PYTHONPATH", ""), str(ROOT)]
+        full_env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
         proc = start_group(
             argv, env=full_env, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=tmp_path
         )

@@ -313,11 +313,17 @@ def test_prometheus_under_otel_configurator_says_what_to_set(
         "OTEL_TRACES_EXPORTER": "none",
         "OTEL_METRICS_EXPORTER": "prometheus",
         "OTEL_EXPORTER_PROMETHEUS_PORT": str(another_port()),
+        # OTel's own configurator, whichever of the two installed ones its loader meets first
+        "OTEL_PYTHON_CONFIGURATOR": "configurator",
     }
     log = tmp_path / "server.log"
     with log.open("wb") as out:
         proc = start_group(
-            _workers_argv("uvicorn", port), env=env, stdout=out, stderr=subprocess.STDOUT
+            _workers_argv("uvicorn", port),
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
         )
     try:
         expected = "set OTEL_PYTHON_CONFIGURATOR=otel_monitoring"
