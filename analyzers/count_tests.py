@@ -21,7 +21,17 @@ statistic never goes below 0. Evidence therefore builds up over as many buckets 
 whatever their size. A third statistic counts the requests above the usual
 ``extreme_quantile`` (p99) against ``extreme_alternatives`` (80 % above it: about five
 times): each adds ``ln(0.8 / 0.01)`` = 4.4 nats where above the p95 it adds 2.9, so on a
-quiet route three slow requests are a page rather than four.
+quiet route three slow requests are a page rather than four. Two more (``shift_factors``:
+every latency twice, five times the usual) look at where each request falls among the
+route's usual p50, p75 (``shift_quantiles``), p95 and p99, not only whether it passed the
+p95: normally 50, 25, 20, 4 and 1 % of requests fall in those five bins; under "every
+latency times f" a log-normal of the route's spread (read off its learnt p50-p95 gap) puts
+other shares there, and a request adds the log of its bin's share under that alternative
+over its usual share. A doubling moves most requests up a bin or two while few pass the
+p95: about 0.9 nats a request for a log-normal spread of 0.5, where the p95 count gets 0.3,
+so a 10-minute doubling on a route with two requests a minute (some 20 requests) is a page.
+The assumed shape sets only the alternative's shares; the usual ones are the learnt
+quantiles', so a wrong shape slows detection and does not add false alarms.
 
 **Errors.** An error ratio of one failed request out of one is 100 %, and a point detector
 on the ratio pages on it; the number of failures against the usual share ``p0`` (learnt as
@@ -57,7 +67,7 @@ stops counting after some hours. An offset per hour of the day, learnt the same 
 mean over the hour's first visits, then over about ``profile_visits`` days of it, but over
 at least ``profile_min_requests`` requests: a quiet route's hour holds too few for its p95),
 follows a daily cycle of latency (busier hours are slower) that a 12-hour level would lag.
-The p99 reference is learnt the same way, with the same hourly offsets.
+The p50, p75 and p99 references are learnt the same way, with the same hourly offsets.
 
 **Joint with the point detector.** ``point_score`` is the chart's point detector's score of
 the same bucket: within 10 minutes of its alarm a point scores only when its surprise is
@@ -88,6 +98,7 @@ depends only on the buckets up to its own; timestamps must not decrease.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -117,6 +128,18 @@ _WEEK_TOLERANCE_S = 1800.0  # "the same time a week before": within 30 minutes
 _ECHO_DAYS_BACK = 7  # the days an incident may recur on
 _ECHO_MEMORY_S = _WEEK_S + _HOUR_S  # incidents remembered for their echoes
 _POINT_WINDOW_S = 600.0  # a point detector's alarm covers the incident for 10 minutes
+
+
+def _normal_cdf(z: float) -> float:
+    """The standard normal distribution function at ``z``."""
+    return 0.5 * math.erfc(-z / math.sqrt(2.0))
+
+
+def _bin_shares(edges: list[float], *, descending: bool = False) -> list[float]:
+    """Differences of consecutive ``edges`` (cumulative shares or counts): the bins'."""
+    if descending:
+        return [a - b for a, b in itertools.pairwise(edges)]
+    return [b - a for a, b in itertools.pairwise(edges)]
 
 
 def _hour_of_day(t: float) -> int:
@@ -198,6 +221,8 @@ class ExceedanceSettings(CountTestSettings):
     alternatives: tuple[float, ...] = (0.25, 0.9)
     extreme_quantile: float = 0.99
     extreme_alternatives: tuple[float, ...] = (0.8,)
+    shift_quantiles: tuple[float, ...] = (0.5, 0.75)
+    shift_factors: tuple[float, ...] = (2.0, 5.0)
     level_memory_s: float = 43200.0
     profile_visits: float = 4.0
     profile_min_requests: float = 1000.0
@@ -209,7 +234,10 @@ class ExceedanceSettings(CountTestSettings):
         q = 1.0 - self.quantile
         if not 0.5 <= self.quantile < 1.0:
             raise InvalidInputError("quantile must be in [0.5, 1)")
-        if not self.alternatives or not all(q < p < 1.0 for p in self.alternatives):
+        statistics = len(self.alternatives) + len(self.extreme_alternatives)
+        if statistics + len(self.shift_factors) == 0:
+            raise InvalidInputError("at least one of alternatives, shift_factors")
+        if not all(q < p < 1.0 for p in self.alternatives):
             raise InvalidInputError("alternatives must be exceedance shares in (1 - quantile, 1)")
         qx = 1.0 - self.extreme_quantile
         if not self.quantile < self.extreme_quantile < 1.0 or not all(
@@ -217,6 +245,13 @@ class ExceedanceSettings(CountTestSettings):
         ):
             raise InvalidInputError(
                 "extreme_quantile in (quantile, 1), extreme_alternatives in (1 - it, 1)"
+            )
+        bounds = (0.0, *self.shift_quantiles, self.quantile)
+        if not all(a < b for a, b in itertools.pairwise(bounds)) or not all(
+            f > 1.0 for f in self.shift_factors
+        ):
+            raise InvalidInputError(
+                "shift_quantiles increasing in (0, quantile), shift_factors > 1"
             )
         if min(self.level_memory_s, self.spread, self.profile_visits) <= 0:
             raise InvalidInputError("level_memory_s, spread and profile_visits must be > 0")
@@ -435,6 +470,9 @@ class ExceedanceDetector(_CountTest):
         "_profile",
         "_q",
         "_qx",
+        "_shift_levels",
+        "_shift_null",
+        "_shift_z",
         "_visits",
         "_warm_n",
         "_warm_sum",
@@ -444,7 +482,12 @@ class ExceedanceDetector(_CountTest):
     def __init__(self, settings: ExceedanceSettings | None = None) -> None:
         self.settings = settings if settings is not None else ExceedanceSettings()
         settings = self.settings
-        super().__init__(settings, len(settings.alternatives) + len(settings.extreme_alternatives))
+        super().__init__(
+            settings,
+            len(settings.alternatives)
+            + len(settings.extreme_alternatives)
+            + len(settings.shift_factors),
+        )
         self._q = q = 1.0 - settings.quantile
         self._qx = qx = 1.0 - settings.extreme_quantile
 
@@ -455,6 +498,12 @@ class ExceedanceDetector(_CountTest):
         self._llr_x = [llr(qx, p) for p in settings.extreme_alternatives]
         self._level: float | None = None  # log of the reference latency
         self._level_x = 0.0  # log of the extreme reference, less the hour's offset
+        # logs of the shift_quantiles' references, less the hour's offset
+        self._shift_levels = [0.0] * len(settings.shift_quantiles)
+        # the bins between them, the p95 and the p99: their z and usual shares of requests
+        bounds = (*settings.shift_quantiles, settings.quantile, settings.extreme_quantile)
+        self._shift_z = [NormalDist().inv_cdf(p) for p in bounds]
+        self._shift_null = _bin_shares([0.0, *bounds, 1.0])
         self._profile = [0.0] * 24  # per hour of day: log offset of the reference
         self._visits = [0] * 24  # per hour of day: days it has been seen
         self._hour = -1
@@ -504,6 +553,10 @@ class ExceedanceDetector(_CountTest):
                 z = NormalDist().inv_cdf
                 gap = z(settings.extreme_quantile) - z(settings.quantile)
                 self._level_x = self._level + settings.spread * gap
+                self._shift_levels = [
+                    self._level + settings.spread * (z(p) - z(settings.quantile))
+                    for p in settings.shift_quantiles
+                ]
             return 0.0
         hour = _hour_of_day(t)
         if hour != self._hour:
@@ -513,16 +566,58 @@ class ExceedanceDetector(_CountTest):
         above = int(bucket.count_above(math.exp(self._level + offset)))
         gradient = self._gradient(above, n, self._q)
         memory = max(rate * settings.level_memory_s, 1.0)
+        self._warm_n += n  # requests since the start
         self._level += gradient / memory
         visits = min(self._visits[hour], settings.profile_visits)  # a mean over the first
         profile_memory = max(rate * _HOUR_S * visits, settings.profile_min_requests, 1.0)
         self._profile[hour] = offset + gradient / profile_memory
         increments = [above * up + (n - above) * down for up, down in self._llr]
-        if self._llr_x:  # the extreme quantile, with the same hourly offsets
+        if self._llr_x or settings.shift_factors:  # the p99, with the same hourly offsets
             far = int(bucket.count_above(math.exp(self._level_x + offset)))
             self._level_x += self._gradient(far, n, self._qx) / memory
             increments += [far * up + (n - far) * down for up, down in self._llr_x]
+        if settings.shift_factors:
+            increments += self._shift_evidence(bucket, n, above, far, offset, memory)
         return self._accumulate(t, rate, increments)
+
+    def _shift_evidence(
+        self, bucket: BucketCounts, n: int, above: int, far: int, offset: float, memory: float
+    ) -> list[float]:
+        """Per ``shift_factors`` f, the log-likelihood ratio (nats) of the bucket's requests
+        spread over the bins between the usual ``shift_quantiles``, p95 and p99 under "every
+        latency times f" against the usual shares of those bins (a log-normal whose spread is
+        read off the learnt p50-p95 gap); then learns those quantiles' references."""
+        settings = self.settings
+        levels = self._shift_levels
+        counts = [int(bucket.count_above(math.exp(level + offset))) for level in levels]
+        # learnt as a running mean over the requests since the start, then as the p95: their
+        # start (the p95 less an assumed spread) is a guess, and a p50 is learnt from few
+        # requests, so this is a sample quantile within hours even on a quiet route
+        start_memory = min(memory, self._warm_n)
+        for i, level in enumerate(levels):
+            q = 1.0 - settings.shift_quantiles[i]
+            levels[i] = level + self._gradient(counts[i], n, q) / start_memory
+        counts += [above, far]
+        for i in range(1, len(counts)):  # references out of order: counts cumulative
+            counts[i] = min(counts[i], counts[i - 1])
+        bins = _bin_shares([n, *counts, 0], descending=True)
+        z = self._shift_z
+        assert self._level is not None
+        # the route's log-normal spread, read off its usual p50 (or lowest bound) and p95
+        sigma = (self._level - levels[0]) / (z[-2] - z[0])
+        sigma = min(max(sigma, 0.05), 5.0)
+        out = []
+        for factor in settings.shift_factors:
+            shift = math.log(factor) / sigma
+            alternative = _bin_shares([0.0, *(_normal_cdf(x - shift) for x in z), 1.0])
+            out.append(
+                sum(
+                    k * math.log(max(p1, 1e-9) / p0)
+                    for k, p1, p0 in zip(bins, alternative, self._shift_null, strict=True)
+                    if k
+                )
+            )
+        return out
 
 
 class ErrorCountDetector(_CountTest):

@@ -96,8 +96,43 @@ def test_five_fold_latency_on_three_requests_pages_by_the_extreme_quantile() -> 
     scores = _scores(stream)
     assert not np.any(scores[:start] >= MEDIUM)
     assert np.any(scores[start:] >= MEDIUM)
-    p95_only = _scores(stream, extreme_alternatives=())  # type: ignore[arg-type]
+    p95_only = _scores(stream, extreme_alternatives=(), shift_factors=())  # type: ignore[arg-type]
     assert not np.any(p95_only[start:] >= MEDIUM)
+
+
+def test_the_usual_p50_and_p75_are_learnt_for_the_shift_statistics() -> None:
+    det = ExceedanceDetector()
+    for t, b in _stream(1, 2.0, 4.0):
+        det.update(t, b, STEP)
+    hour = int((det._last_t % DAY) // 3600)
+    learnt = [math.exp(level + det._profile[hour]) for level in det._shift_levels]
+    true = [50.0, 50.0 * math.exp(0.5 * 0.6745)]  # log-normal, sigma 0.5
+    assert all(abs(a / b - 1.0) < 0.1 for a, b in zip(learnt, true, strict=True)), learnt
+
+
+def test_doubled_latency_on_twenty_requests_pages_by_the_shift_statistics() -> None:
+    # 2 requests a minute: a doubling for 10 minutes is about 20 requests, of which only ~6
+    # exceed the usual p95 (under the 10.3 nats a page needs on this route); where each one
+    # falls among the usual p50, p75, p95 and p99 is ~0.9 nats a request of evidence for x2
+    start = int(2 * DAY / STEP) + 600
+    incident = {start + k: 2.0 for k in range(10)}
+    hits = without = 0
+    for seed in range(40, 60):
+        stream = _stream(seed, 2.5, 2.0, factor=incident)
+        scores = _scores(stream)
+        assert not np.any(scores[:start] >= MEDIUM)
+        hits += bool(np.any(scores[start : start + 15] >= MEDIUM))
+        plain = _scores(stream, shift_factors=())  # type: ignore[arg-type]
+        without += bool(np.any(plain[start : start + 15] >= MEDIUM))
+    assert hits >= 14 and hits >= without + 4, (hits, without)  # measured: 16 and 10 of 20
+
+
+def test_a_ten_percent_slower_deploy_is_not_paged() -> None:
+    # a busy route (60 requests a minute) whose latency rises 10 % for good after two days
+    start = int(2 * DAY / STEP)
+    slower = {start + k: 1.1 for k in range(int(DAY / STEP))}
+    scores = _scores(_stream(12, 3.0, 60.0, factor=slower))
+    assert not np.any(scores >= MEDIUM)
 
 
 def test_scores_are_causal() -> None:
@@ -128,6 +163,12 @@ def test_bad_settings_and_decreasing_time_are_refused() -> None:
         ExceedanceSettings(quantile=1.0)
     with pytest.raises(InvalidInputError):
         ExceedanceSettings(alternatives=(0.01,))
+    with pytest.raises(InvalidInputError):
+        ExceedanceSettings(shift_quantiles=(0.75, 0.5))
+    with pytest.raises(InvalidInputError):
+        ExceedanceSettings(shift_factors=(1.0,))
+    with pytest.raises(InvalidInputError):
+        ExceedanceSettings(alternatives=(), extreme_alternatives=(), shift_factors=())
     det = ExceedanceDetector()
     det.update(100.0, SortedBucket([1.0]), STEP)
     with pytest.raises(InvalidInputError):
