@@ -48,13 +48,17 @@ def _is_compiled(module: ModuleType) -> bool:
 
 
 def test_compiled_when_a_compiler_is_at_hand() -> None:
-    """The build compiles the detector when it can and leaves it Python when told not to."""
+    """The build compiles the detector when it can (a C compiler and Python's headers) and
+    leaves it Python when it cannot or is told not to."""
     compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    headers = Path(sysconfig.get_paths()["include"], "Python.h")
+    can = shutil.which(compiler) is not None and headers.is_file()
     pure_asked = os.environ.get("OTEL_MONITORING_PURE_PYTHON", "") not in ("", "0")
-    expected = shutil.which(compiler) is not None and not pure_asked
+    expected = can and not pure_asked
     assert _is_compiled(installed) == expected, (
         f"analyzers.anomaly is {installed.__file__}; with compiler {compiler!r}"
-        f" {'found' if shutil.which(compiler) else 'missing'} it should"
+        f" {'found' if shutil.which(compiler) else 'missing'} and {headers}"
+        f" {'present' if headers.is_file() else 'missing'} it should"
         f"{'' if expected else ' not'} be compiled: reinstall (pip install -e .)"
     )
 
