@@ -135,11 +135,9 @@ def _normal_cdf(z: float) -> float:
     return 0.5 * math.erfc(-z / math.sqrt(2.0))
 
 
-def _bin_shares(edges: list[float], *, descending: bool = False) -> list[float]:
-    """Differences of consecutive ``edges`` (cumulative shares or counts): the bins'."""
-    if descending:
-        return [a - b for a, b in itertools.pairwise(edges)]
-    return [b - a for a, b in itertools.pairwise(edges)]
+def _bin_shares(cumulative: list[float]) -> list[float]:
+    """The shares of the bins between consecutive values of a distribution function."""
+    return [b - a for a, b in itertools.pairwise(cumulative)]
 
 
 def _hour_of_day(t: float) -> int:
@@ -234,8 +232,7 @@ class ExceedanceSettings(CountTestSettings):
         q = 1.0 - self.quantile
         if not 0.5 <= self.quantile < 1.0:
             raise InvalidInputError("quantile must be in [0.5, 1)")
-        statistics = len(self.alternatives) + len(self.extreme_alternatives)
-        if statistics + len(self.shift_factors) == 0:
+        if not (self.alternatives or self.extreme_alternatives or self.shift_factors):
             raise InvalidInputError("at least one of alternatives, shift_factors")
         if not all(q < p < 1.0 for p in self.alternatives):
             raise InvalidInputError("alternatives must be exceedance shares in (1 - quantile, 1)")
@@ -549,14 +546,10 @@ class ExceedanceDetector(_CountTest):
                 self._warm_sum += n * math.log(value)
             if self._warm_n >= settings.warmup_requests:
                 self._level = self._warm_sum / self._warm_n
-                # the extreme quantile of a log-normal of that spread, to start from
-                z = NormalDist().inv_cdf
-                gap = z(settings.extreme_quantile) - z(settings.quantile)
-                self._level_x = self._level + settings.spread * gap
-                self._shift_levels = [
-                    self._level + settings.spread * (z(p) - z(settings.quantile))
-                    for p in settings.shift_quantiles
-                ]
+                # the other quantiles of a log-normal of that spread, to start from
+                z = self._shift_z  # the shift quantiles', the p95's, the p99's
+                self._level_x = self._level + settings.spread * (z[-1] - z[-2])
+                self._shift_levels = [self._level + settings.spread * (x - z[-2]) for x in z[:-2]]
             return 0.0
         hour = _hour_of_day(t)
         if hour != self._hour:
@@ -600,7 +593,7 @@ class ExceedanceDetector(_CountTest):
         counts += [above, far]
         for i in range(1, len(counts)):  # references out of order: counts cumulative
             counts[i] = min(counts[i], counts[i - 1])
-        bins = _bin_shares([n, *counts, 0], descending=True)
+        bins = [a - b for a, b in itertools.pairwise([n, *counts, 0])]  # requests per bin
         z = self._shift_z
         assert self._level is not None
         # the route's log-normal spread, read off its usual p50 (or lowest bound) and p95

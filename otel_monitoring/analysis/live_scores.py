@@ -193,7 +193,7 @@ class LiveScores:
         )
         self._charts: dict[ChartKey, ScoredChart] = {}
         self._lock = threading.Lock()
-        self._replayed: set[float] = set()  # the steps whose stored buckets were replayed
+        self._replayed = False  # the stored buckets were fed (at the first update)
 
     @property
     def fine_history_s(self) -> float:
@@ -216,8 +216,7 @@ class LiveScores:
         for tier in self.store.tiers[:2]:
             step = tier.width_s
             replay = min(self._slots[step], math.ceil(REPLAY_S / step))
-            lookback = 3 if step in self._replayed else replay
-            self._replayed.add(step)
+            lookback = 3 if self._replayed else replay
 
             def by_route(key: SeriesKey) -> tuple[str, str]:
                 return key.get("http.route"), key.get("http.request.method")
@@ -236,6 +235,7 @@ class LiveScores:
             for (route, method), per_index in grouped.items():
                 self._feed((route, method), per_index, step, current)
             self._feed_silence(step, current)
+        self._replayed = True
 
     def _feed_silence(self, step: float, current: int) -> None:
         """Feed the request-rate charts the completed buckets no request came in (the store
