@@ -1,7 +1,7 @@
 """A restart on a persistent store: the live charts learn again from the stored buckets.
 
 Two monitors in turn share one SQLite file on a fake clock (a deploy). The second one's first
-collection replays the day the store holds into its charts' detectors, so its 1-minute p95
+collection replays the last 7 hours the store holds into its charts' detectors, so its 1-min p95
 chart is scored by its count test at once (which needs 6 hours of the route) and a 3-minute
 five-fold incident minutes after the restart pages; with nothing replayed the chart would
 have had neither its count test nor its point detector (150 points) for hours.
