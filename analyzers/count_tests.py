@@ -68,6 +68,11 @@ mean over the hour's first visits, then over about ``profile_visits`` days of it
 at least ``profile_min_requests`` requests: a quiet route's hour holds too few for its p95),
 follows a daily cycle of latency (busier hours are slower) that a 12-hour level would lag.
 The p50, p75 and p99 references are learnt the same way, with the same hourly offsets.
+An incident's requests are not the usual ones: once the hour's offset has been learnt over
+``profile_visits`` days, the references learn nothing from the buckets of an incident under
+way (not a recurring one) for its first ``learn_pause_s`` (1 h); then they learn again, so a
+lasting change is followed. Before that the references learn from everything: frozen while
+still wrong, they would page on.
 
 **Joint with the point detector.** ``point_score`` is the chart's point detector's score of
 the same bucket: within 10 minutes of its alarm a point scores only when its surprise is
@@ -226,6 +231,7 @@ class ExceedanceSettings(CountTestSettings):
     profile_min_requests: float = 1000.0
     spread: float = 0.5
     warmup_requests: int = 40
+    learn_pause_s: float = 3600.0
 
     def __post_init__(self) -> None:
         CountTestSettings.__post_init__(self)
@@ -252,6 +258,8 @@ class ExceedanceSettings(CountTestSettings):
             )
         if min(self.level_memory_s, self.spread, self.profile_visits) <= 0:
             raise InvalidInputError("level_memory_s, spread and profile_visits must be > 0")
+        if not self.learn_pause_s >= 0:
+            raise InvalidInputError("learn_pause_s must be >= 0")
         if self.warmup_requests < 1:
             raise InvalidInputError("warmup_requests must be >= 1")
 
@@ -317,6 +325,7 @@ class _CountTest:
         "_point",
         "_point_t",
         "_scored",
+        "_surprise",
     )
 
     def __init__(self, common: CountTestSettings, statistics: int) -> None:
@@ -336,6 +345,7 @@ class _CountTest:
         self._noted = False  # the incident under way is in _incidents
         self._open = False
         self._scored = 0.0
+        self._surprise = 0.0  # of the last bucket with requests, once ready
         self._point = 0.0  # surprise of the point detector's last alarm, at _point_t
         self._point_t = -math.inf
 
@@ -397,7 +407,18 @@ class _CountTest:
                 top = c
         if self._day_rate * 60.0 > common.max_requests_per_min:
             top = 0.0
-        return self._score(t, (top - floor) / _LN10)
+        self._surprise = (top - floor) / _LN10
+        return self._score(t, self._surprise)
+
+    def _in_new_incident(self, t: float, limit_s: float) -> bool:
+        """Whether the last bucket left an incident under way that is not a recurring one
+        and opened at most ``limit_s`` before ``t`` (its requests are not the usual ones)."""
+        return (
+            self._surprise > self._common.incident_min_surprise
+            and self._echo_before == 0.0
+            and bool(self._incidents)
+            and t - self._incidents[-1][0] <= limit_s
+        )
 
     def _score(self, t: float, surprise: float) -> float:
         """One score per incident step (see the module docstring)."""
@@ -557,7 +578,13 @@ class ExceedanceDetector(_CountTest):
             self._visits[hour] += 1
         offset = self._profile[hour]
         above = int(bucket.count_above(math.exp(self._level + offset)))
-        gradient = self._gradient(above, n, self._q)
+        # an incident's requests are not the usual ones: once this hour's offset is learnt
+        # (a reference still learning would be frozen wrong, and page on), the references
+        # learn nothing from them for its first learn_pause_s (then a lasting change is
+        # followed)
+        mature = self._visits[hour] > settings.profile_visits
+        learn = 0.0 if mature and self._in_new_incident(t, settings.learn_pause_s) else 1.0
+        gradient = learn * self._gradient(above, n, self._q)
         memory = max(rate * settings.level_memory_s, 1.0)
         self._warm_n += n  # requests since the start
         self._level += gradient / memory
@@ -567,19 +594,27 @@ class ExceedanceDetector(_CountTest):
         increments = [above * up + (n - above) * down for up, down in self._llr]
         if self._llr_x or settings.shift_factors:  # the p99, with the same hourly offsets
             far = int(bucket.count_above(math.exp(self._level_x + offset)))
-            self._level_x += self._gradient(far, n, self._qx) / memory
+            self._level_x += learn * self._gradient(far, n, self._qx) / memory
             increments += [far * up + (n - far) * down for up, down in self._llr_x]
         if settings.shift_factors:
-            increments += self._shift_evidence(bucket, n, above, far, offset, memory)
+            increments += self._shift_evidence(bucket, n, above, far, offset, memory, learn)
         return self._accumulate(t, rate, increments)
 
     def _shift_evidence(
-        self, bucket: BucketCounts, n: int, above: int, far: int, offset: float, memory: float
+        self,
+        bucket: BucketCounts,
+        n: int,
+        above: int,
+        far: int,
+        offset: float,
+        memory: float,
+        learn: float,
     ) -> list[float]:
         """Per ``shift_factors`` f, the log-likelihood ratio (nats) of the bucket's requests
         spread over the bins between the usual ``shift_quantiles``, p95 and p99 under "every
         latency times f" against the usual shares of those bins (a log-normal whose spread is
-        read off the learnt p50-p95 gap); then learns those quantiles' references."""
+        read off the learnt p50-p95 gap); then learns those quantiles' references (times
+        ``learn``, 0 or 1)."""
         settings = self.settings
         levels = self._shift_levels
         counts = [int(bucket.count_above(math.exp(level + offset))) for level in levels]
@@ -589,7 +624,7 @@ class ExceedanceDetector(_CountTest):
         start_memory = min(memory, self._warm_n)
         for i, level in enumerate(levels):
             q = 1.0 - settings.shift_quantiles[i]
-            levels[i] = level + self._gradient(counts[i], n, q) / start_memory
+            levels[i] = level + learn * self._gradient(counts[i], n, q) / start_memory
         counts += [above, far]
         for i in range(1, len(counts)):  # references out of order: counts cumulative
             counts[i] = min(counts[i], counts[i - 1])

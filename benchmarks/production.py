@@ -39,7 +39,11 @@ of ``benchmarks/baselines.py`` at their usual rules):
   the batch window or within 2 h after a deploy or traffic step;
 * **detection rate and median delay** per incident kind, busy vs quiet, weekday vs weekend:
   detected = an alarm on a bucket that overlaps ``[start, end + 5 min]``; delay = the end of
-  the first such bucket (when its point is complete) - start.
+  the first such bucket (when its point is complete) - start;
+* **a bound** for the quiet routes' x5 and x2 incidents: how many a CUSUM finds that knows
+  each route's usual median at every moment, the spread and the incident's factor, at the
+  same false-alarm budget per route-day (:func:`oracle_hits`). What it misses holds too few
+  slow requests for any detector at that budget.
 
 Usage::
 
@@ -188,6 +192,24 @@ class Requests:
         return [SortedBucket(self.latencies[a:b].tolist()) for a, b in pairs]
 
 
+def _traffic_share(t: FloatArray) -> FloatArray:
+    """A weekday's traffic at times ``t`` as a share of the daily peak (25 % at 04:00 UTC,
+    100 % at 16:00)."""
+    tod = (t - T0) % DAY
+    share: FloatArray = 0.25 + 0.75 * (0.5 - 0.5 * np.cos(2 * np.pi * (tod / DAY - 4 / 24)))
+    return share
+
+
+def usual_median(r: Route, t: FloatArray) -> FloatArray:
+    """The route's latency median (ms) at times ``t`` without its incidents: the daily and
+    weekly cycles, the nightly batch job and the deploy."""
+    tod = (t - T0) % DAY
+    median = r.median_ms * (0.85 + 0.3 * _traffic_share(t) * np.where(is_weekend(t), 0.4, 1.0))
+    median = median * np.where((tod >= BATCH[0]) & (tod < BATCH[1]), 1.6, 1.0)
+    out: FloatArray = median * np.where(t >= r.deploy_t, 1.1, 1.0)
+    return out
+
+
 def charts_for(
     rng: np.random.Generator,
     r: Route,
@@ -200,13 +222,9 @@ def charts_for(
     requests = {} if requests is None else requests
     n10 = int(days * DAY / 10)
     t = T0 + np.arange(n10) * 10.0
-    tod = (t - T0) % DAY
-    share = 0.25 + 0.75 * (0.5 - 0.5 * np.cos(2 * np.pi * (tod / DAY - 4 / 24)))
-    traffic = share * np.where(is_weekend(t), 0.4, 1.0)
+    traffic = _traffic_share(t) * np.where(is_weekend(t), 0.4, 1.0)
     traffic = traffic * np.where(t >= r.step_t, r.step_factor, 1.0)
-    median = r.median_ms * (0.85 + 0.3 * share * np.where(is_weekend(t), 0.4, 1.0))
-    median = median * np.where((tod >= BATCH[0]) & (tod < BATCH[1]), 1.6, 1.0)
-    median = median * np.where(t >= r.deploy_t, 1.1, 1.0)
+    median = usual_median(r, t)
     err = np.full(n10, ERROR_RATE)
     for kind, start in r.incidents:
         inside = (t >= start) & (t < start + KIND_LEN[kind])
@@ -316,6 +334,54 @@ def episodes(times: FloatArray) -> FloatArray:
     return np.asarray(starts)
 
 
+ORACLE_FACTORS = {"lat_x5_3m": 5.0, "lat_x2_10m": 2.0}
+
+
+def oracle_hits(r: Route, req10: Requests, days: int) -> list[tuple[str, bool]]:
+    """An upper bound for the quiet routes' x5 and x2 incidents: for each, whether a CUSUM
+    that knows what no detector knows - the route's usual median at every moment
+    (:func:`usual_median`), the spread (``SIGMA``) and the incident's exact factor - pages on
+    it, with its threshold the lowest that keeps it within ``BUDGET`` false-alarm episodes
+    per day on this route (alarms outside the route's latency incidents, days 8 on, the
+    same episode rule as the charts). It sums, request by request, the log-likelihood ratio
+    of "latency x factor" against the usual latency (the most powerful test of the two,
+    Neyman-Pearson), so an incident it misses holds too few slow requests for any detector
+    at that false-alarm budget."""
+    bucket = np.repeat(np.arange(len(req10.counts)), req10.counts)
+    known = T0 + bucket * 10.0 + 10.0  # a request is known at its bucket's end
+    usual = np.log(usual_median(r, T0 + bucket * 10.0))
+    z = (np.log(req10.latencies.astype(np.float64)) - usual) / SIGMA
+    counted = known >= T0 + 7 * DAY
+    latency = [(k, start) for k, start in r.incidents if KIND_METRIC[k] == "p95"]
+    for kind, start in latency:
+        counted &= ~((known > start) & (known <= start + KIND_LEN[kind] + RECOVERY))
+    budget = BUDGET * (days - 7 - sum(KIND_LEN[k] + RECOVERY for k, _ in latency) / DAY)
+    # it also knows when each latency incident starts and its recovery ends: it starts again
+    # from 0 there (a 2-h ramp's evidence would take hours to drain)
+    edges = [t for k, start in latency for t in (start, start + KIND_LEN[k] + RECOVERY)]
+    restart = set(np.searchsorted(known, edges, side="right").tolist())
+    out = []
+    for kind, factor in ORACLE_FACTORS.items():
+        d = math.log(factor) / SIGMA
+        cusum = np.empty(len(z))
+        level = 0.0
+        for i, step in enumerate((d * z - d * d / 2).tolist()):
+            level = max(0.0, (0.0 if i in restart else level) + step)
+            cusum[i] = level
+        lo, hi = 0.0, float(cusum.max()) + 1.0  # bisection for the lowest threshold in budget
+        for _ in range(40):
+            mid = (lo + hi) / 2
+            if len(episodes(known[counted & (cusum >= mid)])) <= budget:
+                hi = mid
+            else:
+                lo = mid
+        for k, start in r.incidents:
+            if k == kind:
+                near = (known > start) & (known <= start + KIND_LEN[k] + DETECT_GRACE)
+                out.append((kind, bool((cusum[near] >= hi).any())))
+    return out
+
+
 @dataclass
 class Tally:
     fa: dict[tuple[str, ...], float] = field(default_factory=dict)
@@ -327,6 +393,7 @@ class Tally:
     # per chart: times and scores of its KEEP highest counted points, and whether they
     # were cut (more points above them exist); counted days in total
     counted_days: float = 0.0
+    oracle: list[tuple[str, bool]] = field(default_factory=list)  # (kind, detected)
 
     def add_fa(self, keys: list[tuple[str, ...]], n: float, days: float) -> None:
         for k in keys:
@@ -344,6 +411,8 @@ def evaluate(args: argparse.Namespace) -> Tally:
         with_counts = args.counts and args.method == "ours"
         requests: dict[float, Requests] | None = {} if with_counts else None
         charts = charts_for(rng, r, args.days, requests)
+        if requests and not r.busy:
+            tally.oracle += oracle_hits(r, requests[10.0], args.days)
         for (step, metric), (ts, vs) in charts.items():
             sc = score(ts, vs)
             if requests:
@@ -491,6 +560,18 @@ def report(t: Tally, args: argparse.Namespace, n_charts: int, secs: float) -> No
         f" every chart, {thr:.4g}) incidents detected: all {100 * f_all:.0f} %,"
         f" busy {100 * f_busy:.0f} %, quiet {100 * f_quiet:.0f} %"
     )
+    if t.oracle:
+        cells = []
+        for kind, label in (("lat_x5_3m", "x5"), ("lat_x2_10m", "x2")):
+            found = [hit for k, hit in t.oracle if k == kind]
+            cells.append(
+                f"{label} {sum(found)}/{len(found)} ({100 * sum(found) / len(found):.0f} %)"
+            )
+        print(
+            f"bound: a CUSUM knowing each quiet route's usual median, spread and the incident's"
+            f" factor, at <= {BUDGET} false-alarm episodes per route-day, detects quiet "
+            + ", ".join(cells)
+        )
     print(
         f"targets: FA/chart-day {rate('all'):.3f} (<= 0.1); busy detected {pct(busy):.0f} %"
         f" (>= 95), median delay {busy_delay:.0f} s (<= 60); quiet x5 {pct(q5):.0f} % (>= 80),"

@@ -135,6 +135,41 @@ def test_a_ten_percent_slower_deploy_is_not_paged() -> None:
     assert not np.any(scores >= MEDIUM)
 
 
+def _reference_at(stream: list[tuple[float, SortedBucket]], index: int, **settings: float) -> float:
+    """The learnt p95 reference after the bucket ``index`` of ``stream``."""
+    det = ExceedanceDetector(ExceedanceSettings(**settings))  # type: ignore[arg-type]
+    for t, b in stream[: index + 1]:
+        det.update(t, b, STEP)
+    assert det.reference is not None
+    return det.reference
+
+
+@pytest.mark.parametrize("seed", [21, 22])
+def test_an_incident_does_not_teach_the_reference(seed: int) -> None:
+    # 45 minutes of latency x3 on a quiet route whose hours are learnt (day 6): 30 min after,
+    # the reference is within 6 % of the same stream's without the incident (16-20 %
+    # higher when the references learn from the incident's requests)
+    start = int(6 * DAY / STEP)
+    incident = {start + k: 3.0 for k in range(45)}
+    after = start + 75
+    usual = _reference_at(_stream(seed, 6.2, 6.0), after)
+    assert _reference_at(_stream(seed, 6.2, 6.0, factor=incident), after) < 1.06 * usual
+    taught = _reference_at(_stream(seed, 6.2, 6.0, factor=incident), after, learn_pause_s=0.0)
+    assert taught > 1.12 * usual
+
+
+def test_a_lasting_slowdown_is_learnt_after_the_pause() -> None:
+    # latency x2 for good from day 6: the p95 reference follows it (x1.6 or more 36 h later)
+    # and the test pages in the first hour, then not for the next 11 (without the pause too,
+    # some hours' offsets page once more 13-16 h later, when that hour of day comes again)
+    start = int(6 * DAY / STEP)
+    stream = _stream(24, 7.5, 6.0, factor={k: 2.0 for k in range(start, int(7.5 * DAY / STEP))})
+    assert _reference_at(stream, len(stream) - 1) > 1.6 * _reference_at(stream, start - 1)
+    alarms = np.flatnonzero(_scores(stream) >= MEDIUM)
+    assert len(alarms) and alarms[0] >= start
+    assert not np.any((alarms > start + 60) & (alarms < start + 12 * 60))
+
+
 def test_scores_are_causal() -> None:
     stream = _stream(4, 1.5, 5.0, factor={1500 + k: 3.0 for k in range(10)})
     whole = _scores(stream)
