@@ -42,8 +42,8 @@ of ``benchmarks/baselines.py`` at their usual rules):
   the first such bucket (when its point is complete) - start;
 * **a bound** for the quiet routes' x5 and x2 incidents: how many a CUSUM finds that knows
   each route's usual median at every moment, the spread and the incident's factor, at the
-  same false-alarm budget per route-day (:func:`oracle_hits`). What it misses holds too few
-  slow requests for any detector at that budget.
+  same false-alarm budget per route-day (:func:`oracle_hits`). What it misses holds too
+  little evidence for a detector at that budget.
 
 Usage::
 
@@ -345,8 +345,9 @@ def oracle_hits(r: Route, req10: Requests, days: int) -> list[tuple[str, bool]]:
     per day on this route (alarms outside the route's latency incidents, days 8 on, the
     same episode rule as the charts). It sums, request by request, the log-likelihood ratio
     of "latency x factor" against the usual latency (the most powerful test of the two,
-    Neyman-Pearson), so an incident it misses holds too few slow requests for any detector
-    at that false-alarm budget."""
+    Neyman-Pearson; CUSUM is the optimal detector of a known change, Lorden and Moustakides),
+    with a threshold tuned per route, which is generous: an incident it misses holds too
+    little evidence for a detector at that false-alarm budget."""
     bucket = np.repeat(np.arange(len(req10.counts)), req10.counts)
     known = T0 + bucket * 10.0 + 10.0  # a request is known at its bucket's end
     usual = np.log(usual_median(r, T0 + bucket * 10.0))
