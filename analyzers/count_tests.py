@@ -133,11 +133,7 @@ _WEEK_TOLERANCE_S = 1800.0  # "the same time a week before": within 30 minutes
 _ECHO_DAYS_BACK = 7  # the days an incident may recur on
 _ECHO_MEMORY_S = _WEEK_S + _HOUR_S  # incidents remembered for their echoes
 _POINT_WINDOW_S = 600.0  # a point detector's alarm covers the incident for 10 minutes
-
-
-def _normal_cdf(z: float) -> float:
-    """The standard normal distribution function at ``z``."""
-    return 0.5 * math.erfc(-z / math.sqrt(2.0))
+_STANDARD_NORMAL = NormalDist()
 
 
 def _bin_shares(cumulative: list[float]) -> list[float]:
@@ -520,7 +516,7 @@ class ExceedanceDetector(_CountTest):
         self._shift_levels = [0.0] * len(settings.shift_quantiles)
         # the bins between them, the p95 and the p99: their z and usual shares of requests
         bounds = (*settings.shift_quantiles, settings.quantile, settings.extreme_quantile)
-        self._shift_z = [NormalDist().inv_cdf(p) for p in bounds]
+        self._shift_z = [_STANDARD_NORMAL.inv_cdf(p) for p in bounds]
         self._shift_null = _bin_shares([0.0, *bounds, 1.0])
         self._profile = [0.0] * 24  # per hour of day: log offset of the reference
         self._visits = [0] * 24  # per hour of day: days it has been seen
@@ -637,7 +633,7 @@ class ExceedanceDetector(_CountTest):
         out = []
         for factor in settings.shift_factors:
             shift = math.log(factor) / sigma
-            alternative = _bin_shares([0.0, *(_normal_cdf(x - shift) for x in z), 1.0])
+            alternative = _bin_shares([0.0, *(_STANDARD_NORMAL.cdf(x - shift) for x in z), 1.0])
             out.append(
                 sum(
                     k * math.log(max(p1, 1e-9) / p0)

@@ -92,19 +92,17 @@ def is_daily(t: FloatArray, v: FloatArray, a: int, b: int) -> bool:
     return True
 
 
-def segments_of(ops: Path, refractory: int) -> tuple[list[Segment], dict[str, FloatArray]]:
-    """The scored segments with their class, and each file's timestamps (s)."""
+def segments_of(ops: Path, refractory: int) -> list[Segment]:
+    """The scored segments with their class."""
     labels = json.loads((ops / "labels.json").read_text())
     scored_path = ops / "scored_from.json"
     scored_from = json.loads(scored_path.read_text()) if scored_path.is_file() else {}
     out: list[Segment] = []
-    times: dict[str, FloatArray] = {}
     for rel_path in data_files(ops / "data"):
         rel = rel_path.as_posix()
         table = read_series(ops / "data" / rel_path)
         t = np.asarray(table.timestamps_s, dtype=np.float64)
         v = np.asarray(table.values, dtype=np.float64)
-        times[rel] = t
         row = {r[table.header.index("timestamp")]: i for i, r in enumerate(table.rows)}
         first = row.get(scored_from.get(rel, ""), 0)
         starts: list[int] = []
@@ -119,7 +117,7 @@ def segments_of(ops: Path, refractory: int) -> tuple[list[Segment], dict[str, Fl
                 seg.kind = "follows"
             starts.append(row[start_text])
             out.append(seg)
-    return out, times
+    return out
 
 
 def tops(results: Path, segs: list[Segment]) -> FloatArray:
@@ -145,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.scorer.is_file():
         sys.exit(f"error: scorer {args.scorer} not found (pass --scorer)")
     defaults = DetectorSettings()
-    segs, _ = segments_of(args.ops, defaults.refractory_points)
+    segs = segments_of(args.ops, defaults.refractory_points)
     methods: dict[str, Callable[[FloatArray, FloatArray], FloatArray]] = {
         "ours": detector_scorer(),
         "ours echo off": detector_scorer(dataclasses.replace(defaults, echo_days=0)),
