@@ -135,6 +135,33 @@ def detector_scorer(settings: object | None = None) -> Scorer:
     return run
 
 
+def with_zscore(z_medium: float, window: int = 0, settings: object | None = None) -> Scorer:
+    """The detector combined with the seed's rule (issue 11's "several detectors with a
+    calibrated combination"): per point the larger of the detector's score and
+    ``|z| / (|z| + c)``, with ``c`` such that ``|z| = z_medium`` scores ``Sensitivity.MEDIUM``.
+    With ``window`` > 0 the z part scores only a point whose ``|z|`` exceeds that of each of
+    the ``window`` points before it (the rise into an excursion, not its whole length)."""
+    from scipy.ndimage import maximum_filter1d
+
+    from analyzers import Sensitivity
+
+    medium = float(Sensitivity.MEDIUM.value)
+    half = z_medium * (1.0 - medium) / medium
+    detector = detector_scorer(settings)
+
+    def run(timestamps_s: FloatArray, values: FloatArray) -> FloatArray:
+        z = zscore_z(values)
+        if window > 0:
+            before = np.concatenate([[0.0], z[:-1]])  # before[i] = z[i - 1]
+            # the largest |z| of the window points before each point (a trailing maximum)
+            recent = maximum_filter1d(before, window, mode="constant", origin=(window - 1) // 2)
+            z = np.where(z > recent, z, 0.0)
+        out: FloatArray = np.maximum(detector(timestamps_s, values), z / (z + half))
+        return out
+
+    return run
+
+
 SCORERS: dict[str, Scorer] = {"zscore": zscore_scores, "robust": robust_scores}
 
 

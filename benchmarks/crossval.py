@@ -25,7 +25,9 @@ public, their READMEs say where they come from)::
 Each ``--grid`` is ``name:field=value[,field=value...]``. ``--nab-only`` / ``--ops-only``
 skip a corpus. ``--each`` also prints every setting's own NAB cross-validated score (the
 setting fixed, only the threshold chosen on the other 6 categories): the figure a setting
-would score if it alone were shipped. Runs one process (one core); about 40 s per setting.
+would score if it alone were shipped. ``--with-zscore name:Z[:WINDOW]`` adds the defaults
+combined with the seed's z-score rule (``benchmarks/baselines.py``, ``with_zscore``) to the
+grid. Runs one process (one core); about 40 s per setting.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from analyzers import DetectorSettings, Sensitivity  # noqa: E402
-from benchmarks.baselines import detector_scorer, write_folder  # noqa: E402
+from benchmarks.baselines import Scorer, detector_scorer, with_zscore, write_folder  # noqa: E402
 from benchmarks.ops import ops_score  # noqa: E402
 
 BUDGET_FA = 0.3
@@ -117,7 +119,7 @@ def binarise(src: Path, dst: Path, threshold: float) -> None:
             fo.write(f"{head},{1 if float(score) >= threshold else 0}\n")
 
 
-def nab_cv(args: argparse.Namespace, grid: dict[str, DetectorSettings], work: Path) -> None:
+def nab_cv(args: argparse.Namespace, grid: dict[str, Scorer], work: Path) -> None:
     nab: Path = args.nab
     labels = nab / "combined_windows_dev.json"
     files = sorted(json.loads(labels.read_text()))
@@ -126,9 +128,9 @@ def nab_cv(args: argparse.Namespace, grid: dict[str, DetectorSettings], work: Pa
     full: dict[str, tuple[float, float]] = {}
     at_medium: dict[str, float] = {}
     train: dict[tuple[str, str], tuple[float, float]] = {}
-    for name, settings in grid.items():
+    for name, scorer in grid.items():
         out = work / "nab" / name
-        write_folder(nab, out, detector_scorer(settings), [Path(f) for f in files])
+        write_folder(nab, out, scorer, [Path(f) for f in files])
         full[name] = nab_score(args.nab_scorer, nab, labels, out, files, None)
         at_medium[name] = nab_score(args.nab_scorer, nab, labels, out, files, medium)[0]
         for cat in cats:
@@ -167,13 +169,13 @@ def nab_cv(args: argparse.Namespace, grid: dict[str, DetectorSettings], work: Pa
             )
 
 
-def ops_cv(args: argparse.Namespace, grid: dict[str, DetectorSettings], work: Path) -> None:
+def ops_cv(args: argparse.Namespace, grid: dict[str, Scorer], work: Path) -> None:
     ops: Path = args.ops
     medium = float(Sensitivity.MEDIUM.value)
     per: dict[str, dict[str, Any]] = {}
-    for name, settings in grid.items():
+    for name, scorer in grid.items():
         out = work / "ops" / name
-        write_folder(ops / "data", out, detector_scorer(settings))
+        write_folder(ops / "data", out, scorer)
         per[name] = ops_score(args.ops_scorer, ops, out, medium)
         shutil.rmtree(out)
         cells = "; ".join(
@@ -236,8 +238,22 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also cross-validate every setting alone (NAB: only its threshold chosen per fold)",
     )
+    ap.add_argument(
+        "--with-zscore",
+        action="append",
+        default=[],
+        metavar="NAME:Z[:WINDOW]",
+        help="also the defaults combined with the z-score rule (|z| = Z scores MEDIUM; "
+        "benchmarks/baselines.py with_zscore)",
+    )
     args = ap.parse_args(argv)
-    grid = parse_grid(args.grid)
+    grid = {name: detector_scorer(s) for name, s in parse_grid(args.grid).items()}
+    for spec in args.with_zscore:
+        name, *rest = spec.split(":")
+        try:
+            grid[name] = with_zscore(float(rest[0]), int(rest[1]) if len(rest) > 1 else 0)
+        except (IndexError, ValueError):
+            sys.exit(f"error: --with-zscore {spec!r}: expected name:z[:window]")
     for flag, path in (("--nab-scorer", args.nab_scorer), ("--ops-scorer", args.ops_scorer)):
         if not path.is_file():
             sys.exit(f"error: {flag} {path} not found")
