@@ -57,6 +57,16 @@ and day an on-call rota can live with; from the bound, not tuned), ``LOW`` (0.6)
 of 2.9. A statistic stops at ``max_surprise`` (30), so that it drains within minutes of a
 large incident's end and the next incident is seen.
 
+**Requests that move together.** That bound holds for independent requests. A real
+service's are not: the requests of one bucket share a moment of contention, a slow cache or
+a GC pause, and clients send in bursts, so a statistic's increment varies more than the
+binomial or Poisson count says (about ``1 + (n - 1) rho`` times, ``rho`` the correlation of
+two requests of a bucket), and on a busy route the CUSUMs paged on that noise. Each
+statistic's increment is divided by that factor, learnt per statistic over about
+``dispersion_memory_s`` (a day) of buckets outside incidents (a quasi-likelihood, which keeps
+the bound): 1 for independent requests, 3-4 for a busy route's minute whose requests share a
+latency factor of spread 0.1. ``dispersion_memory_s=0`` takes requests as independent.
+
 **Reference.** Learnt from the first ``warmup_requests`` requests (the count-weighted mean of
 the log of their buckets' quantile values), then by stochastic approximation of the quantile
 in log space: each bucket moves it by ``spread x (k - q n) / (q x R)`` with ``k`` of ``n``
@@ -148,6 +158,11 @@ def _bin_shares(cumulative: list[float]) -> list[float]:
     return [b - a for a, b in itertools.pairwise(cumulative)]
 
 
+def _binomial_null(n: int, q: float, up: float, down: float) -> tuple[float, float]:
+    """Mean and variance of ``k x up + (n - k) x down`` for ``k`` binomial(``n``, ``q``)."""
+    return n * (q * up + (1.0 - q) * down), n * q * (1.0 - q) * (up - down) ** 2
+
+
 def _hour_of_day(t: float) -> int:
     """Hour of the (UTC) day of ``t`` seconds, 0-23."""
     return int((t % _DAY_S) // _HOUR_S)
@@ -209,6 +224,7 @@ class CountTestSettings:
     echo_factor: float = 2.0
     max_surprise: float = 30.0
     max_requests_per_min: float = math.inf
+    dispersion_memory_s: float = _DAY_S
 
     def __post_init__(self) -> None:
         if min(self.rate_memory_s, self.score_half) <= 0 or self.warmup_s < 0:
@@ -217,6 +233,8 @@ class CountTestSettings:
             raise InvalidInputError("realarm_factor >= 1, day_weight >= 0 and echo_days >= 0")
         if self.echo_factor < 0 or self.max_surprise <= self.incident_min_surprise:
             raise InvalidInputError("echo_factor >= 0 and max_surprise > incident_min_surprise")
+        if not self.dispersion_memory_s >= 0:
+            raise InvalidInputError("dispersion_memory_s must be >= 0 (0: requests independent)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,8 +337,10 @@ class _CountTest:
         "_cusum",
         "_day_mass",
         "_day_rate",
+        "_dispersion",
         "_echo_before",
         "_first_t",
+        "_gap",
         "_incidents",
         "_last_t",
         "_mass",
@@ -342,6 +362,10 @@ class _CountTest:
         self._day_rate = 0.0
         self._first_t = math.nan
         self._last_t = -math.inf
+        self._gap = 0.0  # seconds from the bucket before to the last one
+        # per statistic, the sums (exponentially weighted over dispersion_memory_s) that
+        # estimate how far its increments vary beyond independent requests (see _dispersed)
+        self._dispersion = [[0.0, 0.0] for _ in range(statistics)]
         # (opening time, last time above incident_min_surprise, largest surprise) of the
         # incidents of the last 8 days, oldest first
         self._incidents: deque[tuple[float, float, float]] = deque()
@@ -376,6 +400,7 @@ class _CountTest:
         else:
             gap = t - self._last_t
         self._last_t = t
+        self._gap = gap
         memory = common.rate_memory_s
         self._mass = self._mass * math.exp(-gap / memory) + n
         self._day_mass = self._day_mass * math.exp(-gap / _DAY_S) + n
@@ -384,17 +409,37 @@ class _CountTest:
         return self._mass / (memory * -math.expm1(-seen / memory))
 
     def _evidence(
-        self, t: float, rate: float, hits: float, misses: float, llr: list[tuple[float, float]]
+        self,
+        t: float,
+        rate: float,
+        hits: float,
+        misses: float,
+        llr: list[tuple[float, float]],
+        null: list[tuple[float, float]],
+        pairs: float,
     ) -> float:
         """Add ``hits`` and ``misses`` to each CUSUM (``llr``: per statistic, the log
         likelihood ratio of a hit and of a miss; the rate test's "misses" are the requests
-        it expected) and score the largest."""
-        return self._accumulate(t, rate, [hits * up + misses * down for up, down in llr])
+        it expected) and score the largest; ``null`` and ``pairs`` as for
+        :meth:`_accumulate`."""
+        increments = [hits * up + misses * down for up, down in llr]
+        return self._accumulate(t, rate, increments, null, pairs)
 
-    def _accumulate(self, t: float, rate: float, increments: list[float]) -> float:
-        """Add each statistic its increment (nats) and score the largest. A statistic stops
-        at ``max_surprise``, so that it drains within minutes of a large incident's end and
-        the next one is seen."""
+    def _accumulate(
+        self,
+        t: float,
+        rate: float,
+        increments: list[float],
+        null: list[tuple[float, float]],
+        pairs: float,
+    ) -> float:
+        """Add each statistic its increment (nats), divided by its dispersion (see
+        :meth:`_dispersed`), and score the largest. ``null``: per statistic, the mean and
+        variance of the increment if the requests were independent and usual; ``pairs``: how
+        many pairs of requests per request the bucket holds (``n - 1`` for ``n`` requests,
+        the expected count for the rate test). A statistic stops at ``max_surprise``, so
+        that it drains within minutes of a large incident's end and the next one is seen."""
+        increments = self._dispersed(increments, null, pairs)
         if not self.ready:  # no evidence against what is still being learnt
             return self._score(t, 0.0)
         common = self._common
@@ -413,6 +458,38 @@ class _CountTest:
             top = 0.0
         self._surprise = (top - floor) / _LN10
         return self._score(t, self._surprise)
+
+    def _dispersed(
+        self, increments: list[float], null: list[tuple[float, float]], pairs: float
+    ) -> list[float]:
+        """Each increment divided by its statistic's dispersion ``1 + pairs x rho``.
+
+        The CUSUMs' bound on false alarms holds for independent requests. A real service's
+        are not: requests of one bucket share a moment of contention, a slow cache, a GC
+        pause (their latencies move together), and clients send in bursts (the counts vary
+        beyond Poisson). Then a statistic's increment varies ``1 + pairs x rho`` times as much
+        as independence says, and a quasi-likelihood divides it by that factor, which keeps
+        the bound. ``rho`` is learnt per statistic, over about ``dispersion_memory_s`` of
+        buckets outside incidents, as the excess of the squared deviation from the null mean
+        over the null variance, per pair (each bucket's capped at 16 times what the current
+        estimate expects, so that a stray incident teaches it little); it starts at 0
+        (independence), and learns once the test is ready (its references learnt). Each
+        bucket is divided by the estimate from the buckets before it.
+        """
+        memory = self._common.dispersion_memory_s
+        if memory <= 0.0 or pairs <= 0.0:
+            return increments
+        keep = math.exp(-self._gap / memory)
+        usual = self.ready and self._surprise <= self._common.incident_min_surprise
+        out = []
+        for x, (mean, var), sums in zip(increments, null, self._dispersion, strict=True):
+            rho = sums[0] / sums[1] if sums[0] > 0.0 else 0.0
+            phi = 1.0 + pairs * rho
+            if usual and var > 0.0:
+                sums[0] = sums[0] * keep + min((x - mean) ** 2, 16.0 * var * phi) - var
+                sums[1] = sums[1] * keep + var * pairs
+            out.append(x / phi)
+        return out
 
     def _in_new_incident(self, t: float, limit_s: float) -> bool:
         """Whether the last bucket left an incident under way that is not a recurring one
@@ -603,13 +680,17 @@ class ExceedanceDetector(_CountTest):
             self._profile[hour] = offset + gradient / profile_memory
         self._level += gradient / memory
         increments = [above * up + (n - above) * down for up, down in self._llr]
+        null = [_binomial_null(n, self._q, up, down) for up, down in self._llr]
         if self._llr_x or settings.shift_factors:  # the p99, with the same hourly offsets
             far = int(bucket.count_above(math.exp(self._level_x + offset)))
             self._level_x += learn * self._gradient(far, n, self._qx) / memory
             increments += [far * up + (n - far) * down for up, down in self._llr_x]
+            null += [_binomial_null(n, self._qx, up, down) for up, down in self._llr_x]
         if settings.shift_factors:
-            increments += self._shift_evidence(bucket, n, above, far, offset, memory, learn)
-        return self._accumulate(t, rate, increments)
+            shifts = self._shift_evidence(bucket, n, above, far, offset, memory, learn)
+            increments += [x for x, _ in shifts]
+            null += [moments for _, moments in shifts]
+        return self._accumulate(t, rate, increments, null, n - 1.0)
 
     def _shift_evidence(
         self,
@@ -620,12 +701,12 @@ class ExceedanceDetector(_CountTest):
         offset: float,
         memory: float,
         learn: float,
-    ) -> list[float]:
+    ) -> list[tuple[float, tuple[float, float]]]:
         """Per ``shift_factors`` f, the log-likelihood ratio (nats) of the bucket's requests
         spread over the bins between the usual ``shift_quantiles``, p95 and p99 under "every
         latency times f" against the usual shares of those bins (a log-normal whose spread is
-        read off the learnt p50-p95 gap); then learns those quantiles' references (times
-        ``learn``, 0 or 1)."""
+        read off the learnt p50-p95 gap), with its mean and variance for usual requests; then
+        learns those quantiles' references (times ``learn``, 0 or 1)."""
         settings = self.settings
         levels = self._shift_levels
         counts = [int(bucket.count_above(math.exp(level + offset))) for level in levels]
@@ -649,13 +730,14 @@ class ExceedanceDetector(_CountTest):
         for factor in settings.shift_factors:
             shift = math.log(factor) / sigma
             alternative = _bin_shares([0.0, *(_STANDARD_NORMAL.cdf(x - shift) for x in z), 1.0])
-            out.append(
-                sum(
-                    k * math.log(max(p1, 1e-9) / p0)
-                    for k, p1, p0 in zip(bins, alternative, self._shift_null, strict=True)
-                    if k
-                )
-            )
+            ratios = [
+                math.log(max(p1, 1e-9) / p0)
+                for p1, p0 in zip(alternative, self._shift_null, strict=True)
+            ]
+            mean = sum(p0 * r for p0, r in zip(self._shift_null, ratios, strict=True))
+            square = sum(p0 * r * r for p0, r in zip(self._shift_null, ratios, strict=True))
+            x = sum(k * r for k, r in zip(bins, ratios, strict=True) if k)
+            out.append((x, (n * mean, n * max(square - mean * mean, 0.0))))
         return out
 
 
@@ -720,7 +802,8 @@ class ErrorCountDetector(_CountTest):
                 continue
             llr.append((math.log(p1 / p0), math.log((1.0 - p1) / (1.0 - p0))))
         llr += [(0.0, 0.0)] * (len(settings.factors) - len(llr))
-        return self._evidence(t, rate, k, n - k, llr)
+        null = [_binomial_null(n, p0, up, down) for up, down in llr]
+        return self._evidence(t, rate, k, n - k, llr, null, n - 1.0)
 
 
 class RateCountDetector(_CountTest):
@@ -771,4 +854,6 @@ class RateCountDetector(_CountTest):
             self._expected = n / span
             return self._score(t, 0.0)
         self._expected = expected + learn * (n / span - expected)
-        return self._evidence(t, rate, n, expected * span, self._llr)
+        mean = expected * span  # Poisson: the count's mean and variance
+        null = [(mean * (up + down), mean * up * up) for up, down in self._llr]
+        return self._evidence(t, rate, n, mean, self._llr, null, mean)

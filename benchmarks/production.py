@@ -23,7 +23,11 @@ The 10-s and 1-min charts come from the same requests. What shapes them:
 * **incidents** (last 7 days only, 2 of each kind per route, at random times at least 3 h from
   each other, the batch window, the deploy and the traffic step): latency x2 for 10 min,
   x5 for 3 min, a ramp to +100 % over 2 h, traffic down to 20 % for 15 min, the error ratio
-  from 1 % to 10 % for 15 min. Each is judged on its own chart (latency kinds on p95).
+  from 1 % to 10 % for 15 min. Each is judged on its own chart (latency kinds on p95);
+* **requests that move together** (off by default: requests are independent and traffic
+  Poisson, as in the issue's suite): ``--jitter S`` gives all requests of a 10-s bucket one
+  shared log-normal latency factor of spread S, ``--burst C`` multiplies each 10-s bucket's
+  expected traffic by a gamma factor of mean 1 and coefficient of variation C (:class:`Noise`).
 
 Figures, for the project detector at ``Sensitivity.MEDIUM`` as the live charts run it (each
 chart scored by its count test on the bucket's requests once the test has learnt the route -
@@ -50,6 +54,7 @@ Usage::
     python benchmarks/production.py [--busy 6] [--quiet 6] [--days 21] [--seed 11]
         [--method ours|zscore|robust] [--settings 'rate_ref_s=300,...']
         [--no-counts] [--count-settings 'day_weight=0.7,...'] [--rate-settings 'factors=0.1;5']
+        [--jitter 0.1] [--burst 0.2]
 """
 
 from __future__ import annotations
@@ -210,11 +215,29 @@ def usual_median(r: Route, t: FloatArray) -> FloatArray:
     return out
 
 
+@dataclass(frozen=True)
+class Noise:
+    """What makes a real service's requests less independent than the suite's defaults
+    (all 0: independent requests, Poisson traffic). Drawn from their own generator, so the
+    default charts are the same with or without.
+
+    ``jitter``: every request of a 10-s bucket shares a log-normal latency factor of this
+    spread (a moment of contention, a GC pause, a slow cache); ``burst``: a 10-s bucket's
+    expected traffic is multiplied by a gamma factor of mean 1 and this coefficient of
+    variation (clients that batch, retries, crawlers).
+    """
+
+    jitter: float = 0.0
+    burst: float = 0.0
+    rng: np.random.Generator | None = None
+
+
 def charts_for(
     rng: np.random.Generator,
     r: Route,
     days: int,
     requests: dict[float, Requests] | None = None,
+    noise: Noise | None = None,
 ) -> dict[tuple[float, str], tuple[FloatArray, FloatArray]]:
     """The six charts of a route: {(step, metric): (timestamps, values)}; with ``requests``,
     also each resolution's request latencies (into ``requests[step]``)."""
@@ -238,9 +261,14 @@ def charts_for(
             traffic[inside] *= 0.2
         else:
             err[inside] *= 10.0
+    if noise is not None and noise.rng is not None and noise.burst > 0:
+        shape = 1.0 / noise.burst**2
+        traffic = traffic * noise.rng.gamma(shape, 1.0 / shape, n10)
     counts = rng.poisson(r.peak_rpm / 6.0 * traffic)
     errors = rng.binomial(counts, err)
     log_med = np.log(median)
+    if noise is not None and noise.rng is not None and noise.jitter > 0:
+        log_med = log_med + noise.jitter * noise.rng.standard_normal(n10)
     p95_10 = np.full(n10, np.nan)
     p95_60 = np.full(n10 // 6, np.nan)
     per_day = int(DAY / 10)
@@ -408,10 +436,11 @@ def evaluate(args: argparse.Namespace) -> Tally:
     score, thr = method(args.method, args.settings)
     tally = Tally()
     learn_end = T0 + 7 * DAY
+    noise = Noise(args.jitter, args.burst, np.random.default_rng((args.seed, 1)))
     for r in routes:
         with_counts = args.counts and args.method == "ours"
         requests: dict[float, Requests] | None = {} if with_counts else None
-        charts = charts_for(rng, r, args.days, requests)
+        charts = charts_for(rng, r, args.days, requests, noise)
         if requests and not r.busy:
             tally.oracle += oracle_hits(r, requests[10.0], args.days)
         for (step, metric), (ts, vs) in charts.items():
@@ -599,9 +628,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--rate-settings", default="", help="the rate count test's own overrides: field=value,..."
     )
+    ap.add_argument(
+        "--jitter", type=float, default=0.0, help="latency spread shared by a 10-s bucket"
+    )
+    ap.add_argument(
+        "--burst", type=float, default=0.0, help="traffic's coefficient of variation per 10 s"
+    )
     args = ap.parse_args(argv)
     if args.days < 10 or args.busy < 0 or args.quiet < 0 or args.busy + args.quiet == 0:
         sys.exit("error: --days >= 10 and at least one route")
+    if not (0 <= args.jitter <= 2 and 0 <= args.burst <= 5):
+        sys.exit("error: --jitter in [0, 2] and --burst in [0, 5]")
     start = time.perf_counter()
     tally = evaluate(args)
     report(tally, args, (args.busy + args.quiet) * 6, time.perf_counter() - start)

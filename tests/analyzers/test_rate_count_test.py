@@ -22,16 +22,21 @@ def _traffic(
     per_min: float,
     factor: dict[int, float] | None = None,
     weekend: float = 1.0,
+    burst: float = 0.0,
 ) -> list[tuple[float, int]]:
     """10-s buckets from a Monday of Poisson requests: ``per_min`` at the daily peak (16:00,
     25 % at 04:00), times ``weekend`` on Saturdays and Sundays, and bucket ``i`` times
-    ``factor.get(i, 1)``."""
+    ``factor.get(i, 1)``; with ``burst``, each bucket's expected count times a gamma factor
+    of mean 1 and that coefficient of variation (clients that send in bursts)."""
     rng = np.random.default_rng(seed)
     i = np.arange(int(days * DAY / STEP))
     t = MONDAY + i * STEP
     tod = (t - MONDAY) % DAY / DAY
     share = 0.25 + 0.75 * (0.5 - 0.5 * np.cos(2 * np.pi * (tod - 4 / 24)))
     share *= np.where((t - MONDAY) // DAY % 7 >= 5, weekend, 1.0)
+    if burst > 0:
+        shape = 1.0 / burst**2
+        share *= np.random.default_rng((seed, 1)).gamma(shape, 1.0 / shape, len(t))
     for k, f in (factor or {}).items():
         share[k] *= f
     counts = rng.poisson(per_min / 6.0 * share)
@@ -67,6 +72,20 @@ def test_traffic_down_to_a_fifth_on_a_busy_route_pages_within_a_minute() -> None
     assert len(alarms), "the drop was missed"
     assert incident.start <= alarms[0] < incident.start + 6  # within 60 s
     assert not np.any(scores[: incident.start] >= MEDIUM)
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_bursty_traffic_does_not_page_and_a_drop_still_does(seed: int) -> None:
+    # a busy route whose clients send in bursts (each 10-s bucket's traffic x a gamma factor
+    # of CV 0.2: its counts vary 3-5 times as much as Poisson's); a 15-minute drop on day 3
+    incident = _window(2.5, 15)
+    stream = _traffic(seed, 3.0, 300.0, {i: 0.2 for i in incident}, burst=0.2)
+    alarms = np.flatnonzero(_scores(stream) >= MEDIUM)
+    assert len(alarms) and incident.start <= alarms[0] < incident.start + 12  # within 2 min
+    assert not np.any(alarms < incident.start), alarms[alarms < incident.start]
+    # taken for Poisson, the bursts page (dispersion_memory_s=0: requests independent)
+    independent = np.flatnonzero(_scores(stream, dispersion_memory_s=0.0) >= MEDIUM)
+    assert np.any(independent < incident.start)
 
 
 def test_a_route_that_goes_silent_pages_and_skipped_buckets_count_as_empty() -> None:
