@@ -205,6 +205,14 @@ def _traffic_share(t: FloatArray) -> FloatArray:
     return share
 
 
+def usual_traffic(r: Route, t: FloatArray) -> FloatArray:
+    """The route's traffic at times ``t`` as a share of its peak, without its incidents: the
+    daily and weekly cycles and the traffic step."""
+    traffic = _traffic_share(t) * np.where(is_weekend(t), 0.4, 1.0)
+    out: FloatArray = traffic * np.where(t >= r.step_t, r.step_factor, 1.0)
+    return out
+
+
 def usual_median(r: Route, t: FloatArray) -> FloatArray:
     """The route's latency median (ms) at times ``t`` without its incidents: the daily and
     weekly cycles, the nightly batch job and the deploy."""
@@ -245,8 +253,7 @@ def charts_for(
     requests = {} if requests is None else requests
     n10 = int(days * DAY / 10)
     t = T0 + np.arange(n10) * 10.0
-    traffic = _traffic_share(t) * np.where(is_weekend(t), 0.4, 1.0)
-    traffic = traffic * np.where(t >= r.step_t, r.step_factor, 1.0)
+    traffic = usual_traffic(r, t)
     median = usual_median(r, t)
     err = np.full(n10, ERROR_RATE)
     for kind, start in r.incidents:
@@ -362,52 +369,86 @@ def episodes(times: FloatArray) -> FloatArray:
     return np.asarray(starts)
 
 
+ORACLE_KINDS = ("lat_x5_3m", "lat_x2_10m", "traffic_20pct", "errors_10x")
 ORACLE_FACTORS = {"lat_x5_3m": 5.0, "lat_x2_10m": 2.0}
 
 
-def oracle_hits(r: Route, req10: Requests, days: int) -> list[tuple[str, bool]]:
-    """An upper bound for the quiet routes' x5 and x2 incidents: for each, whether a CUSUM
-    that knows what no detector knows - the route's usual median at every moment
-    (:func:`usual_median`), the spread (``SIGMA``) and the incident's exact factor - pages on
-    it, with its threshold the lowest that keeps it within ``BUDGET`` false-alarm episodes
-    per day on this route (alarms outside the route's latency incidents, days 8 on, the
-    same episode rule as the charts). It sums, request by request, the log-likelihood ratio
-    of "latency x factor" against the usual latency (the most powerful test of the two,
-    Neyman-Pearson; CUSUM is the optimal detector of a known change, Lorden and Moustakides),
-    with a threshold tuned per route, which is generous: an incident it misses holds too
-    little evidence for a detector at that false-alarm budget."""
-    bucket = np.repeat(np.arange(len(req10.counts)), req10.counts)
-    known = T0 + bucket * 10.0 + 10.0  # a request is known at its bucket's end
-    usual = np.log(usual_median(r, T0 + bucket * 10.0))
-    z = (np.log(req10.latencies.astype(np.float64)) - usual) / SIGMA
-    counted = known >= T0 + 7 * DAY
-    latency = [(k, start) for k, start in r.incidents if KIND_METRIC[k] == "p95"]
-    for kind, start in latency:
-        counted &= ~((known > start) & (known <= start + KIND_LEN[kind] + RECOVERY))
-    budget = BUDGET * (days - 7 - sum(KIND_LEN[k] + RECOVERY for k, _ in latency) / DAY)
-    # it also knows when each latency incident starts and its recovery ends: it starts again
-    # from 0 there (a 2-h ramp's evidence would take hours to drain)
-    edges = [t for k, start in latency for t in (start, start + KIND_LEN[k] + RECOVERY)]
-    restart = set(np.searchsorted(known, edges, side="right").tolist())
+def _oracle_cusum(
+    steps: FloatArray,
+    known: FloatArray,
+    counted: npt.NDArray[np.bool_],
+    restart: set[int],
+    budget: float,
+    incidents: list[float],
+    length: float,
+) -> list[bool]:
+    """A CUSUM of ``steps`` (log-likelihood ratios, in the order they are ``known``), from 0
+    again at each index of ``restart``; its threshold the lowest that keeps the ``counted``
+    alarms within ``budget`` episodes; whether it reaches that threshold within each
+    incident (start times, ``length`` s) or the grace after it."""
+    cusum = np.empty(len(steps))
+    level = 0.0
+    for i, step in enumerate(steps.tolist()):
+        level = max(0.0, (0.0 if i in restart else level) + step)
+        cusum[i] = level
+    lo, hi = 0.0, float(cusum.max(initial=0.0)) + 1.0  # bisection for the lowest threshold
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        if len(episodes(known[counted & (cusum >= mid)])) <= budget:
+            hi = mid
+        else:
+            lo = mid
+    return [
+        bool((cusum[(known > start) & (known <= start + length + DETECT_GRACE)] >= hi).any())
+        for start in incidents
+    ]
+
+
+def oracle_hits(r: Route, req10: Requests, days: int) -> list[tuple[str, bool, bool]]:
+    """An upper bound for a quiet route's incidents but the ramps: ``(kind, weekend,
+    detected)`` for each, where detected means a CUSUM that knows what no detector knows
+    pages on it - the route's usual median and traffic at every moment (:func:`usual_median`,
+    :func:`usual_traffic`), the spread (``SIGMA``), the usual error share, the incident's exact
+    factor - with its threshold the lowest that keeps it within ``BUDGET`` false-alarm
+    episodes per day on this route (alarms outside the route's incidents of that metric,
+    days 8 on, the same episode rule as the charts). It sums, request by request (traffic:
+    bucket by bucket), the log-likelihood ratio of the incident against the usual (the most
+    powerful test of the two, Neyman-Pearson; CUSUM is the optimal detector of a known
+    change, Lorden and Moustakides), with a threshold tuned per route and kind, which is
+    generous: an incident it misses holds too little evidence for a detector at that
+    false-alarm budget. It also knows when each incident of the metric starts and its
+    recovery ends, and starts again from 0 there (a 2-h ramp's evidence would take hours to
+    drain)."""
+    t10 = T0 + np.arange(len(req10.counts)) * 10.0
+    per_request = np.repeat(np.arange(len(req10.counts)), req10.counts)
     out = []
-    for kind, factor in ORACLE_FACTORS.items():
-        d = math.log(factor) / SIGMA
-        cusum = np.empty(len(z))
-        level = 0.0
-        for i, step in enumerate((d * z - d * d / 2).tolist()):
-            level = max(0.0, (0.0 if i in restart else level) + step)
-            cusum[i] = level
-        lo, hi = 0.0, float(cusum.max()) + 1.0  # bisection for the lowest threshold in budget
-        for _ in range(40):
-            mid = (lo + hi) / 2
-            if len(episodes(known[counted & (cusum >= mid)])) <= budget:
-                hi = mid
-            else:
-                lo = mid
-        for k, start in r.incidents:
-            if k == kind:
-                near = (known > start) & (known <= start + KIND_LEN[k] + DETECT_GRACE)
-                out.append((kind, bool((cusum[near] >= hi).any())))
+    for kind in ORACLE_KINDS:
+        metric = KIND_METRIC[kind]
+        mine = [(k, start) for k, start in r.incidents if KIND_METRIC[k] == metric]
+        if metric == "p95":  # request by request: "every latency x factor"
+            d = math.log(ORACLE_FACTORS[kind]) / SIGMA
+            known = t10[per_request] + 10.0  # a request is known at its bucket's end
+            usual = np.log(usual_median(r, t10[per_request]))
+            z = (np.log(req10.latencies.astype(np.float64)) - usual) / SIGMA
+            steps: FloatArray = d * z - d * d / 2
+        elif metric == "errors":  # bucket by bucket: failures binomial, share x10
+            known = t10 + 10.0
+            p0, p1 = ERROR_RATE, 10 * ERROR_RATE
+            k, n = req10.errors, req10.counts
+            steps = k * math.log(p1 / p0) + (n - k) * math.log((1 - p1) / (1 - p0))
+        else:  # bucket by bucket: requests Poisson, rate x0.2
+            known = t10 + 10.0
+            expected = r.peak_rpm / 6.0 * usual_traffic(r, t10)
+            steps = req10.counts * math.log(0.2) + expected * (1 - 0.2)
+        counted = known >= T0 + 7 * DAY
+        for k, start in mine:
+            counted &= ~((known > start) & (known <= start + KIND_LEN[k] + RECOVERY))
+        budget = BUDGET * (days - 7 - sum(KIND_LEN[k] + RECOVERY for k, _ in mine) / DAY)
+        edges = [x for k, start in mine for x in (start, start + KIND_LEN[k] + RECOVERY)]
+        restart = set(np.searchsorted(known, edges, side="right").tolist())
+        starts = [start for k, start in r.incidents if k == kind]
+        hits = _oracle_cusum(steps, known, counted, restart, budget, starts, KIND_LEN[kind])
+        out += [(kind, bool(is_weekend(s)), hit) for s, hit in zip(starts, hits, strict=True)]
     return out
 
 
@@ -422,7 +463,8 @@ class Tally:
     # per chart: times and scores of its KEEP highest counted points, and whether they
     # were cut (more points above them exist); counted days in total
     counted_days: float = 0.0
-    oracle: list[tuple[str, bool]] = field(default_factory=list)  # (kind, detected)
+    oracle: list[tuple[str, bool, bool]] = field(default_factory=list)
+    # (kind, weekend, detected) per quiet incident, by the bound
 
     def add_fa(self, keys: list[tuple[str, ...]], n: float, days: float) -> None:
         for k in keys:
@@ -591,16 +633,30 @@ def report(t: Tally, args: argparse.Namespace, n_charts: int, secs: float) -> No
         f" busy {100 * f_busy:.0f} %, quiet {100 * f_quiet:.0f} %"
     )
     if t.oracle:
+        labels = {"lat_x5_3m": "x5", "lat_x2_10m": "x2", "traffic_20pct": "traffic"}
         cells = []
-        for kind, label in (("lat_x5_3m", "x5"), ("lat_x2_10m", "x2")):
-            found = [hit for k, hit in t.oracle if k == kind]
+        for kind in ORACLE_KINDS:
+            found = [hit for k, _, hit in t.oracle if k == kind]
             cells.append(
-                f"{label} {sum(found)}/{len(found)} ({100 * sum(found) / len(found):.0f} %)"
+                f"{labels.get(kind, 'errors')} {sum(found)}/{len(found)}"
+                f" ({100 * sum(found) / len(found):.0f} %)"
             )
         print(
-            f"bound: a CUSUM knowing each quiet route's usual median, spread and the incident's"
-            f" factor, at <= {BUDGET} false-alarm episodes per route-day, detects quiet "
-            + ", ".join(cells)
+            f"bound: a CUSUM knowing each quiet route's usual latency, traffic and error share"
+            f" and the incident's factor, at <= {BUDGET} false-alarm episodes per route-day,"
+            f" detects quiet " + ", ".join(cells)
+        )
+
+        def share(rows: list[bool]) -> str:
+            return f"{100 * sum(rows) / len(rows):.0f} % of {len(rows)}" if rows else "-"
+
+        ours = [h for h in t.hits if not h[1] and h[0] in ORACLE_KINDS]
+        print(
+            "quiet routes' x5, x2, traffic and error incidents, weekday vs weekend: ours"
+            f" {share([h[4] for h in ours if not h[2]])} vs"
+            f" {share([h[4] for h in ours if h[2]])} (both resolutions), bound"
+            f" {share([hit for _, we, hit in t.oracle if not we])} vs"
+            f" {share([hit for _, we, hit in t.oracle if we])}"
         )
     print(
         f"targets: FA/chart-day {rate('all'):.3f} (<= 0.1); busy detected {pct(busy):.0f} %"
