@@ -50,12 +50,21 @@ caller skips count as empty: a route that goes silent is a drop.
 requests or less (Lorden's bound on its run length), so the detector's surprise is
 ``(h - ln N) / ln 10`` with ``N`` the route's requests per day: ``-log10`` of the expected
 number of such excursions a day. That makes one threshold mean the same on a route with a
-thousand requests a day and one with a million. The score is ``S / (S + score_half)``, so
-the same :class:`Sensitivity` applies: with ``score_half`` 1.94 ``MEDIUM`` (0.34) is a
-surprise of 1, an excursion expected at most once in ten days (the 0.1 false alarm per chart
-and day an on-call rota can live with; from the bound, not tuned), ``LOW`` (0.6) a surprise
-of 2.9. A statistic stops at ``max_surprise`` (30), so that it drains within minutes of a
-large incident's end and the next incident is seen.
+thousand requests a day and one with a million. Sharper, for a statistic whose excursions
+can start only at some requests (a binomial one's: at a request above the reference, or a
+failure): an excursion starts at such a request, from its own increment ``ln(p1 / p0)``, and
+reaches ``h`` with probability at most ``e^(ln(p1 / p0) - h)`` (``e^S`` is a martingale under
+the usual traffic); with ``p0 N`` of them a day, at most ``p1 N e^-h`` excursions a day reach
+``h``. So each statistic's surprise is ``(h - ln(s N)) / ln 10`` with ``s`` the share its
+alternative puts on those requests (25 % and 90 % above the p95, 80 % above the p99; for the
+error test 5 and 20 times the usual share; the bins a shift statistic favours); the rate
+test's ``s`` is 1. The bound does not move; it is only less loose, most for errors: the 5x
+statistic of a route failing 1 % of its requests gains ``ln 20`` = 3 nats. The score is
+``S / (S + score_half)``, so the same :class:`Sensitivity` applies: with ``score_half`` 1.94
+``MEDIUM`` (0.34) is a surprise of 1, an excursion expected at most once in ten days (the 0.1
+false alarm per chart and day an on-call rota can live with; from the bound, not tuned),
+``LOW`` (0.6) a surprise of 2.9. A statistic stops at ``max_surprise`` (30), so that it
+drains within minutes of a large incident's end and the next incident is seen.
 
 **Requests that move together.** That bound holds for independent requests. A real
 service's are not: the requests of one bucket share a moment of contention, a slow cache or
@@ -417,13 +426,14 @@ class _CountTest:
         llr: list[tuple[float, float]],
         null: list[tuple[float, float]],
         pairs: float,
+        starts: list[float] | None = None,
     ) -> float:
         """Add ``hits`` and ``misses`` to each CUSUM (``llr``: per statistic, the log
         likelihood ratio of a hit and of a miss; the rate test's "misses" are the requests
-        it expected) and score the largest; ``null`` and ``pairs`` as for
+        it expected) and score the largest; ``null``, ``pairs`` and ``starts`` as for
         :meth:`_accumulate`."""
         increments = [hits * up + misses * down for up, down in llr]
-        return self._accumulate(t, rate, increments, null, pairs)
+        return self._accumulate(t, rate, increments, null, pairs, starts)
 
     def _accumulate(
         self,
@@ -432,31 +442,39 @@ class _CountTest:
         increments: list[float],
         null: list[tuple[float, float]],
         pairs: float,
+        starts: list[float] | None = None,
     ) -> float:
         """Add each statistic its increment (nats), divided by its dispersion (see
-        :meth:`_dispersed`), and score the largest. ``null``: per statistic, the mean and
-        variance of the increment if the requests were independent and usual; ``pairs``: how
-        many pairs of requests per request the bucket holds (``n - 1`` for ``n`` requests,
-        the expected count for the rate test). A statistic stops at ``max_surprise``, so
-        that it drains within minutes of a large incident's end and the next one is seen."""
+        :meth:`_dispersed`), and score the largest surprise. ``null``: per statistic, the
+        mean and variance of the increment if the requests were independent and usual;
+        ``pairs``: how many pairs of requests per request the bucket holds (``n - 1`` for
+        ``n`` requests, the expected count for the rate test); ``starts``: per statistic,
+        the usual share of requests that can start an excursion times the likelihood ratio
+        they start it at (a binomial statistic's alternative share; None: 1 for each). A
+        statistic stops at ``max_surprise``, so that it drains within minutes of a large
+        incident's end and the next one is seen."""
         increments = self._dispersed(increments, null, pairs)
         if not self.ready:  # no evidence against what is still being learnt
             return self._score(t, 0.0)
         common = self._common
         floor = common.day_weight * math.log(max(rate * _DAY_S, 1.0))  # nats of surprise 0
-        cap = floor + common.max_surprise * _LN10
-        top = 0.0
+        top = -math.inf
         cusum = self._cusum
         for i, step in enumerate(increments):
+            # excursions start only at requests that add evidence: at most N x starts a day
+            # reach h nats or more per e^h (see the module docstring)
+            share = starts[i] if starts is not None else 1.0
+            mine = floor + common.day_weight * math.log(share) if share < 1.0 else floor
+            cap = mine + common.max_surprise * _LN10
             c = cusum[i] + step
             c = c if c > 0.0 else 0.0
             c = c if c < cap else cap
             cusum[i] = c
-            if c > top:
-                top = c
+            if c - mine > top:
+                top = c - mine
         if self._day_rate * 60.0 > common.max_requests_per_min:
-            top = 0.0
-        self._surprise = (top - floor) / _LN10
+            top = -floor
+        self._surprise = top / _LN10
         return self._score(t, self._surprise)
 
     def _dispersed(
@@ -686,11 +704,13 @@ class ExceedanceDetector(_CountTest):
             self._level_x += learn * self._gradient(far, n, self._qx) / memory
             increments += [far * up + (n - far) * down for up, down in self._llr_x]
             null += [_binomial_null(n, self._qx, up, down) for up, down in self._llr_x]
+        starts = [*settings.alternatives, *settings.extreme_alternatives]
         if settings.shift_factors:
             shifts = self._shift_evidence(bucket, n, above, far, offset, memory, learn)
-            increments += [x for x, _ in shifts]
-            null += [moments for _, moments in shifts]
-        return self._accumulate(t, rate, increments, null, n - 1.0)
+            increments += [x for x, _, _ in shifts]
+            null += [moments for _, moments, _ in shifts]
+            starts += [share for _, _, share in shifts]
+        return self._accumulate(t, rate, increments, null, n - 1.0, starts)
 
     def _shift_evidence(
         self,
@@ -701,7 +721,7 @@ class ExceedanceDetector(_CountTest):
         offset: float,
         memory: float,
         learn: float,
-    ) -> list[tuple[float, tuple[float, float]]]:
+    ) -> list[tuple[float, tuple[float, float], float]]:
         """Per ``shift_factors`` f, the log-likelihood ratio (nats) of the bucket's requests
         spread over the bins between the usual ``shift_quantiles``, p95 and p99 under "every
         latency times f" against the usual shares of those bins (a log-normal whose spread is
@@ -737,7 +757,8 @@ class ExceedanceDetector(_CountTest):
             mean = sum(p0 * r for p0, r in zip(self._shift_null, ratios, strict=True))
             square = sum(p0 * r * r for p0, r in zip(self._shift_null, ratios, strict=True))
             x = sum(k * r for k, r in zip(bins, ratios, strict=True) if k)
-            out.append((x, (n * mean, n * max(square - mean * mean, 0.0))))
+            starts = sum(p1 for p1, r in zip(alternative, ratios, strict=True) if r > 0.0)
+            out.append((x, (n * mean, n * max(square - mean * mean, 0.0)), starts))
         return out
 
 
@@ -796,14 +817,17 @@ class ErrorCountDetector(_CountTest):
         if n <= 0:
             return self._score(t, 0.0)
         llr = []
+        starts = []
         for factor in settings.factors:
             p1 = min(factor * p0, 0.99)
             if p1 <= p0:
                 continue
             llr.append((math.log(p1 / p0), math.log((1.0 - p1) / (1.0 - p0))))
+            starts.append(p1)
         llr += [(0.0, 0.0)] * (len(settings.factors) - len(llr))
+        starts += [1.0] * (len(settings.factors) - len(starts))
         null = [_binomial_null(n, p0, up, down) for up, down in llr]
-        return self._evidence(t, rate, k, n - k, llr, null, n - 1.0)
+        return self._evidence(t, rate, k, n - k, llr, null, n - 1.0, starts)
 
 
 class RateCountDetector(_CountTest):
