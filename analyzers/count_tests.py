@@ -464,7 +464,7 @@ class _CountTest:
             # excursions start only at requests that add evidence: at most N x starts a day
             # reach h nats or more per e^h (see the module docstring)
             share = starts[i] if starts is not None else 1.0
-            mine = floor + common.day_weight * math.log(share) if share < 1.0 else floor
+            mine = floor + common.day_weight * math.log(share) if 0.0 < share < 1.0 else floor
             cap = mine + common.max_surprise * _LN10
             c = cusum[i] + step
             c = c if c > 0.0 else 0.0
