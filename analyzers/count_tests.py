@@ -453,9 +453,9 @@ class _CountTest:
         they start it at (a binomial statistic's alternative share; None: 1 for each). A
         statistic stops at ``max_surprise``, so that it drains within minutes of a large
         incident's end and the next one is seen."""
-        increments = self._dispersed(increments, null, pairs)
         if not self.ready:  # no evidence against what is still being learnt
             return self._score(t, 0.0)
+        increments = self._dispersed(increments, null, pairs)
         common = self._common
         floor = common.day_weight * math.log(max(rate * _DAY_S, 1.0))  # nats of surprise 0
         top = -math.inf
@@ -491,14 +491,14 @@ class _CountTest:
         buckets outside incidents, as the excess of the squared deviation from the null mean
         over the null variance, per pair (each bucket's capped at 16 times what the current
         estimate expects, so that a stray incident teaches it little); it starts at 0
-        (independence), and learns once the test is ready (its references learnt). Each
+        (independence), and is called once the test is ready (its references learnt). Each
         bucket is divided by the estimate from the buckets before it.
         """
         memory = self._common.dispersion_memory_s
         if memory <= 0.0 or pairs <= 0.0:
             return increments
         keep = math.exp(-self._gap / memory)
-        usual = self.ready and self._surprise <= self._common.incident_min_surprise
+        usual = self._surprise <= self._common.incident_min_surprise
         out = []
         for x, (mean, var), sums in zip(increments, null, self._dispersion, strict=True):
             rho = sums[0] / sums[1] if sums[0] > 0.0 else 0.0

@@ -156,7 +156,7 @@ def with_zscore(z_medium: float, window: int = 0, settings: object | None = None
             # the largest |z| of the window points before each point (a trailing maximum)
             recent = maximum_filter1d(before, window, mode="constant", origin=(window - 1) // 2)
             z = np.where(z > recent, z, 0.0)
-        out: FloatArray = np.maximum(detector(timestamps_s, values), z / (z + half))
+        out: FloatArray = np.maximum(detector(timestamps_s, values), _to_score(z, half))
         return out
 
     return run

@@ -369,8 +369,9 @@ def episodes(times: FloatArray) -> FloatArray:
     return np.asarray(starts)
 
 
-ORACLE_KINDS = ("lat_x5_3m", "lat_x2_10m", "traffic_20pct", "errors_10x")
-ORACLE_FACTORS = {"lat_x5_3m": 5.0, "lat_x2_10m": 2.0}
+# the incident kinds the bound covers, and the factor each multiplies its statistic by
+ORACLE_FACTORS = {"lat_x5_3m": 5.0, "lat_x2_10m": 2.0, "traffic_20pct": 0.2, "errors_10x": 10.0}
+ORACLE_KINDS = tuple(ORACLE_FACTORS)
 
 
 def _oracle_cusum(
@@ -421,6 +422,9 @@ def oracle_hits(r: Route, req10: Requests, days: int) -> list[tuple[str, bool, b
     drain)."""
     t10 = T0 + np.arange(len(req10.counts)) * 10.0
     per_request = np.repeat(np.arange(len(req10.counts)), req10.counts)
+    # each request's latency against the usual, in spreads (for both latency kinds)
+    usual = np.log(usual_median(r, t10[per_request]))
+    z = (np.log(req10.latencies.astype(np.float64)) - usual) / SIGMA
     out = []
     for kind in ORACLE_KINDS:
         metric = KIND_METRIC[kind]
@@ -428,18 +432,17 @@ def oracle_hits(r: Route, req10: Requests, days: int) -> list[tuple[str, bool, b
         if metric == "p95":  # request by request: "every latency x factor"
             d = math.log(ORACLE_FACTORS[kind]) / SIGMA
             known = t10[per_request] + 10.0  # a request is known at its bucket's end
-            usual = np.log(usual_median(r, t10[per_request]))
-            z = (np.log(req10.latencies.astype(np.float64)) - usual) / SIGMA
             steps: FloatArray = d * z - d * d / 2
-        elif metric == "errors":  # bucket by bucket: failures binomial, share x10
+        elif metric == "errors":  # bucket by bucket: failures binomial, the share x factor
             known = t10 + 10.0
-            p0, p1 = ERROR_RATE, 10 * ERROR_RATE
+            p0, p1 = ERROR_RATE, ORACLE_FACTORS[kind] * ERROR_RATE
             k, n = req10.errors, req10.counts
             steps = k * math.log(p1 / p0) + (n - k) * math.log((1 - p1) / (1 - p0))
-        else:  # bucket by bucket: requests Poisson, rate x0.2
+        else:  # bucket by bucket: requests Poisson, the rate x factor
             known = t10 + 10.0
+            f = ORACLE_FACTORS[kind]
             expected = r.peak_rpm / 6.0 * usual_traffic(r, t10)
-            steps = req10.counts * math.log(0.2) + expected * (1 - 0.2)
+            steps = req10.counts * math.log(f) + expected * (1 - f)
         counted = known >= T0 + 7 * DAY
         for k, start in mine:
             counted &= ~((known > start) & (known <= start + KIND_LEN[k] + RECOVERY))
