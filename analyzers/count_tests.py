@@ -23,13 +23,17 @@ whatever their size. A third statistic counts the requests above the usual
 times): each adds ``ln(0.8 / 0.01)`` = 4.4 nats where above the p95 it adds 2.9, so on a
 quiet route three slow requests are a page rather than four. Two more (``shift_factors``:
 every latency twice, five times the usual) look at where each request falls among the
-route's usual p50, p75 (``shift_quantiles``), p95 and p99, not only whether it passed the
-p95: normally 50, 25, 20, 4 and 1 % of requests fall in those five bins; under "every
-latency times f" a log-normal of the route's spread (read off its learnt p50-p95 gap) puts
-other shares there, and a request adds the log of its bin's share under that alternative
-over its usual share. A doubling moves most requests up a bin or two while few pass the
-p95: about 0.9 nats a request for a log-normal spread of 0.5, where the p95 count gets 0.3,
-so a 10-minute doubling on a route with two requests a minute (some 20 requests) is a page.
+route's usual p50, p75 (``shift_quantiles``), p95, p99 and p99.9 (``tail_quantile``), not
+only whether it passed the p95: normally 50, 25, 20, 4, 0.9 and 0.1 % of requests fall in
+those six bins; under "every latency times f" a log-normal of the route's spread (read off
+its learnt p50-p95 gap) puts other shares there, and a request adds the log of its bin's
+share under that alternative over its usual share. The p99.9 bin tells a request far above
+the p99 from one just above it (under x5 with a spread of 0.5: 6.3 nats against 3.4, where
+both got 4.4): a quiet route's 3-minute x5 incident holds three or four requests, and
+where they land is most of its evidence. A doubling moves most requests up a bin or two
+while few pass the p95: about 0.9 nats a request for a log-normal spread of 0.5, where the
+p95 count gets 0.3, so a 10-minute doubling on a route with two requests a minute (some 20
+requests) is a page.
 The assumed shape sets only the alternative's shares; the usual ones are the learnt
 quantiles', so a wrong shape slows detection and does not add false alarms.
 
@@ -86,7 +90,10 @@ stops counting after some hours. An offset per hour of the day, learnt the same 
 mean over the hour's first visits, then over about ``profile_visits`` days of it, but over
 at least ``profile_min_requests`` requests: a quiet route's hour holds too few for its p95),
 follows a daily cycle of latency (busier hours are slower) that a 12-hour level would lag.
-The p50, p75 and p99 references are learnt the same way, with the same hourly offsets.
+The p50, p75 and p99 references are learnt the same way, with the same hourly offsets; the
+p99.9 as its gap over the p99, over about ``tail_memory_s`` (a week: a route with three
+requests a minute passes its p99.9 four times a day), so that its usual share is learnt, not
+assumed, and a heavy tail (GC pauses, retries) adds no evidence.
 An incident's requests are not the usual ones: once the hour's offset has been learnt over
 ``profile_visits`` days, the references learn nothing from the buckets of an incident under
 way (not a recurring one) for its first ``learn_pause_s`` (1 h). Before that the references
@@ -256,6 +263,8 @@ class ExceedanceSettings(CountTestSettings):
     extreme_alternatives: tuple[float, ...] = (0.8,)
     shift_quantiles: tuple[float, ...] = (0.5, 0.75)
     shift_factors: tuple[float, ...] = (2.0, 5.0)
+    tail_quantile: float | None = 0.999
+    tail_memory_s: float = _WEEK_S
     level_memory_s: float = 43200.0
     profile_visits: float = 4.0
     profile_min_requests: float = 1000.0
@@ -287,6 +296,10 @@ class ExceedanceSettings(CountTestSettings):
             raise InvalidInputError(
                 "shift_quantiles increasing in (0, quantile), shift_factors > 1"
             )
+        if self.tail_quantile is not None and not (
+            self.extreme_quantile < self.tail_quantile < 1.0 and self.tail_memory_s > 0
+        ):
+            raise InvalidInputError("tail_quantile in (extreme_quantile, 1), tail_memory_s > 0")
         if min(self.level_memory_s, self.spread, self.profile_visits) <= 0:
             raise InvalidInputError("level_memory_s, spread and profile_visits must be > 0")
         if not (self.learn_pause_s >= 0 and self.catch_up >= 1):
@@ -590,6 +603,7 @@ class ExceedanceDetector(_CountTest):
         "_shift_levels",
         "_shift_null",
         "_shift_z",
+        "_tail_gap",
         "_visits",
         "_warm_n",
         "_warm_sum",
@@ -617,10 +631,16 @@ class ExceedanceDetector(_CountTest):
         self._level_x = 0.0  # log of the extreme reference, less the hour's offset
         # logs of the shift_quantiles' references, less the hour's offset
         self._shift_levels = [0.0] * len(settings.shift_quantiles)
-        # the bins between them, the p95 and the p99: their z and usual shares of requests
-        bounds = (*settings.shift_quantiles, settings.quantile, settings.extreme_quantile)
+        # the bins between them, the p95, the p99 and the tail quantile: their z and usual
+        # shares of requests
+        tail = () if settings.tail_quantile is None else (settings.tail_quantile,)
+        bounds = (*settings.shift_quantiles, settings.quantile, settings.extreme_quantile, *tail)
         self._shift_z = [_STANDARD_NORMAL.inv_cdf(p) for p in bounds]
         self._shift_null = _bin_shares([0.0, *bounds, 1.0])
+        # log of the tail quantile's reference over the p99's (learnt over tail_memory_s),
+        # from the log-normal of the assumed spread
+        z = self._shift_z
+        self._tail_gap = settings.spread * (z[-1] - z[-2]) if tail else 0.0
         self._profile = [0.0] * 24  # per hour of day: log offset of the reference
         self._visits = [0] * 24  # per hour of day: days it has been seen
         self._hour = -1
@@ -667,9 +687,10 @@ class ExceedanceDetector(_CountTest):
             if self._warm_n >= settings.warmup_requests:
                 self._level = self._warm_sum / self._warm_n
                 # the other quantiles of a log-normal of that spread, to start from
-                z = self._shift_z  # the shift quantiles', the p95's, the p99's
-                self._level_x = self._level + settings.spread * (z[-1] - z[-2])
-                self._shift_levels = [self._level + settings.spread * (x - z[-2]) for x in z[:-2]]
+                k = len(self._shift_levels)  # z: the shift quantiles', the p95's, the p99's...
+                z = self._shift_z
+                self._level_x = self._level + settings.spread * (z[k + 1] - z[k])
+                self._shift_levels = [self._level + settings.spread * (x - z[k]) for x in z[:k]]
             return 0.0
         hour = _hour_of_day(t)
         if hour != self._hour:
@@ -723,10 +744,12 @@ class ExceedanceDetector(_CountTest):
         learn: float,
     ) -> list[tuple[float, tuple[float, float], float]]:
         """Per ``shift_factors`` f, the log-likelihood ratio (nats) of the bucket's requests
-        spread over the bins between the usual ``shift_quantiles``, p95 and p99 under "every
-        latency times f" against the usual shares of those bins (a log-normal whose spread is
-        read off the learnt p50-p95 gap), with its mean and variance for usual requests; then
-        learns those quantiles' references (times ``learn``, 0 or 1)."""
+        spread over the bins between the usual ``shift_quantiles``, p95, p99 and
+        ``tail_quantile`` under "every latency times f" against the usual shares of those bins
+        (a log-normal whose spread is read off the learnt p50-p95 gap), with its mean and
+        variance for usual requests; then learns those quantiles' references (times ``learn``,
+        0 or 1; the tail's over ``tail_memory_s`` where the others learn over
+        ``level_memory_s``, catching up with a lasting change as they do)."""
         settings = self.settings
         levels = self._shift_levels
         counts = [int(bucket.count_above(math.exp(level + offset))) for level in levels]
@@ -738,13 +761,21 @@ class ExceedanceDetector(_CountTest):
             q = 1.0 - settings.shift_quantiles[i]
             levels[i] = level + learn * self._gradient(counts[i], n, q) / start_memory
         counts += [above, far]
+        if settings.tail_quantile is not None:
+            # the tail reference, as its gap over the p99: a quiet route's p99.9 is passed a
+            # few times a day, so it is learnt over a week, while the p99 follows the level
+            tail = int(bucket.count_above(math.exp(self._level_x + offset + self._tail_gap)))
+            tail_memory = max(memory * settings.tail_memory_s / settings.level_memory_s, 1.0)
+            q = 1.0 - settings.tail_quantile
+            self._tail_gap += learn * self._gradient(tail, n, q) / tail_memory
+            counts.append(tail)
         for i in range(1, len(counts)):  # references out of order: counts cumulative
             counts[i] = min(counts[i], counts[i - 1])
         bins = [a - b for a, b in itertools.pairwise([n, *counts, 0])]  # requests per bin
         z = self._shift_z
         assert self._level is not None
         # the route's log-normal spread, read off its usual p50 (or lowest bound) and p95
-        sigma = (self._level - levels[0]) / (z[-2] - z[0])
+        sigma = (self._level - levels[0]) / (z[len(levels)] - z[0])
         sigma = min(max(sigma, 0.05), 5.0)
         out = []
         for factor in settings.shift_factors:

@@ -57,7 +57,8 @@ T = TypeVar("T")
 def with_overrides(defaults: T, body: str, *, ignore_unknown: bool = False) -> T:
     """``defaults`` (a frozen dataclass) with ``field=value,...`` applied, each value read as
     its field's type (``true``/``1``/``yes`` for a bool, ``0.1;5`` for a tuple of floats, empty
-    for none); an unknown field exits with a message, or is skipped with ``ignore_unknown``."""
+    for none; ``none`` for None, an optional field off); an unknown field exits with a
+    message, or is skipped with ``ignore_unknown``."""
     names = {f.name for f in dataclasses.fields(defaults)}  # type: ignore[arg-type]
     changes: dict[str, Any] = {}
     for item in filter(None, body.split(",")):
@@ -68,7 +69,9 @@ def with_overrides(defaults: T, body: str, *, ignore_unknown: bool = False) -> T
                 continue
             sys.exit(f"error: {body!r}: {type(defaults).__name__} has no field {key!r}")
         kind = type(getattr(defaults, key))
-        if kind is tuple:  # a tuple of floats, ";"-separated
+        if text.strip().lower() == "none":  # an optional field switched off
+            changes[key] = None
+        elif kind is tuple:  # a tuple of floats, ";"-separated
             changes[key] = tuple(float(x) for x in text.split(";") if x.strip())  # "": ()
         elif kind is bool:
             changes[key] = text.strip().lower() in ("1", "true", "yes")
