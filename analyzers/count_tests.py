@@ -112,7 +112,11 @@ the same bucket: within 10 minutes of its alarm a point scores only when its sur
 ``realarm_factor`` times that alarm's, so one incident seen by both is one alarm.
 
 **De-duplication.** An incident opens when the surprise passes ``incident_min_surprise``;
-while any statistic stays above 0 it goes on, and a later point scores only when its
+it goes on until each statistic has been back at 0 since it opened (each excursion over, not
+necessarily at once: on a quiet route's 10-s buckets the rate test's drop and surge
+statistics are never both at 0, an empty bucket feeding one and a request the other, so that
+the incident of a Saturday's traffic step went on all weekend, muting the weekend's real
+drops and, as a recurrence, the next weekend's), and a later point scores only when its
 surprise is ``realarm_factor`` times the last one scored. Scores are 0, and the
 statistics gather no evidence against what is still being learnt, until ``warmup_s`` after
 the first request (6 h for latency; 1 h for errors and traffic, whose
@@ -360,6 +364,7 @@ class _CountTest:
         "_day_mass",
         "_day_rate",
         "_dispersion",
+        "_drained",
         "_echo_before",
         "_first_t",
         "_gap",
@@ -377,6 +382,8 @@ class _CountTest:
     def __init__(self, common: CountTestSettings, statistics: int) -> None:
         self._common = common
         self._cusum = [0.0] * statistics
+        # per statistic: whether it has been back at 0 since the incident under way opened
+        self._drained = [True] * statistics
         # requests in the last ~rate_memory_s and ~day (exponentially weighted), for rates
         # that count the buckets a caller never feeds (no request) as empty
         self._mass = 0.0
@@ -483,6 +490,8 @@ class _CountTest:
             c = c if c > 0.0 else 0.0
             c = c if c < cap else cap
             cusum[i] = c
+            if c <= 0.0:
+                self._drained[i] = True
             if c - mine > top:
                 top = c - mine
         if self._day_rate * 60.0 > common.max_requests_per_min:
@@ -535,11 +544,12 @@ class _CountTest:
     def _score(self, t: float, surprise: float) -> float:
         """One score per incident step (see the module docstring)."""
         settings = self._common
-        if max(self._cusum) <= 0.0:
+        if all(self._drained):  # each statistic's excursion is over: so is the incident
             self._open = self._noted = False
         if not self.ready or surprise <= settings.incident_min_surprise:
             return 0.0
         if not self._noted:
+            self._drained = [c <= 0.0 for c in self._cusum]
             self._open_echo(t)
             self._noted = True
         first, _, largest = self._incidents[-1]  # for the days to come: its span and size
