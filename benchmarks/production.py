@@ -553,7 +553,12 @@ def evaluate(args: argparse.Namespace, seed: int) -> Tally:
                 len(late),
                 counted_days,
             )
-            tally.add_fa([("week1",)], float((eps < learn_end).sum()), 7.0)
+            first = eps[eps < learn_end]
+            tally.add_fa([("week1",), ("week1", metric)], float(len(first)), 7.0)
+            tally.add_fa([("week1", "days 1-2")], float(np.sum(first < T0 + 2 * DAY)), 2.0)
+            first_tod = (first - T0) % DAY
+            first_batch = (first_tod >= BATCH[0]) & (first_tod < BATCH[1] + RECOVERY)
+            tally.add_fa([("week1", "batch window")], float(first_batch.sum()), 7.0)
             tally.add_fa([("day", "weekend")], float(np.sum(wkend)), n_wkend_days)
             tally.add_fa([("day", "weekday")], float(np.sum(~wkend)), counted_days - n_wkend_days)
             in_batch = (tod >= BATCH[0]) & (tod < BATCH[1] + RECOVERY)
@@ -607,7 +612,12 @@ def report(t: Tally, args: argparse.Namespace, n_charts: int, secs: float) -> No
         f"{' + count test ' + args.count_settings if counts else ''} ({secs:.0f} s)"
     )
     print(f"false-alarm episodes per chart-day, days 8-{args.days}: {rate('all'):.3f}")
-    print(f"  first week (learning, not counted): {rate('week1'):.3f}")
+    print(
+        f"  first week (learning, not counted): {rate('week1'):.3f} (days 1-2"
+        f" {rate('week1', 'days 1-2'):.3f}; batch window {rate('week1', 'batch window'):.3f}; "
+        + ", ".join(f"{m} {rate('week1', m):.3f}" for m in METRICS)
+        + ")"
+    )
     for group in ("res", "metric", "class", "day", "cause"):
         cells = [f"{k[1]} {rate(*k):.3f}" for k in sorted(t.fa) if k[0] == group]
         print(f"  by {group}: " + ", ".join(cells))
