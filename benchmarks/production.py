@@ -476,9 +476,8 @@ class Tally:
 
     def merge(self, other: Tally) -> None:
         """Add another run's counts (another seed's routes) to these."""
-        for mine, theirs in ((self.fa, other.fa), (self.days, other.days)):
-            for k, v in theirs.items():
-                mine[k] = mine.get(k, 0.0) + v
+        for k, n in other.fa.items():
+            self.add_fa([k], n, other.days[k])
         self.hits += other.hits
         self.tops += other.tops
         self.charts += other.charts
@@ -545,7 +544,6 @@ def evaluate(args: argparse.Namespace, seed: int) -> Tally:
             counted_days = args.days - 7 - excl
             tally.counted_days += counted_days
             late = eps[eps >= learn_end]
-            tod = (late - T0) % DAY
             wkend = is_weekend(late)
             n_wkend_days = sum(1 for d in range(7, args.days) if d % 7 >= 5)
             tally.add_fa(
@@ -556,19 +554,23 @@ def evaluate(args: argparse.Namespace, seed: int) -> Tally:
             first = eps[eps < learn_end]
             tally.add_fa([("week1",), ("week1", metric)], float(len(first)), 7.0)
             tally.add_fa([("week1", "days 1-2")], float(np.sum(first < T0 + 2 * DAY)), 2.0)
-            first_tod = (first - T0) % DAY
-            first_batch = (first_tod >= BATCH[0]) & (first_tod < BATCH[1] + RECOVERY)
-            tally.add_fa([("week1", "batch window")], float(first_batch.sum()), 7.0)
+            tally.add_fa([("week1", "batch window")], float(_in_batch(first).sum()), 7.0)
             tally.add_fa([("day", "weekend")], float(np.sum(wkend)), n_wkend_days)
             tally.add_fa([("day", "weekday")], float(np.sum(~wkend)), counted_days - n_wkend_days)
-            in_batch = (tod >= BATCH[0]) & (tod < BATCH[1] + RECOVERY)
             after = ((late >= r.deploy_t) & (late < r.deploy_t + 7200)) | (
                 (late >= r.step_t) & (late < r.step_t + 7200)
             )
-            tally.add_fa([("cause", "batch window")], float(in_batch.sum()), counted_days)
+            tally.add_fa([("cause", "batch window")], float(_in_batch(late).sum()), counted_days)
             tally.add_fa([("cause", "2 h after deploy/step")], float(after.sum()), counted_days)
         print(f"  {r.name}: done", file=sys.stderr, flush=True)
     return tally
+
+
+def _in_batch(times: FloatArray) -> npt.NDArray[np.bool_]:
+    """Whether each time falls in the nightly batch window or its recovery."""
+    tod = (times - T0) % DAY
+    out: npt.NDArray[np.bool_] = (tod >= BATCH[0]) & (tod < BATCH[1] + RECOVERY)
+    return out
 
 
 def _frac(rows: list[tuple[bool, float]], thr: float) -> float:
@@ -664,13 +666,17 @@ def report(t: Tally, args: argparse.Namespace, n_charts: int, secs: float) -> No
         f" busy {100 * f_busy:.0f} %, quiet {100 * f_quiet:.0f} %"
     )
     if t.oracle:
-        labels = {"lat_x5_3m": "x5", "lat_x2_10m": "x2", "traffic_20pct": "traffic"}
+        labels = {
+            "lat_x5_3m": "x5",
+            "lat_x2_10m": "x2",
+            "traffic_20pct": "traffic",
+            "errors_10x": "errors",
+        }
         cells = []
         for kind in ORACLE_KINDS:
             found = [hit for k, _, hit in t.oracle if k == kind]
             cells.append(
-                f"{labels.get(kind, 'errors')} {sum(found)}/{len(found)}"
-                f" ({100 * sum(found) / len(found):.0f} %)"
+                f"{labels[kind]} {sum(found)}/{len(found)} ({100 * sum(found) / len(found):.0f} %)"
             )
         print(
             f"bound: a CUSUM knowing each quiet route's usual latency, traffic and error share"
@@ -701,8 +707,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--busy", type=int, default=6, help="busy routes")
     ap.add_argument("--quiet", type=int, default=6, help="quiet routes")
     ap.add_argument("--days", type=int, default=21, help="days per chart (>= 10)")
-    ap.add_argument("--seed", type=int, default=11)
-    ap.add_argument(
+    seed = ap.add_mutually_exclusive_group()
+    seed.add_argument("--seed", type=int, default=11)
+    seed.add_argument(
         "--seeds",
         type=_seed_list,
         default=None,
