@@ -43,12 +43,29 @@ failures / requests over about ``baseline_memory_s``, a day, from a prior of ``p
 is a binomial count. Its CUSUMs look for the share rising to ``factors`` (5x, 20x) times
 ``p0``, with the same log-likelihood ratio per request.
 
-**Traffic.** The requests of a bucket are a Poisson count around the usual rate, learnt as
-an exponentially weighted mean over ``expect_memory_s`` (30 minutes: it follows a daily cycle
-and a lasting step within about an hour). The CUSUMs look for the rate multiplied by
-``factors`` (0.3: a drop, 3: a surge); a request adds ``ln f`` and an expected request
-``1 - f``, so only a rate below 58 % or above 182 % of the usual adds evidence. Buckets a
-caller skips count as empty: a route that goes silent is a drop.
+**Traffic.** The requests of a bucket are a Poisson count around the usual rate. The CUSUMs
+look for the rate multiplied by ``factors`` (0.3: a drop, 3: a surge); a request adds
+``ln f`` and an expected request ``1 - f``, so only a rate below 58 % or above 182 % of the
+usual adds evidence. Buckets a caller skips count as empty: a route that goes silent is a
+drop. The usual rate is a weekly profile times a level:
+
+* the profile holds each hour of the week's traffic as a share of the route's day-long mean
+  rate, learnt over the hour's first visits, then over about ``profile_visits`` weeks, from
+  the buckets outside incidents (a nightly job stays a recurring incident, see below, and a
+  15-minute drop does not teach next week's hour to expect less);
+* the level is the requests over what the profile expected, summed over about
+  ``level_memory_s`` (2 h): it follows a lasting step within hours, and learns an eighth of
+  a 15-minute drop while it lasts.
+
+Until an hour of the week has been seen, the mean over the last ``expect_memory_s`` (30
+minutes) stands for the profile, as it does throughout with ``level_memory_s=None``. That
+mean follows a daily cycle within about an hour, but learns a third of a 15-minute drop while
+it lasts and, on a few requests a minute, is noisy: judged against it a quiet route's drops
+were found about 60 % of the time, where the route's true usual rate finds 81 %
+(``docs/benchmarks.md``). A surge is judged against the higher of the usual rate and that
+30-minute mean (this bucket included): a quiet hour's share learnt from one visit is some
+10 % off, and bursts judged against an hour's share learnt too low paged; traffic that has
+been high for half an hour is not a surge any more.
 
 **Surprise.** A CUSUM of ``h`` nats is exceeded under normal traffic about once in ``e^h``
 requests or less (Lorden's bound on its run length), so the detector's surprise is
@@ -134,7 +151,8 @@ default: traffic has weekends) an incident under way at the same time a week bef
 day-long average rate is above it (the p95 of a busy route's bucket is already precise).
 
 Guarantees: ``update`` is O(number of alternatives) time (O(incidents of the last 8 days)
-when an incident opens) and O(1) memory (at most 256 incidents remembered); each score
+when an incident opens) and O(1) memory (at most 256 incidents remembered; the rate test's
+profile is 2 x 168 floats); each score
 depends only on the buckets up to its own; timestamps must not decrease.
 """
 
@@ -142,12 +160,16 @@ from __future__ import annotations
 
 import itertools
 import math
+from array import array
 from collections import deque
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from analyzers.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 __all__ = [
     "BucketCounts",
@@ -169,6 +191,7 @@ _MIN_DAY_AGO_S = 20 * _HOUR_S  # an incident as long ago is an earlier day's
 _WEEK_TOLERANCE_S = 1800.0  # "the same time a week before": within 30 minutes
 _ECHO_DAYS_BACK = 7  # the days an incident may recur on
 _ECHO_MEMORY_S = _WEEK_S + _HOUR_S  # incidents remembered for their echoes
+_PROFILE_PRIOR = 2.0  # requests: a nearly empty hour is not a traffic share of 0
 _POINT_WINDOW_S = 600.0  # a point detector's alarm covers the incident for 10 minutes
 _STANDARD_NORMAL = NormalDist()
 
@@ -345,6 +368,8 @@ class RateSettings(CountTestSettings):
     factors: tuple[float, ...] = (0.3, 3.0)
     expect_memory_s: float = 1800.0
     weekly_echo: bool = True
+    level_memory_s: float | None = 7200.0
+    profile_visits: float = 4.0
 
     def __post_init__(self) -> None:
         CountTestSettings.__post_init__(self)
@@ -352,6 +377,10 @@ class RateSettings(CountTestSettings):
             raise InvalidInputError("factors must be > 0 and not 1")
         if self.expect_memory_s <= 0:
             raise InvalidInputError("expect_memory_s must be > 0")
+        if self.level_memory_s is not None and not self.level_memory_s > 0:
+            raise InvalidInputError("level_memory_s must be > 0 (None: no weekly profile)")
+        if not self.profile_visits >= 1:
+            raise InvalidInputError("profile_visits must be >= 1")
 
 
 class _CountTest:
@@ -871,6 +900,56 @@ class ErrorCountDetector(_CountTest):
         return self._evidence(t, rate, k, n - k, llr, null, n - 1.0, starts)
 
 
+class _WeekProfile:
+    """A route's traffic per hour of the week, as a share of its day-long mean rate.
+
+    Each hour's share is its requests over the day-long mean's expected requests (plus a
+    prior of ``_PROFILE_PRIOR`` requests, so that a nearly empty hour is not a share of 0),
+    learnt as a mean over the slot's first visits, then over about ``visits`` of them. Only
+    the buckets outside incidents count, and an hour with less than a quarter of an hour of
+    them teaches nothing. Memory: 2 x 168 floats.
+    """
+
+    __slots__ = ("_base", "_hour", "_n", "_rate", "_seen", "_share", "_visits")
+
+    def __init__(self, visits: float) -> None:
+        self._share = array("d", [1.0] * 168)
+        self._seen = array("d", [0.0] * 168)
+        self._visits = visits
+        self._hour = -1  # hours since the epoch of the hour being summed
+        self._n = 0.0  # its requests outside incidents
+        self._base = 0.0  # and the day-long mean's expected requests for them
+        self._rate = 0.0  # the day-long mean rate at the last bucket (per second)
+
+    def share(self, t: float) -> float | None:
+        """The learnt share at ``t`` (s), or None before its hour of the week was seen."""
+        slot = int(t // _HOUR_S) % 168
+        return self._share[slot] if self._seen[slot] > 0.0 else None
+
+    def learn(self, hour: int, requests: float, expected: float) -> None:
+        """Learn the ``hour`` (since the epoch) that held ``requests`` where the day-long
+        mean expected ``expected``."""
+        slot = hour % 168
+        seen = self._seen[slot] + 1.0
+        self._seen[slot] = seen
+        share = (requests + _PROFILE_PRIOR) / (expected + _PROFILE_PRIOR)
+        self._share[slot] += (share - self._share[slot]) / min(seen, self._visits)
+
+    def add(self, t: float, n: int, span: float, day_rate: float, usual: bool) -> None:
+        """Count the bucket at ``t`` (s): ``n`` requests over ``span`` seconds, where the
+        day-long mean rate is ``day_rate`` (per second); ``usual``: outside an incident.
+        An hour is learnt once ``t`` leaves it."""
+        hour = int(t // _HOUR_S)
+        if hour != self._hour:
+            if self._hour >= 0 and self._base > 0.0 and self._base >= 900.0 * self._rate:
+                self.learn(self._hour, self._n, self._base)
+            self._hour, self._n, self._base = hour, 0.0, 0.0
+        self._rate = day_rate
+        if usual:
+            self._n += n
+            self._base += day_rate * span
+
+
 class RateCountDetector(_CountTest):
     """Streaming count test for one request-rate chart: ``update(t, requests, step)``.
 
@@ -884,7 +963,7 @@ class RateCountDetector(_CountTest):
     Buckets a caller skips between two updates count as empty (no request).
     """
 
-    __slots__ = ("_expected", "_llr", "settings")
+    __slots__ = ("_expected", "_level", "_llr", "_profile", "_usual", "settings")
 
     def __init__(self, settings: RateSettings | None = None) -> None:
         self.settings = settings if settings is not None else RateSettings()
@@ -892,11 +971,48 @@ class RateCountDetector(_CountTest):
         # a request adds ln(factor), an expected request (1 - factor): Poisson likelihoods
         self._llr = [(math.log(f), 1.0 - f) for f in self.settings.factors]
         self._expected = math.nan  # requests per second, over about expect_memory_s
+        self._usual = math.nan  # the expectation of the last bucket (per second)
+        self._profile = _WeekProfile(self.settings.profile_visits)
+        # requests and the profile's expected requests, exponentially weighted over about
+        # level_memory_s: their ratio is the level
+        self._level = [0.0, 0.0]
 
     @property
     def expected_rate(self) -> float | None:
-        """The learnt usual request rate (per second), or None before the first bucket."""
-        return None if math.isnan(self._expected) else self._expected
+        """The usual request rate (per second) the last bucket was judged against, or None
+        before the first bucket."""
+        return None if math.isnan(self._usual) else self._usual
+
+    def learn_hours(self, hours: Iterable[tuple[float, int]]) -> int:
+        """Learn the weekly profile from hourly request counts that came before the first
+        bucket: ``(hour start, requests)``, seconds, oldest first, the hours with no request
+        included (an hour left out is one nobody counted: it is not learnt). So a restarted
+        process judges its traffic against the weeks its store kept, not against the last
+        half hour. Each hour's share is taken against the day-long mean of the hours before
+        it, as :meth:`update` takes it, from the second day of the counts on; unlike
+        :meth:`update` it cannot leave out an incident's buckets. Returns the hours learnt;
+        once the test has seen a bucket it learns nothing (0)."""
+        if self.settings.level_memory_s is None or not math.isnan(self._expected):
+            return 0
+        learnt = 0
+        mass = weight = 0.0  # requests and seconds, exponentially weighted over a day
+        first = last = math.nan
+        for start, requests in hours:
+            t, n = float(start), max(int(requests), 0)
+            if not math.isfinite(t) or t <= last:
+                raise InvalidInputError("hour starts must be finite and increasing")
+            if math.isnan(first):
+                first = t
+            else:
+                keep = math.exp(-(t - last) / _DAY_S)
+                if t - first >= _DAY_S and mass > 0.0:
+                    self._profile.learn(int(t // _HOUR_S), n, mass / weight * _HOUR_S)
+                    learnt += 1
+                mass, weight = mass * keep, weight * keep
+            mass += n
+            weight += _HOUR_S
+            last = t
+        return learnt
 
     def update(
         self,
@@ -909,16 +1025,38 @@ class RateCountDetector(_CountTest):
         ``requests`` requests; ``point_score`` as for :meth:`ExceedanceDetector.update`."""
         n = max(int(requests), 0)
         last = self._last_t
+        day_rate = self._day_rate  # before this bucket
         rate = self._advance(timestamp_s, n, step_s, point_score)
         t = self._last_t
+        settings = self.settings
         # the time these requests came in: this bucket and any skipped (empty) before it
         span = max(t - last, step_s) if last > -math.inf else step_s
-        expected = self._expected
-        learn = -math.expm1(-span / self.settings.expect_memory_s)
-        if math.isnan(expected):
-            self._expected = n / span
+        recent = self._expected
+        learn = -math.expm1(-span / settings.expect_memory_s)
+        if math.isnan(recent):
+            self._expected = self._usual = n / span
             return self._score(t, 0.0)
-        self._expected = expected + learn * (n / span - expected)
-        mean = expected * span  # Poisson: the count's mean and variance
-        null = [(mean * (up + down), mean * up * up) for up, down in self._llr]
-        return self._evidence(t, rate, n, mean, self._llr, null, mean)
+        self._expected = recent + learn * (n / span - recent)
+        if settings.level_memory_s is None:
+            self._usual = recent
+            mean = recent * span  # Poisson: the count's mean and variance
+            null = [(mean * (up + down), mean * up * up) for up, down in self._llr]
+            return self._evidence(t, rate, n, mean, self._llr, null, mean)
+        share = self._profile.share(t)
+        predicted = recent if share is None else share * day_rate
+        level = self._level
+        usual = predicted * (level[0] / level[1] if level[1] > 0.0 else 1.0)
+        self._usual = usual
+        keep = math.exp(-span / settings.level_memory_s)
+        level[0] = level[0] * keep + n
+        level[1] = level[1] * keep + predicted * span
+        in_incident = self._surprise > settings.incident_min_surprise
+        self._profile.add(t, n, span, day_rate, not in_incident)
+        # a drop is judged against the usual rate; a surge against the higher of it and
+        # the last half hour's (see the module docstring)
+        recent = self._expected
+        means = [(usual if up < 0.0 or recent < usual else recent) * span for up, _ in self._llr]
+        llr = self._llr
+        increments = [n * up + m * down for (up, down), m in zip(llr, means, strict=True)]
+        null = [(m * (up + down), m * up * up) for (up, down), m in zip(llr, means, strict=True)]
+        return self._accumulate(t, rate, increments, null, usual * span)

@@ -16,10 +16,12 @@ exceeded the route's usual p95 and p99; it hears a quiet route's incident that i
 hides), an error-rate chart by :class:`analyzers.ErrorCountDetector` (failures against the
 route's usual share; a point detector on the ratio pages on one failure out of one request),
 a throughput chart by :class:`analyzers.RateCountDetector` (requests against the route's
-usual rate), fed every completed bucket, the empty ones included, so that a route that goes
-silent is seen while it is silent. While its count test learns the route (6 h) a p95 chart
-has its point detector's score; the others score nothing for their tests' first hour. The
-point detector follows every chart all along: ``History.points_seen`` counts its points.
+usual rate for that hour of the week, learnt in process and, after a restart, from the store's
+hourly buckets when it keeps more than a day), fed every completed bucket, the empty ones
+included, so that a route that goes silent is seen while it is silent. While its count test
+learns the route (6 h) a p95 chart has its point detector's score; the others score nothing
+for their tests' first hour. The point detector follows every chart all along:
+``History.points_seen`` counts its points.
 
 Per collection the work is one detector update per chart (a few microseconds each). Memory is
 bounded by charts x slots x 16 bytes (a float64 value, a float32 score and an int32 count per
@@ -54,7 +56,14 @@ WATCHED_METRICS = (
     TimeseriesMetric.THROUGHPUT,
 )
 ChartKey = tuple[TimeseriesMetric, str | None, str | None, float]
+_HOUR_S = 3600.0
 REPLAY_S = 7 * 3600.0  # stored history fed at start: the count tests' 6-h warm-up and an hour
+PROFILE_S = 28 * 86400.0  # stored hours a request-rate chart's weekly profile learns at start
+Subject = tuple[str | None, str | None]  # (route, method); (None, None): the service
+
+
+def _by_route(key: SeriesKey) -> Subject:
+    return key.get("http.route"), key.get("http.request.method")
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +203,7 @@ class LiveScores:
         self._charts: dict[ChartKey, ScoredChart] = {}
         self._lock = threading.Lock()
         self._replayed = False  # the stored buckets were fed (at the first update)
+        self._hours: dict[Subject, list[tuple[float, int]]] = {}  # see _stored_hours
 
     @property
     def fine_history_s(self) -> float:
@@ -211,21 +221,22 @@ class LiveScores:
         what the store already holds of the last ``REPLAY_S`` (7 h): after a restart on a
         persistent store the detectors learn again from it, so the 1-minute charts' count
         tests have their 6 hours at once instead of 6 hours later (and the 10-s charts'
-        point detectors the store's hour). That first call costs about 0.1 ms per stored
+        point detectors the store's hour). A store that keeps more than a day also has
+        hourly buckets: each request-rate chart learns its weekly profile from those of the
+        4 weeks before (``_stored_hours``), so that a restart does not judge traffic against
+        the last half hour alone for a week. That first call costs about 0.1 ms per stored
         bucket and chart subject (``benchmarks/analysis.py``), once, on the collector."""
+        if not self._replayed:
+            self._hours = self._stored_hours(now_s)
         for tier in self.store.tiers[:2]:
             step = tier.width_s
             replay = min(self._slots[step], math.ceil(REPLAY_S / step))
             lookback = 3 if self._replayed else replay
-
-            def by_route(key: SeriesKey) -> tuple[str, str]:
-                return key.get("http.route"), key.get("http.request.method")
-
             # a bucket is fed once no process can still add to it (``settle_s``: other
             # processes sharing a SQLite store write once per collection interval)
             current = math.floor((now_s - self.settle_s) / step)
             grouped = self.store.bucket_range(
-                HTTP_DURATION_METRIC, step, current - lookback, current, by_route
+                HTTP_DURATION_METRIC, step, current - lookback, current, _by_route
             )
             service: dict[int, Agg] = {}
             for per_index in grouped.values():
@@ -236,6 +247,29 @@ class LiveScores:
                 self._feed((route, method), per_index, step, current)
             self._feed_silence(step, current)
         self._replayed = True
+        self._hours = {}
+
+    def _stored_hours(self, now_s: float) -> dict[Subject, list[tuple[float, int]]]:
+        """The hourly request counts the store holds of the last ``PROFILE_S`` (4 weeks),
+        per subject, oldest first, for the request-rate charts' weekly profiles: a restart
+        keeps them (``RateCountDetector.learn_hours``). Only a store that keeps more than a
+        day has hourly buckets. An hour in which the service had a request is one the
+        store counted, and a route with none in it had 0."""
+        if not any(tier.width_s == _HOUR_S for tier in self.store.tiers):
+            return {}
+        last = math.floor(now_s / _HOUR_S) - 1
+        first = last - math.ceil(PROFILE_S / _HOUR_S) + 1
+        grouped = self.store.bucket_range(HTTP_DURATION_METRIC, _HOUR_S, first, last, _by_route)
+        counted = sorted({index for per_index in grouped.values() for index in per_index})
+        service = dict.fromkeys(counted, 0)
+        out: dict[Subject, list[tuple[float, int]]] = {}
+        for subject, per_index in grouped.items():
+            counts = [per_index[i].count if i in per_index else 0 for i in counted]
+            out[subject] = [(i * _HOUR_S, n) for i, n in zip(counted, counts, strict=True)]
+            for i, n in zip(counted, counts, strict=True):
+                service[i] += n
+        out[(None, None)] = [(i * _HOUR_S, service[i]) for i in counted]
+        return out
 
     def _feed_silence(self, step: float, current: int) -> None:
         """Feed the request-rate charts the completed buckets no request came in (the store
@@ -283,6 +317,11 @@ class LiveScores:
                         completed[0],
                         _count_test(metric),
                     )
+                    if isinstance(chart.count_test, analyzers.RateCountDetector):
+                        # the stored hours before its first bucket (see _stored_hours)
+                        cutoff = completed[0] * step - _HOUR_S
+                        hours = self._hours.get(subject, [])
+                        chart.count_test.learn_hours(h for h in hours if h[0] <= cutoff)
                 for index in completed:
                     if chart.last_index is not None and index <= chart.last_index:
                         continue

@@ -67,3 +67,57 @@ def test_a_restart_learns_again_from_the_stored_day(tmp_path: Path) -> None:
         assert len(pages) and pages[0] < incident_s + 180, (chart.times_s, chart.scores)
     finally:
         after.shutdown()
+
+
+MONDAY = 1767571200.0  # 2026-01-05T00:00:00Z
+DAY = 86400.0
+THROUGHPUT = TimeseriesMetric.THROUGHPUT
+
+
+def steady(monitors: list[Monitor], clock: FakeClock, until_s: float, every_s: float) -> None:
+    """Poisson requests up to ``until_s``: 60 a minute on weekdays, 18 at weekends, into each
+    of ``monitors``, collected every ``every_s`` seconds (their interval)."""
+    rng = np.random.default_rng(int(until_s) % 1000)
+    while clock.now_s() < until_s:
+        weekend = (clock.now_s() - MONDAY) // DAY % 7 >= 5
+        for _ in range(rng.poisson(18.0 if weekend else 60.0)):
+            for monitor in monitors:
+                monitor.record_request("GET", ROUTE, 200, 20.0)
+        clock.advance(60.0)
+        if clock.now_s() % every_s == 0.0:
+            for monitor in monitors:
+                monitor.flush()
+
+
+def test_a_restart_keeps_the_request_rate_profile_from_the_stored_weeks(tmp_path: Path) -> None:
+    # a store that keeps 10 days has their hourly buckets: restarted on a Friday at 22:00 after
+    # a week, the 1-min request-rate chart learns its weekly profile from them, and the
+    # Saturday 00:00 step to weekend traffic is expected. A process started at the same time
+    # on an empty store (nothing to learn from) pages at that step, as in a first week.
+    friday = MONDAY + 4 * DAY
+    clock = FakeClock(friday)
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    # the week collected every 10 minutes (its hours are what counts), its last 8 hours
+    # every minute (the 1-min buckets a restart replays)
+    week = offline_monitor(
+        Settings(interval_s=600.0, retention_s=10 * DAY, store_url=url), clock=clock
+    )
+    restart_s = friday + 7 * DAY + 22 * 3600.0
+    steady([week], clock, restart_s - 8 * 3600.0, 600.0)
+    week.shutdown()
+    minutes = Settings(interval_s=60.0, retention_s=10 * DAY, store_url=url)
+    last_hours = offline_monitor(minutes, clock=clock)
+    steady([last_hours], clock, restart_s, 60.0)
+    last_hours.shutdown()
+    after = offline_monitor(minutes, clock=clock)
+    fresh = offline_monitor(Settings(interval_s=60.0, retention_s=10 * DAY), clock=clock)
+    try:
+        steady([after, fresh], clock, restart_s + 4 * 3600.0, 60.0)
+        saturday = restart_s + 2 * 3600.0
+        for monitor, pages in ((after, False), (fresh, True)):
+            chart = monitor.live_scores.history(THROUGHPUT, ROUTE, "GET", 60.0, start_s=saturday)
+            assert chart is not None and len(chart.times_s) >= 100
+            assert bool(np.any(chart.scores >= MEDIUM)) is pages, chart.scores.max()
+    finally:
+        after.shutdown()
+        fresh.shutdown()
