@@ -1053,10 +1053,10 @@ class RateCountDetector(_CountTest):
         in_incident = self._surprise > settings.incident_min_surprise
         self._profile.add(t, n, span, day_rate, not in_incident)
         # a drop is judged against the usual rate; a surge against the higher of it and
-        # the last half hour's (see the module docstring)
-        recent = self._expected
-        means = [(usual if up < 0.0 or recent < usual else recent) * span for up, _ in self._llr]
+        # the last half hour's mean, this bucket included (see the module docstring)
+        surge = max(usual, self._expected)
         llr = self._llr
+        means = [(surge if up > 0.0 else usual) * span for up, _ in llr]
         increments = [n * up + m * down for (up, down), m in zip(llr, means, strict=True)]
         null = [(m * (up + down), m * up * up) for (up, down), m in zip(llr, means, strict=True)]
         return self._accumulate(t, rate, increments, null, usual * span)
