@@ -168,6 +168,18 @@ class Monitor:
 
     def _make_reader(self, out: Exports) -> MonitoringMetricReader:
         s = self.settings
+        if s.stats_enabled and s.interval_s > s.resolution_s:
+            # a collection's requests land in the finest bucket of its time: finer buckets
+            # than the interval hold one aggregate per collection and none between
+            _logger.warning(
+                "otel-monitoring: the collection interval (%gs) is longer than the finest"
+                " buckets (%gs): each collection lands in one of them, so the finest charts"
+                " hold one point per collection and are not scored live; set"
+                " OTEL_MONITORING_INTERVAL=%gs to keep them (OTLP metric export follows it)",
+                s.interval_s,
+                s.resolution_s,
+                s.resolution_s,
+            )
         return MonitoringMetricReader(
             sink=Ingestor(self.store, self.guard, self.clock.now_s) if s.stats_enabled else None,
             exporters=out.metric_exporters,
