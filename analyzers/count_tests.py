@@ -549,7 +549,7 @@ class _CountTest:
         if memory <= 0.0 or pairs <= 0.0:
             return increments
         keep = math.exp(-self._gap / memory)
-        usual = self._surprise <= self._common.incident_min_surprise
+        usual = not self._in_incident
         out = []
         for x, (mean, var), sums in zip(increments, null, self._dispersion, strict=True):
             rho = sums[0] / sums[1] if sums[0] > 0.0 else 0.0
@@ -560,11 +560,17 @@ class _CountTest:
             out.append(x / phi)
         return out
 
+    @property
+    def _in_incident(self) -> bool:
+        """Whether the last bucket left an incident under way (its surprise above
+        ``incident_min_surprise``)."""
+        return self._surprise > self._common.incident_min_surprise
+
     def _in_new_incident(self, t: float, limit_s: float) -> bool:
         """Whether the last bucket left an incident under way that is not a recurring one
         and opened at most ``limit_s`` before ``t`` (its requests are not the usual ones)."""
         return (
-            self._surprise > self._common.incident_min_surprise
+            self._in_incident
             and self._echo_before == 0.0
             and bool(self._incidents)
             and t - self._incidents[-1][0] <= limit_s
@@ -1037,26 +1043,32 @@ class RateCountDetector(_CountTest):
             self._expected = self._usual = n / span
             return self._score(t, 0.0)
         self._expected = recent + learn * (n / span - recent)
-        if settings.level_memory_s is None:
-            self._usual = recent
-            mean = recent * span  # Poisson: the count's mean and variance
-            null = [(mean * (up + down), mean * up * up) for up, down in self._llr]
-            return self._evidence(t, rate, n, mean, self._llr, null, mean)
+        if settings.level_memory_s is None:  # the last half hour's mean, for both
+            usual = surge = recent
+        else:
+            usual = self._profiled(t, n, span, recent, day_rate, settings.level_memory_s)
+            # a surge is judged against the higher of the usual rate and the last half
+            # hour's mean, this bucket included (see the module docstring)
+            surge = max(usual, self._expected)
+        self._usual = usual
+        llr = self._llr
+        means = [(surge if up > 0.0 else usual) * span for up, _ in llr]  # Poisson means
+        increments = [n * up + m * down for (up, down), m in zip(llr, means, strict=True)]
+        null = [(m * (up + down), m * up * up) for (up, down), m in zip(llr, means, strict=True)]
+        return self._accumulate(t, rate, increments, null, usual * span)
+
+    def _profiled(
+        self, t: float, n: int, span: float, recent: float, day_rate: float, memory_s: float
+    ) -> float:
+        """The usual rate at ``t`` (per second): the profile's share of the day-long mean
+        (``recent``, the last half hour's mean, before the hour of the week was seen) times
+        the level; then the level and the profile learn the bucket."""
         share = self._profile.share(t)
         predicted = recent if share is None else share * day_rate
         level = self._level
         usual = predicted * (level[0] / level[1] if level[1] > 0.0 else 1.0)
-        self._usual = usual
-        keep = math.exp(-span / settings.level_memory_s)
+        keep = math.exp(-span / memory_s)
         level[0] = level[0] * keep + n
         level[1] = level[1] * keep + predicted * span
-        in_incident = self._surprise > settings.incident_min_surprise
-        self._profile.add(t, n, span, day_rate, not in_incident)
-        # a drop is judged against the usual rate; a surge against the higher of it and
-        # the last half hour's mean, this bucket included (see the module docstring)
-        surge = max(usual, self._expected)
-        llr = self._llr
-        means = [(surge if up > 0.0 else usual) * span for up, _ in llr]
-        increments = [n * up + m * down for (up, down), m in zip(llr, means, strict=True)]
-        null = [(m * (up + down), m * up * up) for (up, down), m in zip(llr, means, strict=True)]
-        return self._accumulate(t, rate, increments, null, usual * span)
+        self._profile.add(t, n, span, day_rate, not self._in_incident)
+        return usual

@@ -262,12 +262,13 @@ class LiveScores:
         grouped = self.store.bucket_range(HTTP_DURATION_METRIC, _HOUR_S, first, last, _by_route)
         counted = sorted({index for per_index in grouped.values() for index in per_index})
         service = dict.fromkeys(counted, 0)
-        out: dict[Subject, list[tuple[float, int]]] = {}
-        for subject, per_index in grouped.items():
-            counts = [per_index[i].count if i in per_index else 0 for i in counted]
-            out[subject] = [(i * _HOUR_S, n) for i, n in zip(counted, counts, strict=True)]
-            for i, n in zip(counted, counts, strict=True):
-                service[i] += n
+        for per_index in grouped.values():
+            for index, agg in per_index.items():
+                service[index] += agg.count
+        out = {
+            subject: [(i * _HOUR_S, per_index[i].count if i in per_index else 0) for i in counted]
+            for subject, per_index in grouped.items()
+        }
         out[(None, None)] = [(i * _HOUR_S, service[i]) for i in counted]
         return out
 
