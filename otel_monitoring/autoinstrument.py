@@ -39,7 +39,7 @@ from otel_monitoring._compat import BaseConfigurator, wrap_fastapi_init
 from otel_monitoring.capture.exclusions import excluded_url_patterns
 from otel_monitoring.config import Settings
 from otel_monitoring.errors import ConfigError
-from otel_monitoring.instrument import stable_semconv
+from otel_monitoring.instrument import stable_semconv, wrap_lifespan
 
 __all__ = ["MonitoringConfigurator", "MonitoringDistro", "post_instrument", "pre_instrument"]
 
@@ -171,6 +171,10 @@ def _on_app(app: Any, monitor: Any) -> None:
             from otel_monitoring.api.router import make_router
 
             app.include_router(make_router(monitor), prefix=settings.prefix)
+        # The monitor outlives any one app of the process (it stops at exit); when an app
+        # stops, what it measured is written and exported (a SIGTERM under uvicorn >= 0.29
+        # ends the process without running exit handlers).
+        wrap_lifespan(app, on_start=lambda: None, on_stop=monitor.drain)
     except Exception as exc:  # instrumentation boundary
         _logger.error("otel-monitoring: monitoring this app failed: %r", exc)
 

@@ -131,7 +131,12 @@ def instrument_app(
     reported.update(  # the routes just added are the monitoring API's own
         str(getattr(route, "path", "")) for route in app.routes if id(route) not in before
     )
-    _wrap_lifespan(app, monitor, lambda: _warn_prefix_overlap(app, settings.prefix, reported))
+    wrap_lifespan(
+        app,
+        on_start=lambda: _warn_prefix_overlap(app, settings.prefix, reported),
+        on_stop=monitor.shutdown,
+        gc_freeze=settings.gc_freeze,
+    )
     atexit.register(monitor.shutdown)
     setattr(app.state, _STATE_KEY, monitor)
     monitor.apps.append(app)
@@ -174,19 +179,29 @@ def _warn_prefix_overlap(app: FastAPI, prefix: str, reported: set[str]) -> None:
         )
 
 
-def _wrap_lifespan(app: FastAPI, monitor: Monitor, on_start: Callable[[], None]) -> None:
-    """Shut the monitor down when the app stops, whatever lifespan the app uses; call
-    ``on_start`` when it starts (every route is defined by then)."""
+def wrap_lifespan(
+    app: FastAPI,
+    *,
+    on_start: Callable[[], None],
+    on_stop: Callable[[], object],
+    gc_freeze: bool = False,
+) -> None:
+    """Call ``on_start`` when the app starts (every route is defined by then) and
+    ``on_stop`` (on a worker thread) when it has stopped, whatever lifespan the app uses.
+
+    The app's stop is the last moment that is sure to come: uvicorn (>= 0.29) re-raises the
+    SIGTERM it handled once the app has stopped, so exit handlers do not run.
+    """
     original = app.router.lifespan_context
 
     @contextlib.asynccontextmanager
     async def lifespan(asgi_app: Any) -> AsyncIterator[Any]:
         on_start()
         async with original(asgi_app) as state:
-            if monitor.settings.gc_freeze:
+            if gc_freeze:
                 _freeze_gc()
             yield state
-        await asyncio.to_thread(monitor.shutdown)
+        await asyncio.to_thread(on_stop)
 
     app.router.lifespan_context = lifespan
 

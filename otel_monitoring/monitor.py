@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.metrics import MeterProvider
@@ -107,6 +107,11 @@ class Monitor:
         self.guard = Guard()
         # 1. storage and per-trace findings
         self.store = self._make_store()
+        #: Seconds between collections into the store: the export interval, but no longer
+        #: than the finest buckets (a collection's requests land in the bucket of its time,
+        #: so a 60-s interval would leave 10-s buckets one clump a minute); exports still go
+        #: out once per interval, merged.
+        self.collect_s = min(self.settings.interval_s, self.store.tiers[0].width_s)
         self.findings = self._make_findings()
         # 2. where telemetry goes, our reader and span processor
         out = exports(self.settings, env, span_exporters, metric_exporters)
@@ -159,7 +164,7 @@ class Monitor:
         s = self.settings
         return TraceFindings(
             guard=self.guard,
-            interval_s=s.interval_s,
+            interval_s=self.collect_s,
             slow_traces_per_route=s.slow_traces_per_route,
             error_samples=s.error_samples,
             n_plus_one_threshold=s.n_plus_one_threshold,
@@ -168,22 +173,11 @@ class Monitor:
 
     def _make_reader(self, out: Exports) -> MonitoringMetricReader:
         s = self.settings
-        if s.stats_enabled and s.interval_s > s.resolution_s:
-            # a collection's requests land in the finest bucket of its time: finer buckets
-            # than the interval hold one aggregate per collection and none between
-            _logger.warning(
-                "otel-monitoring: the collection interval (%gs) is longer than the finest"
-                " buckets (%gs): each collection lands in one of them, so the finest charts"
-                " hold one point per collection and are not scored live; set"
-                " OTEL_MONITORING_INTERVAL=%gs to keep them (OTLP metric export follows it)",
-                s.interval_s,
-                s.resolution_s,
-                s.resolution_s,
-            )
         return MonitoringMetricReader(
             sink=Ingestor(self.store, self.guard, self.clock.now_s) if s.stats_enabled else None,
             exporters=out.metric_exporters,
             interval_s=s.interval_s,
+            collect_interval_s=self.collect_s,
             guard=self.guard,
             tick=self.flush,
         )
@@ -241,7 +235,7 @@ class Monitor:
             self.store,
             max_charts=6 * (s.max_series + 1),
             fine_history_s=s.fine_history_s,
-            settle_s=2.0 * s.interval_s if s.store_url else 0.0,
+            settle_s=2.0 * self.collect_s if s.store_url else 0.0,
             metrics=tuple(
                 TimeseriesMetric(r.statistic.value)
                 for r in self.rules
@@ -296,7 +290,7 @@ class Monitor:
         from otel_monitoring.store.sqlite import SqliteStore
 
         assert isinstance(self.store, SqliteStore)
-        return SharedState(self.store, self.alerts, self.audit, self.guard, s.interval_s)
+        return SharedState(self.store, self.alerts, self.audit, self.guard, self.collect_s)
 
     def _make_analysis(self) -> Analysis:
         s = self.settings
@@ -497,34 +491,67 @@ class Monitor:
             self.exposition.shutdown()
         if self.fleet is not None:
             self.fleet.client.close()
-        done = threading.Event()
 
         def work() -> None:
+            if self._owns_meter_provider:
+                self.meter_provider.shutdown(timeout_millis=timeout * 1000)
+            else:
+                self.reader.shutdown(timeout_millis=timeout * 1000)  # a last collection
+                self.meter_provider.remove_metric_reader(self.reader)
+                # the app's (the distro's) readers too: their exit handlers may never run
+                self.meter_provider.force_flush(timeout_millis=timeout * 1000)
+            if self._owns_tracer_provider:
+                forget_tracer_provider(self.tracer_provider)
+                self.tracer_provider.shutdown()
+            else:
+                self.tracer_provider.force_flush(timeout_millis=int(timeout * 1000))
+            for processor in self._owned_processors:
+                processor.shutdown()
+            if self.shared is not None:
+                self.flush()
+                self.shared.close()
+
+        return self._bounded("shutdown", work, timeout)
+
+    def drain(self, timeout_s: float | None = None) -> bool:
+        """Collect, write (a shared store) and export everything measured so far, the app's
+        own providers' exporters included, within ``timeout_s``; the monitor keeps running.
+
+        For the moment an app stops: uvicorn (>= 0.29) re-raises the SIGTERM it handled once
+        the app has stopped, so neither our exit handler nor the SDK providers' run, and the
+        last interval (up to a minute of metrics, the spans in the batch queue, the shared
+        store's unwritten buckets) would be lost. Returns ``False`` if an exporter was still
+        busy at the timeout. Never raises.
+        """
+        timeout = self.settings.shutdown_timeout_s if timeout_s is None else timeout_s
+
+        def work() -> None:
+            self.meter_provider.force_flush(timeout_millis=timeout * 1000)  # ours included
+            self.tracer_provider.force_flush(timeout_millis=int(timeout * 1000))
+            self.flush()
+
+        return self._bounded("drain", work, timeout)
+
+    def _bounded(self, what: str, work: Callable[[], None], timeout_s: float) -> bool:
+        """Run ``work`` on a daemon thread and wait at most ``timeout_s`` for it; its
+        failure is counted, never raised."""
+        done = threading.Event()
+
+        def run() -> None:
             try:
-                if self._owns_meter_provider:
-                    self.meter_provider.shutdown(timeout_millis=timeout * 1000)
-                else:
-                    self.reader.shutdown(timeout_millis=timeout * 1000)  # a last collection
-                    self.meter_provider.remove_metric_reader(self.reader)
-                if self._owns_tracer_provider:
-                    forget_tracer_provider(self.tracer_provider)
-                    self.tracer_provider.shutdown()
-                for processor in self._owned_processors:
-                    processor.shutdown()
-                if self.shared is not None:
-                    self.flush()
-                    self.shared.close()
+                work()
             except Exception as exc:  # instrumentation boundary
-                self.guard.error("shutdown", exc)
+                self.guard.error(what, exc)
             finally:
                 done.set()
 
-        threading.Thread(target=work, name="otel-monitoring-shutdown", daemon=True).start()
-        finished = done.wait(timeout)
+        threading.Thread(target=run, name=f"otel-monitoring-{what}", daemon=True).start()
+        finished = done.wait(timeout_s)
         if not finished:
             _logger.warning(
-                "otel-monitoring: shutdown did not finish within %.1f s (an exporter is"
+                "otel-monitoring: %s did not finish within %.1f s (an exporter is"
                 " not answering); continuing without it",
-                timeout,
+                what,
+                timeout_s,
             )
         return finished

@@ -28,6 +28,34 @@ __all__ = ["SideServer", "exposure_warning"]
 _logger = logging.getLogger("otel_monitoring")
 
 
+_THREAD = "otel-monitoring-api"
+
+
+class _SideConfig(uvicorn.Config):
+    """uvicorn's ``Config`` configures the process's logging when made: its levels for the
+    ``uvicorn.*`` loggers, and with ``access_log=False`` it drops the ``uvicorn.access``
+    handlers. In the app's own process that silenced the app server's logs and its access
+    log; the side server leaves logging as the app set it."""
+
+    def configure_logging(self) -> None:
+        return None
+
+
+class _NotTheSideServer(logging.Filter):
+    """Drops the side server's own info lines (its access log, "Uvicorn running on") from
+    the app's ``uvicorn`` loggers; its warnings and errors stay."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.threadName != _THREAD or record.levelno >= logging.WARNING
+
+
+def _quiet_side_thread() -> None:
+    for name in ("uvicorn.access", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _NotTheSideServer) for f in logger.filters):
+            logger.addFilter(_NotTheSideServer())
+
+
 class SideServer:
     """A uvicorn server for the monitoring API, run on its own thread and event loop."""
 
@@ -44,14 +72,10 @@ class SideServer:
             make_router(monitor, include_in_schema=True), prefix=settings.prefix
         )
         install_error_handlers(self.app)
-        config = uvicorn.Config(
-            self.app,
-            host=settings.host,
-            port=settings.port,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
+        config = _SideConfig(
+            self.app, host=settings.host, port=settings.port, access_log=False, lifespan="off"
         )
+        _quiet_side_thread()
         self.server = uvicorn.Server(config)
         self.thread: threading.Thread | None = None
         self._stopped = threading.Event()
@@ -103,7 +127,7 @@ class SideServer:
         settings = self.monitor.settings
         self.thread = threading.Thread(
             target=lambda: asyncio.run(self.server.serve(sockets=[sock])),
-            name="otel-monitoring-api",
+            name=_THREAD,
             daemon=True,
         )
         self.thread.start()

@@ -104,18 +104,48 @@ class ExpHistogram:
         """Merge an OTel exponential data point's positive range into this histogram."""
         if count <= 0:
             return
-        counts = np.asarray(bucket_counts, dtype=np.int64)
-        if scale > self.scale:
-            offset, counts = _downscale(offset, counts, scale - self.scale)
-        elif scale < self.scale:
-            self._downscale_to(scale)
+        self.add_bucket_counts(scale, offset, bucket_counts)
         self.count += count
         self.sum += total
         self.zero_count += zero_count
         self.min = min(self.min, minimum)
         self.max = max(self.max, maximum)
+
+    def add_bucket_counts(
+        self,
+        scale: int,
+        offset: int,
+        bucket_counts: Sequence[int],
+        max_buckets: int | None = None,
+    ) -> None:
+        """Add bucket counts given at ``scale`` (the coarser of the two scales is kept).
+
+        With ``max_buckets``, the scale is first lowered until both ranges together fit in
+        that many buckets (so far-apart ranges never allocate the buckets between them at a
+        fine scale). Only the buckets change: count, sum, min and max are the caller's.
+        """
+        counts = np.asarray(bucket_counts, dtype=np.int64)
+        if max_buckets is not None and counts.size:
+            self.downscale_to(self._joint_scale(scale, offset, counts.size, max_buckets))
+        if scale > self.scale:
+            offset, counts = _downscale(offset, counts, scale - self.scale)
+        elif scale < self.scale:
+            self.downscale_to(scale)
         if counts.size:
             self._add_index_counts(offset, counts)
+
+    def _joint_scale(self, scale: int, offset: int, size: int, max_buckets: int) -> int:
+        """The finest scale, at most both, at which this range and another fit together."""
+        common = min(scale, self.scale)
+        lo, hi = offset >> (scale - common), (offset + size - 1) >> (scale - common)
+        if self.counts.size:
+            own = self.scale - common
+            lo = min(lo, self.offset >> own)
+            hi = max(hi, (self.offset + self.counts.size - 1) >> own)
+        by = 0
+        while (hi >> by) - (lo >> by) + 1 > max_buckets:
+            by += 1
+        return common - by
 
     def merge(self, other: ExpHistogram) -> None:
         """Add every count of ``other`` into this histogram (``other`` is unchanged)."""
@@ -192,7 +222,8 @@ class ExpHistogram:
         """Approximate memory held by the bucket array, bytes."""
         return int(self.counts.nbytes)
 
-    def _downscale_to(self, scale: int) -> None:
+    def downscale_to(self, scale: int) -> None:
+        """Lower the resolution to ``scale`` (exact: neighbour buckets join); never raises it."""
         if scale >= self.scale:
             return
         if self.counts.size:

@@ -114,6 +114,108 @@ def test_beside_opentelemetry_distro_with_no_extra_variable(
         receiver.close()
 
 
+def _metrics(request: Any, name: str | None = None) -> list[Any]:
+    """The metrics of an OTLP export request (of one name, if given)."""
+    return [
+        metric
+        for rm in request.resource_metrics
+        for sm in rm.scope_metrics
+        for metric in sm.metrics
+        if name is None or metric.name == name
+    ]
+
+
+@pytest.mark.parametrize("extra", [{}, OURS_ONLY], ids=["distro", "ours-only"])
+def test_a_coarse_export_interval_keeps_the_finest_buckets_and_merges_exports(
+    extra: dict[str, str],
+    start_server: Callable[..., Any],
+    port: int,
+    shop_env: dict[str, str],
+    uvicorn_cmd: Any,
+    another_port: Callable[[], int],
+) -> None:
+    """``OTEL_METRIC_EXPORT_INTERVAL`` coarser than the finest buckets (here 3 s against
+    1-s buckets; 60 s against 10 s in production): the store is still fed every bucket, so
+    the finest chart is not one clump per export, while the backend gets one point per
+    stream and export, with every request counted. Beside the distro its reader exports
+    (cumulative); with ours alone, ours does (delta, merged)."""
+    from otlp_receiver import OtlpReceiver, attributes
+
+    receiver = OtlpReceiver()
+    try:
+        api_port = another_port()
+        shop_env = {k: v for k, v in shop_env.items() if k != "OTEL_MONITORING_INTERVAL"}
+        env = _env(
+            shop_env,
+            api_port,
+            OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+            OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+            OTEL_METRIC_EXPORT_INTERVAL="3000",
+            OTEL_MONITORING_RESOLUTION="1s",
+            OTEL_TRACES_EXPORTER="none",
+            **extra,
+        )
+        argv = [a for a in uvicorn_cmd(SHOP, port, INSTRUMENT) if a != "--no-access-log"]
+        server = start_server(argv, env, port)
+        api = f"http://127.0.0.1:{api_port}"
+        sent, started = 24, time.monotonic()
+        for i in range(sent):  # 6 s, no API call meanwhile (it would collect on demand)
+            assert _get(f"{server.url}/items/{i % 5 + 1}").status_code == 200
+            time.sleep(max(0.0, started + 0.25 * (i + 1) - time.monotonic()))
+        time.sleep(1.5)
+        chart = _get(
+            api + "/monitoring/timeseries/throughput?window=1m&route=/items/{item_id}"
+            "&method=GET&anomalies=false"
+        ).json()
+        assert chart["step_s"] == 1.0, chart
+        seconds = [p for p in chart["points"] if p["value"]]
+        # requests collected each second: 6-7 seconds with requests (one a 3-s collection
+        # would make 2-3 clumps)
+        assert len(seconds) >= 5, chart["points"]
+        elapsed = time.monotonic() - started
+        assert len(receiver.metrics) <= elapsed / 3 + 1, (elapsed, len(receiver.metrics))
+        stop_group(server.proc, timeout_s=20)
+
+        def exported() -> int:
+            """Requests the backend was told of: the sum of delta points (ours), the last
+            cumulative one (the distro's reader)."""
+            total = 0
+            for request in list(receiver.metrics):
+                for metric in _metrics(request, "http.server.request.duration"):
+                    data = getattr(metric, metric.WhichOneof("data"))
+                    count = sum(
+                        p.count
+                        for p in data.data_points
+                        if attributes(p.attributes).get("http.route") == "/items/{item_id}"
+                    )
+                    total = total + count if data.aggregation_temporality == 1 else count
+            return total
+
+        assert receiver.wait_for(lambda: exported() >= sent, timeout_s=20), (
+            exported(),
+            server.output()[-3000:],
+        )
+        if extra:  # ours: delta points, merged, one point per stream in each export
+            assert all(
+                getattr(m, m.WhichOneof("data")).aggregation_temporality == 1
+                for r in receiver.metrics
+                for m in _metrics(r, "http.server.request.duration")
+            )
+        assert exported() == sent, (exported(), server.output()[-3000:])
+        # the app server's own logs are left as they were (the side port's uvicorn once
+        # reconfigured the process's uvicorn loggers: no access log, no info lines)
+        assert '"GET /items/1 HTTP/1.1" 200' in server.output(), server.output()[-3000:]
+        assert "Application shutdown complete" in server.output()
+        assert "/monitoring/timeseries" not in server.output()  # the side port's requests
+        for request in receiver.metrics:  # one point per stream in each export
+            for metric in _metrics(request):
+                points = getattr(metric, metric.WhichOneof("data")).data_points
+                keys = [repr(sorted(attributes(p.attributes).items())) for p in points]
+                assert len(keys) == len(set(keys)), metric.name
+    finally:
+        receiver.close()
+
+
 def test_own_configurator_exports_without_tracing_the_exporter(
     start_server: Callable[..., Any],
     port: int,

@@ -1,0 +1,208 @@
+"""The store is fed every collection, the exporters once per export interval, merged.
+
+A batch merged from several collections must be what one collection over the same time
+would have exported: the SDK's own single collection (a second reader on the same provider)
+is the reference, to the bucket.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider, UpDownCounter
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    ExponentialHistogramDataPoint,
+    InMemoryMetricReader,
+    MetricExporter,
+    MetricExportResult,
+    MetricsData,
+    NumberDataPoint,
+)
+from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation
+
+from otel_monitoring.collect.merge import ExportBuffer
+from otel_monitoring.collect.reader import HISTOGRAM_MAX_SIZE, MonitoringMetricReader
+
+_DELTA = AggregationTemporality.DELTA
+
+
+class _Recording(MetricExporter):
+    """Keeps what it is sent (the OTLP exporter's place; the OTLP path is tested in
+    ``tests/integration/test_zero_code.py``)."""
+
+    def __init__(self) -> None:
+        super().__init__(preferred_temporality={Counter: _DELTA})
+        self.batches: list[MetricsData] = []
+
+    def export(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: object
+    ) -> MetricExportResult:
+        self.batches.append(metrics_data)
+        return MetricExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: object) -> None:
+        return None
+
+
+def _points(data: MetricsData) -> dict[tuple[str, tuple[tuple[str, object], ...]], object]:
+    out: dict[tuple[str, tuple[tuple[str, object], ...]], object] = {}
+    for rm in data.resource_metrics:
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                for point in metric.data.data_points:
+                    key = (metric.name, tuple(sorted((point.attributes or {}).items())))
+                    assert key not in out, f"two points of one stream in one export: {key}"
+                    out[key] = point
+    return out
+
+
+def _trimmed(counts: Sequence[int]) -> list[int]:
+    """Bucket counts without trailing empty buckets (the SDK may send some)."""
+    out = list(counts)
+    while out and out[-1] == 0:
+        out.pop()
+    return out
+
+
+def _merged(batches: Sequence[MetricsData]) -> MetricsData:
+    buffer = ExportBuffer(max_buckets=HISTOGRAM_MAX_SIZE)
+    for batch in batches:
+        buffer.add(batch)
+    merged = buffer.take()
+    assert merged is not None
+    assert buffer.take() is None  # taken: the next export starts empty
+    return merged
+
+
+def test_merged_collections_export_what_one_collection_would() -> None:
+    batches: list[MetricsData] = []
+    ours = MonitoringMetricReader(sink=batches.append)
+    once = InMemoryMetricReader(
+        preferred_temporality={Counter: _DELTA, Histogram: _DELTA, UpDownCounter: _DELTA},
+        preferred_aggregation={
+            Histogram: ExponentialBucketHistogramAggregation(max_size=HISTOGRAM_MAX_SIZE)
+        },
+    )
+    provider = MeterProvider(metric_readers=[ours, once])
+    meter = provider.get_meter("test")
+    duration = meter.create_histogram("duration", unit="s")
+    requests = meter.create_counter("requests")
+    in_flight = meter.create_up_down_counter("in_flight")
+    level = [0.0]
+
+    def observe(_: CallbackOptions) -> list[Observation]:
+        return [Observation(level[0], {"pool": "main"})]
+
+    meter.create_observable_gauge("pool_size", callbacks=[observe])
+    # Collections of different ranges: a fine scale first (milliseconds), then one that
+    # spans seven decades, which forces the merge down several scales; a zero; a route
+    # that only some collections see.
+    chunks = [
+        [0.001 * (1 + i / 50) for i in range(50)],
+        [10.0 ** (k / 7) for k in range(-21, 29)],
+        [0.0, 0.5, 0.25],
+        [3.0 + i for i in range(10)],
+    ]
+    for n, chunk in enumerate(chunks):
+        for value in chunk:
+            route = "/a" if n % 2 == 0 else "/b"
+            duration.record(value, {"route": route})
+            requests.add(1, {"route": route})
+            in_flight.add(1 if n < 2 else -1, {"route": "/a"})
+        level[0] = 10.0 * (n + 1)
+        ours.collect_now()
+    assert len(batches) == 4
+
+    merged = _points(_merged(batches))
+    reference = once.get_metrics_data()
+    assert reference is not None
+    expected = _points(reference)
+    assert merged.keys() == expected.keys()
+    for key, point in expected.items():
+        got = merged[key]
+        if isinstance(point, NumberDataPoint):
+            assert isinstance(got, NumberDataPoint)
+            assert got.value == point.value, key
+        else:
+            assert isinstance(point, ExponentialHistogramDataPoint)
+            assert isinstance(got, ExponentialHistogramDataPoint)
+            assert (got.count, got.zero_count, got.min, got.max) == (
+                point.count,
+                point.zero_count,
+                point.min,
+                point.max,
+            ), key
+            assert abs(got.sum - point.sum) <= 1e-9 * abs(point.sum), key
+            # the same buckets: at the SDK's scale for the whole range, count for count
+            assert got.scale == point.scale, key
+            assert got.positive.offset == point.positive.offset, key
+            assert _trimmed(got.positive.bucket_counts) == _trimmed(point.positive.bucket_counts)
+    # the gauge states the last collection's value, not a sum
+    pool = merged[("pool_size", (("pool", "main"),))]
+    assert isinstance(pool, NumberDataPoint) and pool.value == 40.0
+    # the merged point spans the collections
+    first = _points(batches[0])[("requests", (("route", "/a"),))]
+    last = _points(batches[-1])[("requests", (("route", "/b"),))]
+    a = merged[("requests", (("route", "/a"),))]
+    assert isinstance(first, NumberDataPoint) and isinstance(a, NumberDataPoint)
+    assert a.start_time_unix_nano == first.start_time_unix_nano
+    assert isinstance(last, NumberDataPoint)
+    provider.shutdown()
+
+
+def test_a_merged_histogram_keeps_within_the_bucket_limit() -> None:
+    """Two collections each within 2048 buckets, far apart: the merge lowers the scale
+    until the joint range fits, as the SDK's aggregation does."""
+    batches: list[MetricsData] = []
+    ours = MonitoringMetricReader(sink=batches.append)
+    provider = MeterProvider(metric_readers=[ours])
+    duration = provider.get_meter("test").create_histogram("duration")
+    for value in (1e-6, 1.1e-6):
+        duration.record(value)
+    ours.collect_now()
+    for value in (1e6, 1.1e6):
+        duration.record(value)
+    ours.collect_now()
+    merged = _points(_merged(batches))[("duration", ())]
+    assert isinstance(merged, ExponentialHistogramDataPoint)
+    assert len(merged.positive.bucket_counts) <= HISTOGRAM_MAX_SIZE
+    assert sum(merged.positive.bucket_counts) == merged.count == 4
+    scales = [_points(b)[("duration", ())].scale for b in batches]  # type: ignore[attr-defined]
+    assert merged.scale < min(scales)
+    provider.shutdown()
+
+
+def test_the_reader_collects_often_and_exports_once_per_interval() -> None:
+    """Collections every 0.1 s feed the sink; the exporter gets one merged batch per 0.5 s,
+    with every count in it."""
+    collected: list[MetricsData] = []
+    exporter = _Recording()
+    reader = MonitoringMetricReader(
+        sink=collected.append, exporters=[exporter], interval_s=0.5, collect_interval_s=0.1
+    )
+    provider = MeterProvider(metric_readers=[reader])
+    requests = provider.get_meter("test").create_counter("requests")
+    reader.start()
+    sent = 0
+    stop = time.monotonic() + 1.6
+    while time.monotonic() < stop:  # bounded: 1.6 s
+        requests.add(1, {"route": "/x"})
+        sent += 1
+        time.sleep(0.005)
+    done = threading.Event()
+    threading.Thread(target=lambda: (reader.shutdown(), done.set()), daemon=True).start()
+    assert done.wait(10)
+    exports = exporter.batches
+    # 16 collection intervals, 3 export intervals (and a last export at shutdown)
+    assert reader.collections >= 10, reader.collections
+    assert 2 <= len(exports) <= 5, len(exports)
+    assert len(exports) < reader.collections / 2
+    totals = [_points(batch)[("requests", (("route", "/x"),))] for batch in exports]
+    assert sum(p.value for p in totals if isinstance(p, NumberDataPoint)) == sent
