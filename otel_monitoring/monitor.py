@@ -39,7 +39,9 @@ from otel_monitoring.capture.recording import Recorder
 from otel_monitoring.capture.spans import MonitoringSpanProcessor, TraceFindings
 from otel_monitoring.capture.sqlalchemy import DbListener
 from otel_monitoring.clock import Clock, SystemClock
+from otel_monitoring.collect.exporters import temporality_preference
 from otel_monitoring.collect.ingest import Ingestor
+from otel_monitoring.collect.merge import cumulative_policy
 from otel_monitoring.collect.providers import (
     Exports,
     exports,
@@ -116,7 +118,7 @@ class Monitor:
         # 2. where telemetry goes, our reader and span processor
         out = exports(self.settings, env, span_exporters, metric_exporters)
         self.exposition: PrometheusExposition | None = out.exposition
-        self.reader = self._make_reader(out)
+        self.reader = self._make_reader(out, env)
         self.processor = MonitoringSpanProcessor(self.findings, self.guard)
         # 3. join the app's providers (or make ours)
         self._join_providers(tracer_provider, meter_provider, out)
@@ -171,9 +173,10 @@ class Monitor:
             max_routes=s.max_series,
         )
 
-    def _make_reader(self, out: Exports) -> MonitoringMetricReader:
+    def _make_reader(self, out: Exports, env: Mapping[str, str]) -> MonitoringMetricReader:
         s = self.settings
         return MonitoringMetricReader(
+            cumulative=cumulative_policy(temporality_preference(env)),
             sink=Ingestor(self.store, self.guard, self.clock.now_s) if s.stats_enabled else None,
             exporters=out.metric_exporters,
             interval_s=s.interval_s,

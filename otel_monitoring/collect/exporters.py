@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from otel_monitoring.errors import ConfigError
 
-__all__ = ["GRPC_EXTRA", "exporters_from_env"]
+__all__ = ["GRPC_EXTRA", "exporters_from_env", "temporality_preference"]
 
 #: What to install for ``OTEL_EXPORTER_OTLP_PROTOCOL=grpc``.
 GRPC_EXTRA = "pip install 'otel-monitoring[grpc]'"
@@ -37,6 +37,27 @@ def _warn_once(key: str, message: str) -> None:
 
 
 Signal = Literal["traces", "metrics"]
+
+_TEMPORALITY_VARIABLE = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"
+_TEMPORALITIES = ("cumulative", "delta", "lowmemory")
+
+
+def temporality_preference(env: Mapping[str, str]) -> str | None:
+    """``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`` in lower case; ``None`` when it
+    is unset or unknown (one warning line: as the SDK does, export goes on, here with the
+    package's default, delta)."""
+    raw = env.get(_TEMPORALITY_VARIABLE, "").strip().lower()
+    if not raw:
+        return None
+    if raw not in _TEMPORALITIES:
+        _warn_once(
+            _TEMPORALITY_VARIABLE,
+            f"otel-monitoring: unknown {_TEMPORALITY_VARIABLE}={raw!r} (known:"
+            f" {', '.join(_TEMPORALITIES)}); metrics are exported with delta temporality",
+        )
+        return None
+    return raw
+
 
 _PROTOCOL_TO_ENTRY = {"http/protobuf": "otlp_proto_http", "grpc": "otlp_proto_grpc"}
 

@@ -12,17 +12,20 @@ its numbers. Consecutive delta points of one stream merge exactly:
 * base-2 exponential histograms join at the coarser scale (two neighbour buckets become one,
   exact) and keep at most ``max_buckets`` buckets per range, as the SDK's aggregation does.
 
-The SDK merges its own aggregation state, not exported points, so this module does it (about
-a hundred lines; no library in the field merges OTLP data points). Memory is bounded by the
-streams the SDK reports (its own cardinality limit) and ``max_buckets``, not by collections.
-Exemplars: the newest ``max_exemplars`` of a stream are kept. Not thread-safe: the reader
+Streams exported cumulative (``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE``, see
+:func:`cumulative_policy`) are the same sums kept across exports.
+
+The SDK merges its own aggregation state, not exported points, so this module does it (no
+library in the field merges OTLP data points). Memory is bounded by the streams the SDK
+reports (its own cardinality limit) and ``max_buckets``, not by collections. Exemplars: the
+newest ``max_exemplars`` of a stream and export are kept. Not thread-safe: the reader
 serialises calls.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -38,6 +41,7 @@ from opentelemetry.sdk.metrics.export import (
     NumberDataPoint,
     ResourceMetrics,
     ScopeMetrics,
+    Sum,
 )
 from opentelemetry.sdk.metrics.export import DataPointT as _Point
 from opentelemetry.sdk.resources import Resource
@@ -122,6 +126,7 @@ class _Stream:
 
     metric: Metric
     max_buckets: int
+    cumulative: bool
     points: dict[_AttrKey, _Point | _ExponentialSum] = field(default_factory=dict)
     exemplars: dict[_AttrKey, list[Exemplar]] = field(default_factory=dict)
 
@@ -157,23 +162,58 @@ class _Stream:
             return merged
         return new
 
-    def to_metric(self) -> Metric:
+    def to_metric(self, now_ns: int) -> Metric:
+        """This stream's points at ``now_ns``; exemplars are the interval's, so they go."""
         points: list[_Point] = []
         for key, value in self.points.items():
             point = value.point() if isinstance(value, _ExponentialSum) else value
+            if self.cumulative and point.time_unix_nano < now_ns:  # a total holds until now
+                point = replace(point, time_unix_nano=now_ns)
             if key in self.exemplars:
                 point = replace(point, exemplars=self.exemplars[key])
             points.append(point)
+        self.exemplars = {}
         data: Any = self.metric.data  # Sum, Gauge, Histogram, ExponentialHistogram: all hold points
-        return replace(self.metric, data=replace(data, data_points=points))
+        data = replace(data, data_points=points)
+        if self.cumulative:
+            data = replace(data, aggregation_temporality=AggregationTemporality.CUMULATIVE)
+        return replace(self.metric, data=data)
+
+
+def cumulative_policy(preference: str | None) -> Callable[[Metric], bool]:
+    """Which streams are exported cumulative under ``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_
+    PREFERENCE`` (``None``: unset, every stream delta, the package's default).
+
+    ``cumulative``: every stream (gauges have no temporality). ``delta`` and ``lowmemory``:
+    the up-down counters (non-monotonic sums), as the OTLP exporter's specification maps
+    them; ``lowmemory`` would also keep the observable counters cumulative, which exported
+    data cannot tell from the others, so it is taken as ``delta``.
+    """
+    if preference == "cumulative":
+        return lambda metric: not isinstance(metric.data, Gauge)
+    if preference in ("delta", "lowmemory"):
+        return lambda metric: isinstance(metric.data, Sum) and not metric.data.is_monotonic
+    return lambda metric: False
 
 
 class ExportBuffer:
-    """Merges the delta batches of each collection until :meth:`take` (one per export)."""
+    """Merges the delta batches of each collection until :meth:`take` (one per export).
 
-    def __init__(self, *, max_buckets: int, max_exemplars: int = 20) -> None:
+    Streams ``cumulative`` selects are exported as running totals since their first
+    collection (and kept across exports, as the SDK's cumulative readers keep theirs: bounded
+    by the SDK's cardinality limit); the others as the delta since the last export.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_buckets: int,
+        max_exemplars: int = 20,
+        cumulative: Callable[[Metric], bool] | None = None,
+    ) -> None:
         self.max_buckets = max_buckets
         self.max_exemplars = max_exemplars
+        self.cumulative = cumulative or cumulative_policy(None)
         self._scopes: dict[tuple[Resource, str, InstrumentationScope, str], dict[str, _Stream]] = {}
 
     def __bool__(self) -> bool:
@@ -189,23 +229,31 @@ class ExportBuffer:
                 for metric in sm.metrics:
                     stream = streams.get(metric.name)
                     if stream is None or type(stream.metric.data) is not type(metric.data):
-                        stream = streams[metric.name] = _Stream(metric, self.max_buckets)
+                        stream = streams[metric.name] = _Stream(
+                            metric, self.max_buckets, self.cumulative(metric)
+                        )
                     else:
                         stream.metric = metric  # the newest description and unit
                     for point in metric.data.data_points:
                         stream.add(point, self.max_exemplars)
 
-    def take(self) -> MetricsData | None:
-        """The merged batch since the last call (``None`` when nothing was collected)."""
+    def take(self, now_ns: int = 0) -> MetricsData | None:
+        """The batch to export at ``now_ns`` (ns since the epoch; the time of cumulative
+        points that saw no new data), ``None`` when there is nothing to send."""
         if not self._scopes:
             return None
         by_resource: dict[tuple[Resource, str], list[ScopeMetrics]] = {}
-        for (resource, rm_schema, scope, sm_schema), streams in self._scopes.items():
-            metrics = [stream.to_metric() for stream in streams.values()]
+        kept: dict[tuple[Resource, str, InstrumentationScope, str], dict[str, _Stream]] = {}
+        for key, streams in self._scopes.items():
+            resource, rm_schema, scope, sm_schema = key
+            metrics = [stream.to_metric(now_ns) for stream in streams.values()]
             by_resource.setdefault((resource, rm_schema), []).append(
                 ScopeMetrics(scope=scope, metrics=metrics, schema_url=sm_schema)
             )
-        self._scopes = {}
+            running = {name: s for name, s in streams.items() if s.cumulative}
+            if running:
+                kept[key] = running
+        self._scopes = kept
         return MetricsData(resource_metrics=_resource_metrics(by_resource.items()))
 
 

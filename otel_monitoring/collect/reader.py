@@ -29,6 +29,7 @@ from opentelemetry.sdk.metrics import (
 from opentelemetry.sdk.metrics import _Gauge as SyncGauge
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
+    Metric,
     MetricExporter,
     MetricReader,
     MetricsData,
@@ -58,7 +59,8 @@ _DELTA: dict[type, AggregationTemporality] = {
 
 
 class MonitoringMetricReader(MetricReader):
-    """Collects every ``collect_interval_s`` into ``sink``; exports every ``interval_s``."""
+    """Collects every ``collect_interval_s`` into ``sink``; exports every ``interval_s``,
+    delta, or cumulative for the streams ``cumulative`` selects."""
 
     def __init__(
         self,
@@ -70,6 +72,7 @@ class MonitoringMetricReader(MetricReader):
         export_timeout_s: float = 10.0,
         guard: Guard | None = None,
         tick: Callable[[], None] | None = None,
+        cumulative: Callable[[Metric], bool] | None = None,
     ) -> None:
         super().__init__(
             preferred_temporality=_DELTA,
@@ -86,7 +89,7 @@ class MonitoringMetricReader(MetricReader):
         self.export_timeout_s = export_timeout_s
         self.guard = guard or Guard()
         self.collections = 0
-        self._buffer = ExportBuffer(max_buckets=HISTOGRAM_MAX_SIZE)
+        self._buffer = ExportBuffer(max_buckets=HISTOGRAM_MAX_SIZE, cumulative=cumulative)
         self._buffer_lock = threading.Lock()
         self._collect_lock = threading.Lock()
         self._stop = threading.Event()
@@ -133,7 +136,7 @@ class MonitoringMetricReader(MetricReader):
         """Send what was collected since the last export, merged into one batch, to every
         exporter; an exporter's failure is counted only."""
         with self._buffer_lock:
-            batch = self._buffer.take()
+            batch = self._buffer.take(time.time_ns())
         if batch is None:
             return
         for exporter in self.exporters:

@@ -7,10 +7,12 @@ is the reference, to the bucket.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Sequence
 
+import pytest
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider, UpDownCounter
 from opentelemetry.sdk.metrics.export import (
@@ -24,7 +26,8 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation
 
-from otel_monitoring.collect.merge import ExportBuffer
+from otel_monitoring.collect.exporters import temporality_preference
+from otel_monitoring.collect.merge import ExportBuffer, cumulative_policy
 from otel_monitoring.collect.reader import HISTOGRAM_MAX_SIZE, MonitoringMetricReader
 
 _DELTA = AggregationTemporality.DELTA
@@ -206,3 +209,74 @@ def test_the_reader_collects_often_and_exports_once_per_interval() -> None:
     assert len(exports) < reader.collections / 2
     totals = [_points(batch)[("requests", (("route", "/x"),))] for batch in exports]
     assert sum(p.value for p in totals if isinstance(p, NumberDataPoint)) == sent
+
+
+def test_cumulative_preference_exports_running_totals() -> None:
+    """``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=cumulative`` (what Prometheus-like
+    backends take): each export holds the totals since the first collection, an idle stream
+    included; under ``delta`` only the up-down counters are totals."""
+    batches: list[MetricsData] = []
+    reader = MonitoringMetricReader(sink=batches.append)
+    provider = MeterProvider(metric_readers=[reader])
+    meter = provider.get_meter("test")
+    requests, duration = meter.create_counter("requests"), meter.create_histogram("duration")
+    active = meter.create_up_down_counter("active")
+    cumulative = ExportBuffer(
+        max_buckets=HISTOGRAM_MAX_SIZE, cumulative=cumulative_policy("cumulative")
+    )
+    delta = ExportBuffer(max_buckets=HISTOGRAM_MAX_SIZE, cumulative=cumulative_policy("delta"))
+    exports: list[tuple[MetricsData, MetricsData]] = []
+    for n, routes in enumerate((["/a", "/b"], ["/a"], ["/a"])):  # /b idle after the first
+        for route in routes:
+            for k in range(n + 2):
+                requests.add(1, {"route": route})
+                duration.record(0.01 * (k + 1), {"route": route})
+        active.add(2 - n)
+        reader.collect_now()
+        batch = batches.pop()
+        cumulative.add(batch)
+        delta.add(batch)
+        now = 2_000_000_000_000_000_000 + n
+        taken = (cumulative.take(now), delta.take(now))
+        assert taken[0] is not None and taken[1] is not None
+        exports.append((taken[0], taken[1]))
+    totals, deltas = _points(exports[-1][0]), _points(exports[-1][1])
+    a, b = totals[("requests", (("route", "/a"),))], totals[("requests", (("route", "/b"),))]
+    assert isinstance(a, NumberDataPoint) and isinstance(b, NumberDataPoint)
+    assert (a.value, b.value) == (2 + 3 + 4, 2)  # /b still exported, with its total
+    assert b.time_unix_nano == 2_000_000_000_000_000_002  # ... as of this export
+    first = _points(exports[0][0])[("requests", (("route", "/a"),))]
+    assert isinstance(first, NumberDataPoint)
+    assert a.start_time_unix_nano == first.start_time_unix_nano
+    hist = totals[("duration", (("route", "/a"),))]
+    assert isinstance(hist, ExponentialHistogramDataPoint) and hist.count == 9
+    assert _temporality(exports[-1][0], "requests") == AggregationTemporality.CUMULATIVE
+    # delta: counters and histograms per export, the up-down counter a total
+    a_delta = deltas[("requests", (("route", "/a"),))]
+    assert isinstance(a_delta, NumberDataPoint) and a_delta.value == 4
+    assert ("requests", (("route", "/b"),)) not in deltas
+    active_now = deltas[("active", ())]
+    assert isinstance(active_now, NumberDataPoint) and active_now.value == 2 + 1 + 0
+    assert _temporality(exports[-1][1], "requests") == AggregationTemporality.DELTA
+    assert _temporality(exports[-1][1], "active") == AggregationTemporality.CUMULATIVE
+    provider.shutdown()
+
+
+def _temporality(data: MetricsData, name: str) -> AggregationTemporality:
+    for rm in data.resource_metrics:
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                if metric.name == name:
+                    return metric.data.aggregation_temporality  # type: ignore[union-attr]
+    raise AssertionError(f"no {name}")
+
+
+def test_an_unknown_temporality_preference_is_said_and_exports_delta(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    variable = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"
+    assert temporality_preference({variable: " Cumulative "}) == "cumulative"
+    assert temporality_preference({}) is None
+    with caplog.at_level(logging.WARNING, logger="otel_monitoring"):
+        assert temporality_preference({variable: "cumulativ"}) is None
+    assert "unknown OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE='cumulativ'" in caplog.text

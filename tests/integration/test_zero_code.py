@@ -125,7 +125,14 @@ def _metrics(request: Any, name: str | None = None) -> list[Any]:
     ]
 
 
-@pytest.mark.parametrize("extra", [{}, OURS_ONLY], ids=["distro", "ours-only"])
+CUMULATIVE = {"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "cumulative"}
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{}, OURS_ONLY, {**OURS_ONLY, **CUMULATIVE}],
+    ids=["distro", "ours-only", "ours-only-cumulative"],
+)
 def test_a_coarse_export_interval_keeps_the_finest_buckets_and_merges_exports(
     extra: dict[str, str],
     start_server: Callable[..., Any],
@@ -138,7 +145,8 @@ def test_a_coarse_export_interval_keeps_the_finest_buckets_and_merges_exports(
     1-s buckets; 60 s against 10 s in production): the store is still fed every bucket, so
     the finest chart is not one clump per export, while the backend gets one point per
     stream and export, with every request counted. Beside the distro its reader exports
-    (cumulative); with ours alone, ours does (delta, merged)."""
+    (cumulative); with ours alone, ours does (delta, merged; totals when
+    ``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=cumulative``)."""
     from otlp_receiver import OtlpReceiver, attributes
 
     receiver = OtlpReceiver()
@@ -195,12 +203,13 @@ def test_a_coarse_export_interval_keeps_the_finest_buckets_and_merges_exports(
             exported(),
             server.output()[-3000:],
         )
-        if extra:  # ours: delta points, merged, one point per stream in each export
-            assert all(
-                getattr(m, m.WhichOneof("data")).aggregation_temporality == 1
+        if extra:  # ours: delta points (or totals, as asked), one per stream and export
+            expected = 2 if extra.keys() & CUMULATIVE.keys() else 1
+            assert {
+                getattr(m, m.WhichOneof("data")).aggregation_temporality
                 for r in receiver.metrics
                 for m in _metrics(r, "http.server.request.duration")
-            )
+            } == {expected}
         assert exported() == sent, (exported(), server.output()[-3000:])
         # the app server's own logs are left as they were (the side port's uvicorn once
         # reconfigured the process's uvicorn loggers: no access log, no info lines)
