@@ -225,6 +225,39 @@ def test_a_coarse_export_interval_keeps_the_finest_buckets_and_merges_exports(
         receiver.close()
 
 
+def test_a_sigterm_right_after_the_requests_loses_none_of_them(
+    start_server: Callable[..., Any],
+    port: int,
+    shop_env: dict[str, str],
+    uvicorn_cmd: Any,
+    another_port: Callable[[], int],
+    tmp_path: Path,
+) -> None:
+    """Stopped as Kubernetes, systemd and Docker stop it (SIGTERM) a moment after its last
+    requests, before any periodic collection: the store file holds them all. (uvicorn
+    re-raises the SIGTERM once the app has stopped, so exit handlers never run: the
+    requests since the last collection were lost.)"""
+    store = tmp_path / "monitor.db"
+    shop_env = {k: v for k, v in shop_env.items() if k != "OTEL_MONITORING_INTERVAL"}
+    env = _env(
+        shop_env,
+        another_port(),
+        **NO_EXPORT,
+        OTEL_MONITORING_STORE=f"sqlite:///{store}",
+        OTEL_MONITORING_INTERVAL="60s",  # collections every 10 s
+    )
+    server = start_server(uvicorn_cmd(SHOP, port, INSTRUMENT), env, port)
+    for i in range(1, 6):
+        assert _get(f"{server.url}/items/{i}").status_code == 200
+    stop_group(server.proc, timeout_s=20)
+    assert "Application shutdown complete" in server.output()
+    api_port, app_port = another_port(), another_port()
+    restarted = {**env, "OTEL_MONITORING_PORT": str(api_port)}
+    again = start_server(uvicorn_cmd(SHOP, app_port, INSTRUMENT), restarted, app_port)
+    health = _get(f"http://127.0.0.1:{api_port}/monitoring/health").json()
+    assert health["total_requests"] == 5, (health, again.output()[-2000:])
+
+
 def test_own_configurator_exports_without_tracing_the_exporter(
     start_server: Callable[..., Any],
     port: int,
