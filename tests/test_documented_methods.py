@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 #: Methods the Monitor runs itself (the composition root's own work), not delegations.
-OWN_WORK = {"shutdown", "flush", "collect", "instrument_engine"}
+OWN_WORK = {"shutdown", "drain", "flush", "collect", "instrument_engine"}
 #: Analysis methods the brief and the module docs name besides the README's list.
 ANALYSIS = {"chart", "finest", "insights"}
 #: Where a delegation may go.

@@ -6,9 +6,10 @@ finest buckets, 10 s) it collects with delta temporality and base-2 exponential 
 hands the batch to the store (``sink``); every ``interval_s`` (the export interval, such as
 ``OTEL_METRIC_EXPORT_INTERVAL``) it sends the batches collected since the last export, merged
 into one point per stream (:class:`~otel_monitoring.collect.merge.ExportBuffer`), to the
-configured exporters from its own thread. Collections on demand (the API refreshing its
-numbers) are merged the same way, so no request ever waits on a backend and a backend sees
-one point per stream and export interval.
+configured exporters from a thread apart from the collections' (a backend that does not
+answer, each export waiting up to ``export_timeout_s``, never delays a collection).
+Collections on demand (the API refreshing its numbers) are merged the same way, so no
+request ever waits on a backend and a backend sees one point per stream and export interval.
 """
 
 from __future__ import annotations
@@ -94,17 +95,27 @@ class MonitoringMetricReader(MetricReader):
         self._collect_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._export_thread: threading.Thread | None = None
+        self._export_lock = threading.Lock()  # one export at a time, in order
         #: Called by the reader thread each collection instead of :meth:`collect_now`, so the
         #: owner can run follow-up work (alert evaluation) after each collection.
         self.tick = tick
 
     def start(self) -> None:
-        """Start the periodic collection thread (daemon; idempotent)."""
+        """Start the periodic collection thread and, with exporters, the export thread
+        (daemons; idempotent). Exports run on their own thread so that a backend that does
+        not answer (each export waits up to ``export_timeout_s``, retries included) never
+        delays a collection: the store's buckets stay one collection each."""
         if self._thread is None:
             self._thread = threading.Thread(
                 target=self._run, name="otel-monitoring-reader", daemon=True
             )
             self._thread.start()
+        if self._export_thread is None and self.exporters:
+            self._export_thread = threading.Thread(
+                target=self._run_exports, name="otel-monitoring-export", daemon=True
+            )
+            self._export_thread.start()
 
     def collect_now(self) -> None:
         """Collect immediately into the sink; the batch waits, merged, for the next export."""
@@ -135,21 +146,21 @@ class MonitoringMetricReader(MetricReader):
     def export_pending(self) -> None:
         """Send what was collected since the last export, merged into one batch, to every
         exporter; an exporter's failure is counted only."""
-        with self._buffer_lock:
-            batch = self._buffer.take(time.time_ns())
-        if batch is None:
-            return
-        for exporter in self.exporters:
-            try:
-                # The exporter's own HTTP calls (``requests``/``httpx``, instrumented in
-                # zero-code mode) must not become spans, outbound statistics or exports.
-                with suppress_instrumentation():
-                    exporter.export(batch, timeout_millis=self.export_timeout_s * 1000)
-            except Exception as exc:  # instrumentation boundary
-                self.guard.error("metric export", exc)
+        with self._export_lock:
+            with self._buffer_lock:
+                batch = self._buffer.take(time.time_ns())
+            if batch is None:
+                return
+            for exporter in self.exporters:
+                try:
+                    # The exporter's own HTTP calls (``requests``/``httpx``, instrumented in
+                    # zero-code mode) must not become spans, outbound statistics or exports.
+                    with suppress_instrumentation():
+                        exporter.export(batch, timeout_millis=self.export_timeout_s * 1000)
+                except Exception as exc:  # instrumentation boundary
+                    self.guard.error("metric export", exc)
 
     def _run(self) -> None:
-        last_export = time.monotonic()
         while not self._stop.wait(self.collect_interval_s):
             if self.tick is not None:
                 try:
@@ -158,11 +169,10 @@ class MonitoringMetricReader(MetricReader):
                     self.guard.error("collection tick", exc)
             else:
                 self.collect_now()
-            # half a collection of slack: waits overrun by milliseconds, not by a collection
-            now = time.monotonic()
-            if now - last_export >= self.interval_s - self.collect_interval_s / 2:
-                last_export = now
-                self.export_pending()
+
+    def _run_exports(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.export_pending()
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: object) -> None:
         """Stop the thread, collect and export a last time, shut exporters down.
@@ -173,8 +183,9 @@ class MonitoringMetricReader(MetricReader):
         if self._stop.is_set():
             return  # already shut down (a provider we joined shuts its readers down too)
         self._stop.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=timeout_millis / 1000)
+        for thread in (self._thread, self._export_thread):
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(timeout=timeout_millis / 1000)
         self.collect_now()
         self.export_pending()
         for exporter in self.exporters:

@@ -15,33 +15,13 @@ from collections.abc import Sequence
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
-    MetricExporter,
-    MetricExportResult,
-    MetricsData,
     PeriodicExportingMetricReader,
 )
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from recording_exporter import RecordingMetricExporter
 
 from otel_monitoring.testing import offline_monitor
-
-
-class _Metrics(MetricExporter):
-    def __init__(self) -> None:
-        super().__init__()
-        self.batches: list[MetricsData] = []
-
-    def export(
-        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: object
-    ) -> MetricExportResult:
-        self.batches.append(metrics_data)
-        return MetricExportResult.SUCCESS
-
-    def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return True
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: object) -> None:
-        return None
 
 
 class _Spans(SpanExporter):
@@ -53,7 +33,7 @@ class _Spans(SpanExporter):
         return SpanExportResult.SUCCESS
 
 
-def _counted(exporter: _Metrics, name: str) -> float:
+def _counted(exporter: RecordingMetricExporter, name: str) -> float:
     return sum(
         point.value  # type: ignore[union-attr]
         for batch in exporter.batches
@@ -67,7 +47,7 @@ def _counted(exporter: _Metrics, name: str) -> float:
 
 @pytest.mark.parametrize("stop", ["drain", "shutdown"])
 def test_the_apps_providers_export_their_last_interval_when_the_app_stops(stop: str) -> None:
-    metrics, spans = _Metrics(), _Spans()
+    metrics, spans = RecordingMetricExporter(), _Spans()
     meter_provider = MeterProvider(
         metric_readers=[PeriodicExportingMetricReader(metrics, export_interval_millis=3_600_000)]
     )

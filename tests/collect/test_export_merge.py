@@ -19,39 +19,17 @@ from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     ExponentialHistogramDataPoint,
     InMemoryMetricReader,
-    MetricExporter,
-    MetricExportResult,
     MetricsData,
     NumberDataPoint,
 )
 from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation
+from recording_exporter import RecordingMetricExporter
 
 from otel_monitoring.collect.exporters import temporality_preference
 from otel_monitoring.collect.merge import ExportBuffer, cumulative_policy
 from otel_monitoring.collect.reader import HISTOGRAM_MAX_SIZE, MonitoringMetricReader
 
 _DELTA = AggregationTemporality.DELTA
-
-
-class _Recording(MetricExporter):
-    """Keeps what it is sent (the OTLP exporter's place; the OTLP path is tested in
-    ``tests/integration/test_zero_code.py``)."""
-
-    def __init__(self) -> None:
-        super().__init__(preferred_temporality={Counter: _DELTA})
-        self.batches: list[MetricsData] = []
-
-    def export(
-        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: object
-    ) -> MetricExportResult:
-        self.batches.append(metrics_data)
-        return MetricExportResult.SUCCESS
-
-    def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return True
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: object) -> None:
-        return None
 
 
 def _points(data: MetricsData) -> dict[tuple[str, tuple[tuple[str, object], ...]], object]:
@@ -186,7 +164,7 @@ def test_the_reader_collects_often_and_exports_once_per_interval() -> None:
     """Collections every 0.1 s feed the sink; the exporter gets one merged batch per 0.5 s,
     with every count in it."""
     collected: list[MetricsData] = []
-    exporter = _Recording()
+    exporter = RecordingMetricExporter()
     reader = MonitoringMetricReader(
         sink=collected.append, exporters=[exporter], interval_s=0.5, collect_interval_s=0.1
     )
@@ -280,3 +258,26 @@ def test_an_unknown_temporality_preference_is_said_and_exports_delta(
     with caplog.at_level(logging.WARNING, logger="otel_monitoring"):
         assert temporality_preference({variable: "cumulativ"}) is None
     assert "unknown OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE='cumulativ'" in caplog.text
+
+
+def test_a_backend_that_does_not_answer_never_delays_a_collection() -> None:
+    """Exports that take 1 s each, every 0.2 s: the collections still come every 0.1 s
+    (exported on one thread, collected on another; before, each export held the next
+    collection back, and the finest buckets got one clump per export)."""
+    exporter = RecordingMetricExporter(delay_s=1.0)
+    reader = MonitoringMetricReader(
+        sink=lambda _: None, exporters=[exporter], interval_s=0.2, collect_interval_s=0.1
+    )
+    provider = MeterProvider(metric_readers=[reader])
+    requests = provider.get_meter("test").create_counter("requests")
+    reader.start()
+    stop = time.monotonic() + 2.0
+    while time.monotonic() < stop:  # bounded: 2 s
+        requests.add(1)
+        time.sleep(0.01)
+    collections = reader.collections
+    done = threading.Event()
+    threading.Thread(target=lambda: (reader.shutdown(), done.set()), daemon=True).start()
+    assert done.wait(10)
+    assert collections >= 12, collections  # 20 intervals of 0.1 s; 2-3 if held back
+    assert 1 <= len(exporter.batches) <= 4
