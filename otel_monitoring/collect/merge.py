@@ -16,9 +16,10 @@ Streams exported cumulative (``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE
 :func:`cumulative_policy`) are the same sums kept across exports.
 
 The SDK merges its own aggregation state, not exported points, so this module does it (no
-library in the field merges OTLP data points). Memory is bounded by the streams the SDK
-reports (its own cardinality limit) and ``max_buckets``, not by collections. Exemplars: the
-newest ``max_exemplars`` of a stream and export are kept. Not thread-safe: the reader
+library in the field merges OTLP data points). Memory is bounded, not by collections: at
+most :data:`MAX_POINTS` attribute sets per metric (the rest merge into the specification's
+``otel.metric.overflow`` set), ``max_buckets`` per histogram range, and the newest
+``max_exemplars`` exemplars of an attribute set and export. Not thread-safe: the reader
 serialises calls.
 """
 
@@ -46,14 +47,22 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.metrics.export import DataPointT as _Point
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.util.types import AttributeValue
 
 from otel_monitoring.store.histogram import ExpHistogram
 
-__all__ = ["ExportBuffer"]
+__all__ = ["MAX_POINTS", "ExportBuffer", "cumulative_policy"]
 
 _MAX_SCALE = 20  # the finest scale of the data model: nothing is lost until a merge needs it
 
 _AttrKey = tuple[tuple[str, object], ...]
+
+#: Attribute sets per stream at most (the SDK's default cardinality limit): beyond it, points
+#: merge into the overflow set the specification names. The SDK bounds each collection; the
+#: sets of many collections (and a cumulative stream's, kept across exports) need a bound too.
+MAX_POINTS = 2000
+_OVERFLOW: dict[str, AttributeValue] = {"otel.metric.overflow": True}
+_OVERFLOW_KEY: _AttrKey = (("otel.metric.overflow", True),)
 
 
 def _attr_key(attributes: Mapping[str, object] | None) -> _AttrKey:
@@ -132,6 +141,9 @@ class _Stream:
 
     def add(self, point: _Point, max_exemplars: int) -> None:
         key = _attr_key(point.attributes)
+        if key not in self.points and len(self.points) >= MAX_POINTS - 1:
+            key = _OVERFLOW_KEY  # one set kept for the overflow
+            point = replace(point, attributes=_OVERFLOW)
         old = self.points.get(key)
         if old is None:
             self.points[key] = point
@@ -200,8 +212,8 @@ class ExportBuffer:
     """Merges the delta batches of each collection until :meth:`take` (one per export).
 
     Streams ``cumulative`` selects are exported as running totals since their first
-    collection (and kept across exports, as the SDK's cumulative readers keep theirs: bounded
-    by the SDK's cardinality limit); the others as the delta since the last export.
+    collection (and kept across exports, as the SDK's cumulative readers keep theirs, within
+    :data:`MAX_POINTS` attribute sets); the others as the delta since the last export.
     """
 
     def __init__(

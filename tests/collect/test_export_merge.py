@@ -26,7 +26,7 @@ from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation
 from recording_exporter import RecordingMetricExporter
 
 from otel_monitoring.collect.exporters import temporality_preference
-from otel_monitoring.collect.merge import ExportBuffer, cumulative_policy
+from otel_monitoring.collect.merge import MAX_POINTS, ExportBuffer, cumulative_policy
 from otel_monitoring.collect.reader import HISTOGRAM_MAX_SIZE, MonitoringMetricReader
 
 _DELTA = AggregationTemporality.DELTA
@@ -281,3 +281,27 @@ def test_a_backend_that_does_not_answer_never_delays_a_collection() -> None:
     assert done.wait(10)
     assert collections >= 12, collections  # 20 intervals of 0.1 s; 2-3 if held back
     assert 1 <= len(exporter.batches) <= 4
+
+
+def test_attribute_sets_beyond_the_limit_merge_into_the_overflow_set() -> None:
+    """Each collection within the SDK's limit, but new sets every time (a user id as an
+    attribute): the merged stream keeps at most ``MAX_POINTS`` sets, the rest counted under
+    ``otel.metric.overflow``; nothing is lost, nothing grows without bound."""
+    batches: list[MetricsData] = []
+    reader = MonitoringMetricReader(sink=batches.append)
+    provider = MeterProvider(metric_readers=[reader])
+    requests = provider.get_meter("test").create_counter("requests")
+    buffer = ExportBuffer(
+        max_buckets=HISTOGRAM_MAX_SIZE, cumulative=cumulative_policy("cumulative")
+    )
+    for collection in range(3):
+        for user in range(1000):
+            requests.add(1, {"user": f"{collection}-{user}"})
+        reader.collect_now()
+        buffer.add(batches.pop())
+    points = _points(buffer.take(1) or MetricsData(resource_metrics=[]))
+    assert len(points) == MAX_POINTS
+    overflow = points[("requests", (("otel.metric.overflow", True),))]
+    assert isinstance(overflow, NumberDataPoint) and overflow.value == 3000 - (MAX_POINTS - 1)
+    assert sum(p.value for p in points.values() if isinstance(p, NumberDataPoint)) == 3000
+    provider.shutdown()
