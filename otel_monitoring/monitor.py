@@ -71,6 +71,7 @@ __all__ = ["Monitor"]
 
 _logger = logging.getLogger("otel_monitoring")
 _SCOPE = "otel_monitoring"
+_STORE_FILE_RESOLUTION_S = 10.0  # the finest buckets of a SQLite store file
 
 _active_lock = threading.Lock()
 _active: list[Monitor] = []
@@ -155,6 +156,14 @@ class Monitor:
         if s.store_url:
             from otel_monitoring.store.sqlite import SqliteStore
 
+            if s.resolution_s != _STORE_FILE_RESOLUTION_S:
+                # the processes sharing a file must agree on its buckets: it keeps 10-s ones
+                _logger.warning(
+                    "otel-monitoring: OTEL_MONITORING_RESOLUTION=%gs is not used with a store"
+                    " file (OTEL_MONITORING_STORE): its finest buckets are %gs",
+                    s.resolution_s,
+                    _STORE_FILE_RESOLUTION_S,
+                )
             return SqliteStore.from_url(
                 s.store_url, retention_s=s.retention_s, max_series=s.max_series, guard=self.guard
             )

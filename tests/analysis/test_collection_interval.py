@@ -10,6 +10,11 @@ the 10-s charts were not scored live); exports go out once per interval, merged
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
+import pytest
+
 from otel_monitoring import Settings
 from otel_monitoring.testing import FakeClock, offline_monitor
 
@@ -39,3 +44,26 @@ def test_a_coarse_otel_export_interval_still_collects_every_finest_bucket() -> N
         assert (quick.reader.interval_s, quick.reader.collect_interval_s) == (1.0, 1.0)
     finally:
         quick.shutdown()
+
+
+def test_a_resolution_a_store_file_cannot_keep_is_said_and_collection_follows_the_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With a store file the finest buckets are 10 s (the processes sharing it must agree):
+    a finer ``OTEL_MONITORING_RESOLUTION`` is said at start, and the collections follow the
+    file's buckets rather than the setting."""
+    settings = Settings(store_url=f"sqlite:///{tmp_path / 'm.db'}", resolution_s=2.0)
+    with caplog.at_level(logging.WARNING, logger="otel_monitoring"):
+        monitor = offline_monitor(settings, clock=FakeClock(1767571200.0))
+    try:
+        assert "OTEL_MONITORING_RESOLUTION=2s is not used with a store file" in caplog.text
+        assert monitor.store.tiers[0].width_s == 10.0
+        assert monitor.reader.collect_interval_s == 10.0
+    finally:
+        monitor.shutdown()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="otel_monitoring"):
+        offline_monitor(
+            Settings(store_url=f"sqlite:///{tmp_path / 'n.db'}"), clock=FakeClock(1767571200.0)
+        ).shutdown()
+    assert "OTEL_MONITORING_RESOLUTION" not in caplog.text
