@@ -107,6 +107,14 @@ stops counting after some hours. An offset per hour of the day, learnt the same 
 mean over the hour's first visits, then over about ``profile_visits`` days of it, but over
 at least ``profile_min_requests`` requests: a quiet route's hour holds too few for its p95),
 follows a daily cycle of latency (busier hours are slower) that a 12-hour level would lag.
+Each ``slot_s`` (10-minute) slot of the day has an offset over its hour's, learnt from the
+share of its requests above the usual p50 (the shift that puts that share there, for a
+log-normal of the route's spread), as a mean over its first days, then over about
+``profile_visits``, from buckets outside incidents; it applies once learnt on
+``slot_min_days`` days, shrunk towards 0 by the requests behind it (``slot_prior_requests``):
+a nightly job that slows a quiet route for 20 minutes is learnt there, where an hourly
+offset learns a third of it over 1,000 requests and, staying below an incident most nights,
+it never counts as a recurring one.
 The p50, p75 and p99 references are learnt the same way, with the same hourly offsets; the
 p99.9 as its gap over the p99, over about ``tail_memory_s`` (a week: a route with three
 requests a minute passes its p99.9 four times a day), so that its usual share is learnt, not
@@ -152,7 +160,7 @@ day-long average rate is above it (the p95 of a busy route's bucket is already p
 
 Guarantees: ``update`` is O(number of alternatives) time (O(incidents of the last 8 days)
 when an incident opens) and O(1) memory (at most 256 incidents remembered; the rate test's
-profile is 2 x 168 floats); each score
+profile is 2 x 168 floats, the latency test's slots 3 x 144); each score
 depends only on the buckets up to its own; timestamps must not decrease.
 """
 
@@ -299,9 +307,16 @@ class ExceedanceSettings(CountTestSettings):
     warmup_requests: int = 40
     learn_pause_s: float = 3600.0
     catch_up: float = 3.0
+    slot_s: float | None = 600.0
+    slot_min_days: int = 3
+    slot_prior_requests: float = 25.0
 
     def __post_init__(self) -> None:
         CountTestSettings.__post_init__(self)
+        if self.slot_s is not None and not (
+            60.0 <= self.slot_s <= _HOUR_S and _DAY_S % self.slot_s == 0
+        ):
+            raise InvalidInputError("slot_s must divide a day, 1 min to 1 h")
         q = 1.0 - self.quantile
         if not 0.5 <= self.quantile < 1.0:
             raise InvalidInputError("quantile must be in [0.5, 1)")
@@ -648,6 +663,14 @@ class ExceedanceDetector(_CountTest):
         "_shift_levels",
         "_shift_null",
         "_shift_z",
+        "_sigma",
+        "_slot_cur",
+        "_slot_days",
+        "_slot_mass",
+        "_slot_mean",
+        "_slot_n",
+        "_slot_over",
+        "_slot_used",
         "_tail_gap",
         "_visits",
         "_warm_n",
@@ -688,6 +711,14 @@ class ExceedanceDetector(_CountTest):
         self._tail_gap = settings.spread * (z[-1] - z[-2]) if tail else 0.0
         self._profile = [0.0] * 24  # per hour of day: log offset of the reference
         self._visits = [0] * 24  # per hour of day: days it has been seen
+        slots = int(_DAY_S // settings.slot_s) if settings.slot_s is not None else 0
+        self._slot_mean = array("d", bytes(8 * slots))  # per slot: its log offset over the hour's
+        self._slot_mass = array("d", bytes(8 * slots))  # per slot: requests a day it saw
+        self._slot_days = array("d", bytes(8 * slots))  # per slot: days it was learnt on
+        self._slot_cur = -1  # the slot (since the epoch) being filled, its requests above
+        self._slot_n = self._slot_over = 0  # the p50 reference and all, and the extra offset
+        self._slot_used = 0.0  # it was judged with
+        self._sigma = settings.spread
         self._hour = -1
         self._warm_n = 0
         self._warm_sum = 0.0
@@ -741,7 +772,9 @@ class ExceedanceDetector(_CountTest):
         if hour != self._hour:
             self._hour = hour
             self._visits[hour] += 1
-        offset = self._profile[hour]
+        hourly = self._profile[hour]
+        extra = self._slot_extra(t)
+        offset = hourly + extra
         above = int(bucket.count_above(math.exp(self._level + offset)))
         # an incident's requests are not the usual ones: once this hour's offset is learnt
         # (a reference still learning would be frozen wrong, and page on), the references
@@ -761,7 +794,7 @@ class ExceedanceDetector(_CountTest):
         else:
             visits = min(self._visits[hour], settings.profile_visits)  # a mean over the first
             profile_memory = max(rate * _HOUR_S * visits, settings.profile_min_requests, 1.0)
-            self._profile[hour] = offset + gradient / profile_memory
+            self._profile[hour] = hourly + gradient / profile_memory
         self._level += gradient / memory
         increments = [above * up + (n - above) * down for up, down in self._llr]
         null = [_binomial_null(n, self._q, up, down) for up, down in self._llr]
@@ -770,6 +803,9 @@ class ExceedanceDetector(_CountTest):
             self._level_x += learn * self._gradient(far, n, self._qx) / memory
             increments += [far * up + (n - far) * down for up, down in self._llr_x]
             null += [_binomial_null(n, self._qx, up, down) for up, down in self._llr_x]
+        if settings.slot_s is not None and self._shift_levels:
+            over = int(bucket.count_above(math.exp(self._shift_levels[0] + offset)))
+            self._slot_learn(t, n, over, learn, extra)
         starts = [*settings.alternatives, *settings.extreme_alternatives]
         if settings.shift_factors:
             shifts = self._shift_evidence(bucket, n, above, far, offset, memory, learn)
@@ -777,6 +813,42 @@ class ExceedanceDetector(_CountTest):
             null += [moments for _, moments, _ in shifts]
             starts += [share for _, _, share in shifts]
         return self._accumulate(t, rate, increments, null, n - 1.0, starts)
+
+    def _slot_extra(self, t: float) -> float:
+        """The log offset of ``t``'s slot of the day over its hour's, once learnt on
+        ``slot_min_days`` days, shrunk towards 0 by the requests behind it."""
+        settings = self.settings
+        if settings.slot_s is None:
+            return 0.0
+        s = int((t % _DAY_S) // settings.slot_s)
+        days = self._slot_days[s]
+        if days < settings.slot_min_days:
+            return 0.0
+        behind = self._slot_mass[s] * min(days, settings.profile_visits)
+        return self._slot_mean[s] * behind / (behind + settings.slot_prior_requests)
+
+    def _slot_learn(self, t: float, n: int, over: int, learn: float, extra: float) -> None:
+        """Count the slot's requests above the usual p50; at a new slot, fold the last one's
+        day into its offset: the shift that puts that share above the p50 (for a log-normal
+        of the route's spread), a mean over its first days, then over ``profile_visits``."""
+        settings = self.settings
+        assert settings.slot_s is not None
+        slot = int(t // settings.slot_s)
+        if slot != self._slot_cur:
+            if self._slot_cur >= 0 and self._slot_n > 0:
+                s = int(self._slot_cur % (_DAY_S // settings.slot_s))
+                share = (self._slot_over + 0.5) / (self._slot_n + 1.0)
+                day = self._sigma * _STANDARD_NORMAL.inv_cdf(share) + self._slot_used
+                self._slot_days[s] += 1.0
+                w = 1.0 / min(self._slot_days[s], settings.profile_visits)
+                self._slot_mean[s] += (day - self._slot_mean[s]) * w
+                self._slot_mass[s] += (self._slot_n - self._slot_mass[s]) * w
+            self._slot_cur = slot
+            self._slot_n = self._slot_over = 0
+            self._slot_used = extra
+        if learn:
+            self._slot_n += n
+            self._slot_over += over
 
     def _shift_evidence(
         self,
@@ -822,6 +894,7 @@ class ExceedanceDetector(_CountTest):
         # the route's log-normal spread, read off its usual p50 (or lowest bound) and p95
         sigma = (self._level - levels[0]) / (z[len(levels)] - z[0])
         sigma = min(max(sigma, 0.05), 5.0)
+        self._sigma = sigma
         out = []
         for factor in settings.shift_factors:
             shift = math.log(factor) / sigma
