@@ -670,7 +670,6 @@ class ExceedanceDetector(_CountTest):
         "_slot_mean",
         "_slot_n",
         "_slot_over",
-        "_slot_used",
         "_tail_gap",
         "_visits",
         "_warm_n",
@@ -715,9 +714,8 @@ class ExceedanceDetector(_CountTest):
         self._slot_mean = array("d", bytes(8 * slots))  # per slot: its log offset over the hour's
         self._slot_mass = array("d", bytes(8 * slots))  # per slot: requests a day it saw
         self._slot_days = array("d", bytes(8 * slots))  # per slot: days it was learnt on
-        self._slot_cur = -1  # the slot (since the epoch) being filled, its requests above
-        self._slot_n = self._slot_over = 0  # the p50 reference and all, and the extra offset
-        self._slot_used = 0.0  # it was judged with
+        self._slot_cur = -1  # the slot (since the epoch) being filled, its requests
+        self._slot_n = self._slot_over = 0  # and those above the p50 reference
         self._sigma = settings.spread
         self._hour = -1
         self._warm_n = 0
@@ -773,8 +771,7 @@ class ExceedanceDetector(_CountTest):
             self._hour = hour
             self._visits[hour] += 1
         hourly = self._profile[hour]
-        extra = self._slot_extra(t)
-        offset = hourly + extra
+        offset = hourly + self._slot_extra(t)
         above = int(bucket.count_above(math.exp(self._level + offset)))
         # an incident's requests are not the usual ones: once this hour's offset is learnt
         # (a reference still learning would be frozen wrong, and page on), the references
@@ -805,7 +802,7 @@ class ExceedanceDetector(_CountTest):
             null += [_binomial_null(n, self._qx, up, down) for up, down in self._llr_x]
         if settings.slot_s is not None and self._shift_levels:
             over = int(bucket.count_above(math.exp(self._shift_levels[0] + offset)))
-            self._slot_learn(t, n, over, learn, extra)
+            self._slot_learn(t, n, over, learn)
         starts = [*settings.alternatives, *settings.extreme_alternatives]
         if settings.shift_factors:
             shifts = self._shift_evidence(bucket, n, above, far, offset, memory, learn)
@@ -820,14 +817,19 @@ class ExceedanceDetector(_CountTest):
         settings = self.settings
         if settings.slot_s is None:
             return 0.0
-        s = int((t % _DAY_S) // settings.slot_s)
+        return self._slot_offset(int((t % _DAY_S) // settings.slot_s))
+
+    def _slot_offset(self, s: int) -> float:
+        """Slot ``s``'s offset as applied (see :meth:`_slot_extra`); it changes only when
+        that slot's day is folded in."""
+        settings = self.settings
         days = self._slot_days[s]
         if days < settings.slot_min_days:
             return 0.0
         behind = self._slot_mass[s] * min(days, settings.profile_visits)
         return self._slot_mean[s] * behind / (behind + settings.slot_prior_requests)
 
-    def _slot_learn(self, t: float, n: int, over: int, learn: float, extra: float) -> None:
+    def _slot_learn(self, t: float, n: int, over: int, learn: float) -> None:
         """Count the slot's requests above the usual p50; at a new slot, fold the last one's
         day into its offset: the shift that puts that share above the p50 (for a log-normal
         of the route's spread), a mean over its first days, then over ``profile_visits``."""
@@ -838,14 +840,14 @@ class ExceedanceDetector(_CountTest):
             if self._slot_cur >= 0 and self._slot_n > 0:
                 s = int(self._slot_cur % (_DAY_S // settings.slot_s))
                 share = (self._slot_over + 0.5) / (self._slot_n + 1.0)
-                day = self._sigma * _STANDARD_NORMAL.inv_cdf(share) + self._slot_used
+                # the share was counted against the references with the slot's offset on
+                day = self._sigma * _STANDARD_NORMAL.inv_cdf(share) + self._slot_offset(s)
                 self._slot_days[s] += 1.0
                 w = 1.0 / min(self._slot_days[s], settings.profile_visits)
                 self._slot_mean[s] += (day - self._slot_mean[s]) * w
                 self._slot_mass[s] += (self._slot_n - self._slot_mass[s]) * w
             self._slot_cur = slot
             self._slot_n = self._slot_over = 0
-            self._slot_used = extra
         if learn:
             self._slot_n += n
             self._slot_over += over

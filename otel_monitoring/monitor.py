@@ -71,7 +71,6 @@ __all__ = ["Monitor"]
 
 _logger = logging.getLogger("otel_monitoring")
 _SCOPE = "otel_monitoring"
-_STORE_FILE_RESOLUTION_S = 10.0  # the finest buckets of a SQLite store file
 
 _active_lock = threading.Lock()
 _active: list[Monitor] = []
@@ -156,17 +155,18 @@ class Monitor:
         if s.store_url:
             from otel_monitoring.store.sqlite import SqliteStore
 
-            if s.resolution_s != _STORE_FILE_RESOLUTION_S:
-                # the processes sharing a file must agree on its buckets: it keeps 10-s ones
+            store = SqliteStore.from_url(
+                s.store_url, retention_s=s.retention_s, max_series=s.max_series, guard=self.guard
+            )
+            if (finest := store.tiers[0].width_s) != s.resolution_s:
+                # the processes sharing a file must agree on its buckets: it keeps its own
                 _logger.warning(
                     "otel-monitoring: OTEL_MONITORING_RESOLUTION=%gs is not used with a store"
                     " file (OTEL_MONITORING_STORE): its finest buckets are %gs",
                     s.resolution_s,
-                    _STORE_FILE_RESOLUTION_S,
+                    finest,
                 )
-            return SqliteStore.from_url(
-                s.store_url, retention_s=s.retention_s, max_series=s.max_series, guard=self.guard
-            )
+            return store
         return MetricStore(
             retention_s=s.retention_s, max_series=s.max_series, resolution_s=s.resolution_s
         )

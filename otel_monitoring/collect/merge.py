@@ -228,9 +228,6 @@ class ExportBuffer:
         self.cumulative = cumulative or cumulative_policy(None)
         self._scopes: dict[tuple[Resource, str, InstrumentationScope, str], dict[str, _Stream]] = {}
 
-    def __bool__(self) -> bool:
-        return bool(self._scopes)
-
     def add(self, data: MetricsData) -> None:
         """Merge one collection's batch into what is waiting for export."""
         for rm in data.resource_metrics:
