@@ -292,6 +292,44 @@ def test_own_configurator_exports_without_tracing_the_exporter(
         receiver.close()
 
 
+def _start_workers(
+    server_kind: str, port: int, env: dict[str, str], tmp_path: Path
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """Start a two-worker server of ``server_kind`` (output in ``tmp_path / server.log``)."""
+    # the shop seeds its database on import: once here, not by two forked workers at once
+    seed = "from otel_monitoring.demo.shop import create_engine_for; create_engine_for()"
+    subprocess.run([sys.executable, "-c", seed], env=env, check=True, timeout=120)
+    log = tmp_path / "server.log"
+    with log.open("wb") as out:
+        proc = start_group(
+            _workers_argv(server_kind, port), env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    return proc, log
+
+
+def _both_workers_serve(
+    proc: subprocess.Popen[bytes], base: str, log: Path
+) -> tuple[set[int], int]:
+    """Send ``/whoami`` until both workers have answered (bounded): the pids that did, and
+    how many requests that took."""
+    pids: set[int] = set()
+    sent = 0
+
+    def both() -> None:
+        nonlocal sent
+        for _ in range(10):
+            assert proc.poll() is None, log.read_text()
+            pids.add(_get(base + "/whoami").json()["pid"])
+            sent += 1
+        assert len(pids) == 2, f"workers answering so far: {pids}"
+
+    try:
+        _eventually(both, timeout_s=90)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{log.read_text()}") from None
+    return pids, sent
+
+
 def _workers_argv(server_kind: str, port: int) -> list[str]:
     if server_kind == "uvicorn":
         argv = [str(BIN / "uvicorn"), SHOP, "--host", "127.0.0.1", "--port", str(port)]
@@ -333,31 +371,10 @@ def test_several_workers_give_exact_totals_on_the_side_port(
             OTEL_EXPORTER_PROMETHEUS_HOST="127.0.0.1",
             OTEL_EXPORTER_PROMETHEUS_PORT=str(prometheus_port),
         )
-    # the shop seeds its database on import: once here, not by two forked workers at once
-    seed = "from otel_monitoring.demo.shop import create_engine_for; create_engine_for()"
-    subprocess.run([sys.executable, "-c", seed], env=env, check=True, timeout=120)
-    log = tmp_path / "server.log"
-    with log.open("wb") as out:
-        proc = start_group(
-            _workers_argv(server_kind, port), env=env, stdout=out, stderr=subprocess.STDOUT
-        )
+    proc, log = _start_workers(server_kind, port, env, tmp_path)
     try:
         base, api = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{api_port}"
-        pids: set[int] = set()
-        sent = 0
-
-        def both_workers_serve() -> None:
-            nonlocal sent
-            for _ in range(10):
-                assert proc.poll() is None, log.read_text()
-                pids.add(_get(base + "/whoami").json()["pid"])
-                sent += 1
-            assert len(pids) == 2, f"workers answering so far: {pids}"
-
-        try:
-            _eventually(both_workers_serve, timeout_s=90)
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}\n{log.read_text()}") from None
+        pids, sent = _both_workers_serve(proc, base, log)
         for i in range(1, 41):
             assert _get(f"{base}/items/{i % 7 + 1}").status_code == 200
             sent += 1
@@ -378,6 +395,46 @@ def test_several_workers_give_exact_totals_on_the_side_port(
     assert not folders[0].exists(), "the runtime folder is removed when the server stops"
     output = log.read_text()
     assert "Traceback" not in output, output
+
+
+@pytest.mark.parametrize("server_kind", ["uvicorn", "gunicorn"])
+def test_several_workers_stopped_by_sigterm_keep_every_request(
+    server_kind: str,
+    port: int,
+    shop_env: dict[str, str],
+    another_port: Callable[[], int],
+    tmp_path: Path,
+    start_server: Callable[..., Any],
+    uvicorn_cmd: Any,
+) -> None:
+    """Two workers sharing a store file, stopped (SIGTERM to the supervisor, which passes
+    it on) right after their last requests: a restarted server counts every request of
+    both workers."""
+    store = tmp_path / "monitor.db"
+    shop_env = {k: v for k, v in shop_env.items() if k != "OTEL_MONITORING_INTERVAL"}
+    env = {
+        **os.environ,
+        **_env(shop_env, another_port(), **NO_EXPORT),
+        "OTEL_MONITORING_STORE": f"sqlite:///{store}",
+        "OTEL_MONITORING_INTERVAL": "60s",  # no periodic collection before the stop
+        "PYTHONUNBUFFERED": "1",
+    }
+    proc, log = _start_workers(server_kind, port, env, tmp_path)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _, sent = _both_workers_serve(proc, base, log)
+        for i in range(1, 21):
+            assert _get(f"{base}/items/{i % 7 + 1}").status_code == 200
+            sent += 1
+    finally:
+        stop_group(proc, timeout_s=30)
+    output = log.read_text()
+    assert "Traceback" not in output, output
+    api_port, app_port = another_port(), another_port()
+    restarted = {**env, "OTEL_MONITORING_PORT": str(api_port)}
+    start_server(uvicorn_cmd(SHOP, app_port, INSTRUMENT), restarted, app_port)
+    health = _get(f"http://127.0.0.1:{api_port}/monitoring/health").json()
+    assert health["total_requests"] == sent, (sent, health, output[-3000:])
 
 
 def test_grpc_without_the_grpc_exporter_keeps_local_statistics(
