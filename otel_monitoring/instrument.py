@@ -9,7 +9,7 @@ import gc
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from opentelemetry.sdk.metrics.export import MetricExporter
@@ -24,9 +24,13 @@ from otel_monitoring._compat import (
 )
 from otel_monitoring.alerting.rules import Rule
 from otel_monitoring.capture.middleware import MonitoringMiddleware
+from otel_monitoring.capture.sqlalchemy import sync_engine_of
 from otel_monitoring.clock import Clock
 from otel_monitoring.config import Settings
 from otel_monitoring.monitor import Monitor
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 __all__ = ["instrument_app", "stable_semconv"]
 
@@ -42,8 +46,8 @@ def stable_semconv() -> None:
 def instrument_app(
     app: FastAPI,
     *,
-    engine: Engine | None = None,
-    engines: Iterable[Engine] = (),
+    engine: Engine | AsyncEngine | None = None,
+    engines: Iterable[Engine | AsyncEngine] = (),
     settings: Settings | None = None,
     tracer_provider: TracerProvider | None = None,
     span_exporters: Sequence[SpanExporter] | None = None,
@@ -57,7 +61,8 @@ def instrument_app(
     """Monitor a FastAPI app: capture, statistics, export, and the ``/monitoring`` API.
 
     Joins OTel providers that already exist or creates them; follows the stable HTTP semantic
-    conventions; records ``db.client.operation.duration`` for ``engine``; excludes health and
+    conventions; records ``db.client.operation.duration`` for ``engine`` and ``engines``
+    (``create_engine`` or ``create_async_engine`` ones); excludes health and
     probe URLs (``excluded_urls``) and the monitoring API itself from traces and metrics.
     Idempotent: a second call returns the same monitor (instrumenting any new engine).
     Settings come from ``overrides`` (any :class:`Settings` field) > ``OTEL_MONITORING_*`` >
@@ -92,7 +97,7 @@ def instrument_app(
         if extra is not None:
             monitor.instrument_engine(extra)
             if not monitor.lean:  # DB spans only matter when traces go somewhere
-                _instrument_sqlalchemy_spans(extra, monitor)
+                _instrument_sqlalchemy_spans(sync_engine_of(extra), monitor)
     _instrument_outbound(monitor)
     if settings.enabled and not instrumented_by_contrib(app):
         _disable_native_telemetry(app)

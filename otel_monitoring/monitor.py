@@ -37,7 +37,7 @@ from otel_monitoring.audit import AuditLog
 from otel_monitoring.capture.instruments import Instruments
 from otel_monitoring.capture.recording import Recorder
 from otel_monitoring.capture.spans import MonitoringSpanProcessor, TraceFindings
-from otel_monitoring.capture.sqlalchemy import DbListener
+from otel_monitoring.capture.sqlalchemy import DbListener, sync_engine_of
 from otel_monitoring.clock import Clock, SystemClock
 from otel_monitoring.collect.exporters import temporality_preference
 from otel_monitoring.collect.ingest import Ingestor
@@ -60,6 +60,8 @@ from otel_monitoring.store.memory import MetricStore
 from otel_monitoring.types import EndpointStats, HealthStatus, Window
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
     import analyzers
     from otel_monitoring.alerting.leader import SharedState
     from otel_monitoring.alerting.model import Alert
@@ -326,9 +328,10 @@ class Monitor:
         return self.analysis.view
 
     # -- capture ------------------------------------------------------------------------------
-    def instrument_engine(self, engine: Engine | type[Engine]) -> None:
-        """Record ``db.client.operation.duration`` for an engine (or every engine)."""
-        self.db.attach(engine)
+    def instrument_engine(self, engine: Engine | AsyncEngine | type[Engine]) -> None:
+        """Record ``db.client.operation.duration`` for an engine, async ones included (or
+        for every engine, given the ``Engine`` class)."""
+        self.db.attach(engine if isinstance(engine, type) else sync_engine_of(engine))
 
     # -- recording (the original MetricsCollector names) ----------------------------------------
     def record_request(

@@ -9,7 +9,7 @@ normalised through bounded caches, never stored with parameter values.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
@@ -19,9 +19,19 @@ from otel_monitoring.capture.spans import TraceFindings, current_trace_id
 from otel_monitoring.capture.sql_summary import normalize_statement, summarize_statement
 from otel_monitoring.self_telemetry import Guard
 
-__all__ = ["DbListener"]
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+__all__ = ["DbListener", "sync_engine_of"]
 
 _STARTS = "otel_monitoring.starts"
+
+
+def sync_engine_of(engine: Engine | AsyncEngine) -> Engine:
+    """The engine whose cursor events fire: an ``AsyncEngine``'s ``sync_engine`` (SQLAlchemy
+    has no asynchronous events; its async engines run the sync engine's), else ``engine``."""
+    sync: Engine | None = getattr(engine, "sync_engine", None)
+    return sync if sync is not None else engine  # type: ignore[return-value]
 
 
 class DbListener:
