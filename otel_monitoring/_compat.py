@@ -50,6 +50,8 @@ __all__ = [
     "advisory_bucket_bounds",
     "create_aggregation",
     "disable_fastapi_telemetry",
+    "install_contrib_asgi_content_length",
+    "install_contrib_asgi_timer",
     "install_contrib_fastapi_hooks",
     "instrument_sqlalchemy_engine",
     "instrumented_by_contrib",
@@ -155,6 +157,42 @@ def install_contrib_fastapi_hooks(
         return False
     contrib.__dict__["_get_route_details"] = details  # a module global, replaced
     OpenTelemetryMiddleware.__call__ = wrap(original)  # type: ignore[method-assign]
+    return True
+
+
+def install_contrib_asgi_timer(timer: Callable[[], float]) -> bool:
+    """Make the contrib ASGI middleware read its clock through ``timer``.
+
+    Replaces ``opentelemetry.instrumentation.asgi.default_timer`` (the module global its
+    ``__call__`` reads at a request's start and, for the duration metric, when the app returns;
+    checked on 0.60b0 to 0.66b2). Fallback: ``False``, nothing replaced, when it is missing.
+    """
+    try:
+        from opentelemetry.instrumentation import asgi as contrib_asgi
+    except ImportError:
+        return False
+    if not callable(getattr(contrib_asgi, "default_timer", None)):
+        return False
+    contrib_asgi.__dict__["default_timer"] = timer  # a module global, replaced
+    return True
+
+
+def install_contrib_asgi_content_length(attribute: property) -> bool:
+    """Make ``OpenTelemetryMiddleware.content_length_header`` the data descriptor
+    ``attribute`` (a class attribute takes precedence over the instance's).
+
+    The contrib's ``__init__`` sets it on the instance and its send wrapper and ``__call__``
+    read and write it (checked on 0.60b0 to 0.66b2). Fallback: ``False``, nothing replaced,
+    when ``__init__`` no longer names it.
+    """
+    try:
+        from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+    except ImportError:
+        return False
+    init = vars(OpenTelemetryMiddleware).get("__init__")
+    if "content_length_header" not in getattr(getattr(init, "__code__", None), "co_names", ()):
+        return False
+    setattr(OpenTelemetryMiddleware, "content_length_header", attribute)  # noqa: B010
     return True
 
 

@@ -157,6 +157,37 @@ def test_install_contrib_fastapi_hooks() -> None:
         OpenTelemetryMiddleware.__call__ = original_call  # type: ignore[method-assign]
 
 
+def test_install_contrib_asgi_timer() -> None:
+    from opentelemetry.instrumentation import asgi as contrib_asgi
+
+    original = vars(contrib_asgi).get("default_timer")
+    assert callable(original), "opentelemetry-instrumentation-asgi: default_timer is gone"
+    try:
+        assert _compat.install_contrib_asgi_timer(lambda: 42.0)
+        assert contrib_asgi.default_timer() == 42.0
+    finally:
+        contrib_asgi.__dict__["default_timer"] = original
+
+
+def test_install_contrib_asgi_content_length() -> None:
+    init = vars(OpenTelemetryMiddleware)["__init__"]
+    assert "content_length_header" in init.__code__.co_names, (
+        "opentelemetry-instrumentation-asgi: content_length_header is gone"
+    )
+    before = vars(OpenTelemetryMiddleware).get("content_length_header")  # ours, once adapted
+    seen: list[object] = []
+    attribute = property(lambda self: 7, lambda self, value: seen.append(value))
+    try:
+        assert _compat.install_contrib_asgi_content_length(attribute)
+        middleware = OpenTelemetryMiddleware(lambda *a: None)  # __init__ sets it to None
+        assert middleware.content_length_header == 7 and seen == [None]
+    finally:
+        if before is None:
+            delattr(OpenTelemetryMiddleware, "content_length_header")
+        else:
+            OpenTelemetryMiddleware.content_length_header = before
+
+
 def test_instrumented_by_contrib() -> None:
     app = FastAPI()
     assert not _compat.instrumented_by_contrib(app)

@@ -9,29 +9,85 @@ changes two things, once per process:
 * the route of a request is its full template through mounts
   (:func:`otel_monitoring.capture.routes.route_template`: ``/v2/pong``, ``/static/{path}``);
 * the contrib ASGI middleware measures a request only in the outermost app: it marks the
-  scope, and an inner app's middleware that finds the mark passes the request through.
+  scope, and an inner app's middleware that finds the mark passes the request through;
+* a request's duration ends when its response's last body message has been sent, not when
+  the app returns after the response's ``BackgroundTasks`` (the contrib ends its span there
+  but records the duration metric at the return, open-telemetry/opentelemetry-python-contrib
+  #3591): the middleware's clock (:func:`_clock`) reads, within a request whose response is
+  complete, the time it completed;
+* a response's size is its own ``content-length``: the contrib kept the last one seen on the
+  middleware, shared by every request (:data:`CONTENT_LENGTH`).
 
-Both hooks replace private names of the contrib packages (through
+The hooks replace private names of the contrib packages (through
 :mod:`otel_monitoring._compat`); if those change, the hooks are
 skipped with one warning and the contrib keeps its own behaviour.
 """
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import logging
 import threading
-from collections.abc import Awaitable, Callable
+import timeit
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from otel_monitoring._compat import install_contrib_fastapi_hooks
+from otel_monitoring._compat import (
+    install_contrib_asgi_content_length,
+    install_contrib_asgi_timer,
+    install_contrib_fastapi_hooks,
+)
 from otel_monitoring.capture.routes import MEASURED, Scope, route_template
 
 __all__ = ["adapt_contrib_fastapi"]
 
 _logger = logging.getLogger("otel_monitoring")
 _lock = threading.Lock()
-_adapted = False  # both hooks installed (kept here, never written onto the contrib's class)
+_adapted = False  # the hooks installed (kept here, never written onto the contrib's class)
+
+
+class _Request:
+    """What the contrib ASGI middleware keeps of one request: when its response was complete
+    (``timeit.default_timer()``, None until then) and its ``content-length`` (bytes)."""
+
+    __slots__ = ("content_length", "sent_at")
+
+    def __init__(self) -> None:
+        self.sent_at: float | None = None
+        self.content_length: int | None = None
+
+
+# a cell per request: the app may send from a child task, which sees the same cell
+_REQUEST: contextvars.ContextVar[_Request | None] = contextvars.ContextVar(
+    "otel_monitoring_contrib_request", default=None
+)
+
+
+def _clock() -> float:
+    """The contrib ASGI middleware's clock: the time the current request's response was
+    complete once it is (so background tasks stay out of its duration), else now."""
+    request = _REQUEST.get()
+    if request is not None and request.sent_at is not None:
+        return request.sent_at
+    return timeit.default_timer()
+
+
+def _get_content_length(_middleware: object) -> int | None:
+    request = _REQUEST.get()
+    return None if request is None else request.content_length
+
+
+def _set_content_length(_middleware: object, value: int | None) -> None:
+    request = _REQUEST.get()
+    if request is not None:
+        request.content_length = value
+
+
+#: The contrib middleware's ``content_length_header``, per request instead of per middleware:
+#: on the instance, one request's value was recorded as the size of the next response that
+#: had none (a streamed one) and of concurrent requests' (checked on 0.66b2).
+CONTENT_LENGTH = property(_get_content_length, _set_content_length)
 
 
 def _route_details(scope: Scope) -> str | None:
@@ -56,9 +112,22 @@ def _measured_once(original_call: Callable[..., Any]) -> Callable[..., Any]:
         if scope.get(MEASURED):  # an outer app measures this request already
             await self.app(scope, receive, send)
             return
-        if scope.get("type") in ("http", "websocket"):
-            scope[MEASURED] = True
-        await original_call(self, scope, receive, send)
+        if scope.get("type") not in ("http", "websocket"):
+            await original_call(self, scope, receive, send)
+            return
+        scope[MEASURED] = True
+        request = _Request()
+
+        async def sending(message: MutableMapping[str, Any]) -> None:
+            await send(message)
+            if message.get("type") == "http.response.body" and not message.get("more_body"):
+                request.sent_at = timeit.default_timer()
+
+        token = _REQUEST.set(request)
+        try:
+            await original_call(self, scope, receive, sending)
+        finally:
+            _REQUEST.reset(token)
 
     return measured_once
 
@@ -80,5 +149,16 @@ def adapt_contrib_fastapi() -> bool:
                 " expected one; mounted apps may be counted twice and named by their mount path"
             )
             return False
+        if not install_contrib_asgi_timer(_clock):
+            _logger.warning(
+                "otel_monitoring: this opentelemetry-instrumentation-asgi version is not the"
+                " expected one; request durations include the responses' background tasks"
+            )
+        if not install_contrib_asgi_content_length(CONTENT_LENGTH):
+            _logger.warning(
+                "otel_monitoring: this opentelemetry-instrumentation-asgi version is not the"
+                " expected one; a response without a content-length may be counted at the"
+                " size of another"
+            )
         _adapted = True
         return True

@@ -13,6 +13,14 @@ Requests are named by their full route template through mounts (``/v2/pong``,
 ``/static/{path}``; see :mod:`otel_monitoring.capture.routes`) and measured once: mounted apps,
 FastAPI's native telemetry of a mounted FastAPI app included, see the scope marked as measured.
 
+A request lasts until its response's last body message has been handed to the server
+(the semantic conventions' "last byte sent"), not until the app returns: Starlette runs a
+response's ``BackgroundTasks`` (an e-mail to send, an audit row to write) after that message,
+inside the same ASGI call, and counting them made a 10-ms response read as seconds. (The
+contrib ASGI middleware ends its span there too, but records its duration metric when the app
+returns: open-telemetry/opentelemetry-python-contrib#3591.) An exception a background task
+raises is still the request's ``error.type``.
+
 Guarantees: bookkeeping errors are counted by the guard and never reach the app; the app's
 own exceptions propagate unchanged; excluded paths (health probes, the monitoring API; exact
 paths) skip everything.
@@ -173,7 +181,7 @@ class MonitoringMiddleware:
             raise
         finally:
             try:
-                duration_s = time.perf_counter() - start
+                duration_s = state.ended() - start
                 self._finish(scope, entry, span, method, state, error_type, duration_s)
             except Exception as exc:  # instrumentation boundary
                 self.guard.error("middleware finish", exc)
@@ -202,7 +210,7 @@ class MonitoringMiddleware:
             raise
         finally:
             try:
-                duration_s = time.perf_counter() - start
+                duration_s = state.ended() - start
                 route, status, error_type = self._measure(
                     scope, entry, method, state, error_type, duration_s
                 )
@@ -214,7 +222,7 @@ class MonitoringMiddleware:
                         method=method,
                         status_code=status,
                         duration_s=duration_s,
-                        end_s=time.time(),
+                        end_s=state.ended_s(),
                         trace_id=trace_id,
                         span_id=random.getrandbits(64),
                         error=error,
@@ -228,6 +236,7 @@ class MonitoringMiddleware:
         server_timing = self.server_timing
 
         async def send_wrapper(message: Message) -> None:
+            last = False  # the response's last body message
             try:
                 kind = message["type"]
                 if kind == "http.response.start":
@@ -236,9 +245,12 @@ class MonitoringMiddleware:
                         add_server_timing(message, start)
                 elif kind == "http.response.body":
                     state.size += len(message.get("body", b""))
+                    last = not message.get("more_body", False)
             except Exception as exc:  # instrumentation boundary
                 self.guard.error("middleware send", exc)
             await send(message)
+            if last:
+                state.sent = time.perf_counter()
 
         return send_wrapper
 
@@ -280,7 +292,7 @@ class MonitoringMiddleware:
             attributes["error.type"] = error_type
             span.set_status(Status(StatusCode.ERROR))
         span.set_attributes(attributes)
-        span.end()
+        span.end(end_time=round(state.ended_s() * 1e9))
 
     def _measure(
         self,
@@ -344,8 +356,22 @@ def _message_of(exc: BaseException) -> str:
 
 
 class _ResponseState:
-    __slots__ = ("size", "status")
+    """What the app has sent: the status, the body's size (bytes), and when its last body
+    message was handed to the server (``time.perf_counter()``; None until then)."""
+
+    __slots__ = ("sent", "size", "status")
 
     def __init__(self) -> None:
         self.status: int | None = None
         self.size = 0
+        self.sent: float | None = None
+
+    def ended(self) -> float:
+        """When the request ended (``time.perf_counter()``): its last body message sent, or
+        now when none was (the app raised, or is still streaming)."""
+        return time.perf_counter() if self.sent is None else self.sent
+
+    def ended_s(self) -> float:
+        """:meth:`ended` as a Unix time (seconds)."""
+        now = time.perf_counter()
+        return time.time() - (now - self.ended())
