@@ -24,6 +24,7 @@ import httpx
 from otel_monitoring.alerting.model import Alert, AlertState
 from otel_monitoring.clock import iso
 from otel_monitoring.errors import ConfigError
+from otel_monitoring.forks import redo_in_forked_child
 from otel_monitoring.self_telemetry import Guard
 
 __all__ = ["AlertLogEmitter", "WebhookNotifier", "alertmanager_payload", "check_allowed"]
@@ -130,14 +131,22 @@ class WebhookNotifier:
         self.sent = 0
         self.failed = 0
         self.held = 0
+        self.timeout_s = timeout_s
+        self._stop = False
+        self._start()
+        redo_in_forked_child(self, WebhookNotifier._start)
+
+    def _start(self) -> None:
+        """A new queue, HTTP client and delivery thread (at start, and in a forked child,
+        which inherits no thread and must not share the parent's connections)."""
         self._queue: deque[Alert] = deque()
         self._ready = threading.Condition()
-        self._stop = False
-        self._client = httpx.Client(timeout=timeout_s, follow_redirects=False)
+        self._client = httpx.Client(timeout=self.timeout_s, follow_redirects=False)
         self._thread = threading.Thread(
             target=self._run, name="otel-monitoring-webhooks", daemon=True
         )
-        self._thread.start()
+        if not self._stop:
+            self._thread.start()
 
     def __call__(self, alert: Alert) -> None:
         if alert.state is AlertState.PENDING:
@@ -197,7 +206,8 @@ class WebhookNotifier:
         with self._ready:
             self._stop = True
             self._ready.notify()
-        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
         self._client.close()
 
 

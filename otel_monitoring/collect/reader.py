@@ -38,6 +38,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation
 
 from otel_monitoring.collect.merge import ExportBuffer
+from otel_monitoring.forks import redo_in_forked_child
 from otel_monitoring.self_telemetry import Guard
 
 __all__ = ["HISTOGRAM_MAX_SIZE", "MonitoringMetricReader"]
@@ -90,22 +91,39 @@ class MonitoringMetricReader(MetricReader):
         self.export_timeout_s = export_timeout_s
         self.guard = guard or Guard()
         self.collections = 0
-        self._buffer = ExportBuffer(max_buckets=HISTOGRAM_MAX_SIZE, cumulative=cumulative)
-        self._buffer_lock = threading.Lock()
-        self._collect_lock = threading.Lock()
+        self._cumulative = cumulative
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._export_thread: threading.Thread | None = None
-        self._export_lock = threading.Lock()  # one export at a time, in order
+        self._fresh_state()
         #: Called by the reader thread each collection instead of :meth:`collect_now`, so the
         #: owner can run follow-up work (alert evaluation) after each collection.
         self.tick = tick
+
+    def _fresh_state(self) -> None:
+        """The locks and the batch waiting for export, new (at start, and in a forked child:
+        the parent's batch is the parent's to export)."""
+        self._buffer = ExportBuffer(max_buckets=HISTOGRAM_MAX_SIZE, cumulative=self._cumulative)
+        self._buffer_lock = threading.Lock()
+        self._collect_lock = threading.Lock()
+        self._export_lock = threading.Lock()  # one export at a time, in order
+        self._tick_lock = threading.Lock()  # held by the reader thread through each tick
+        self._forking = False  # the tick lock is held for a fork under way
 
     def start(self) -> None:
         """Start the periodic collection thread and, with exporters, the export thread
         (daemons; idempotent). Exports run on their own thread so that a backend that does
         not answer (each export waits up to ``export_timeout_s``, retries included) never
-        delays a collection: the store's buckets stay one collection each."""
+        delays a collection: the store's buckets stay one collection each. A forked child
+        (``gunicorn --preload``'s workers) starts its own threads (see
+        :mod:`otel_monitoring.forks`)."""
+        if self._thread is None and self._export_thread is None:
+            redo_in_forked_child(
+                self,
+                MonitoringMetricReader._restart_in_child,
+                before=MonitoringMetricReader._before_fork,
+                parent=MonitoringMetricReader._after_fork,
+            )
         if self._thread is None:
             self._thread = threading.Thread(
                 target=self._run, name="otel-monitoring-reader", daemon=True
@@ -162,13 +180,38 @@ class MonitoringMetricReader(MetricReader):
 
     def _run(self) -> None:
         while not self._stop.wait(self.collect_interval_s):
-            if self.tick is not None:
-                try:
-                    self.tick()
-                except Exception as exc:  # instrumentation boundary
-                    self.guard.error("collection tick", exc)
-            else:
-                self.collect_now()
+            with self._tick_lock:
+                if self._stop.is_set():
+                    return
+                if self.tick is not None:
+                    try:
+                        self.tick()
+                    except Exception as exc:  # instrumentation boundary
+                        self.guard.error("collection tick", exc)
+                else:
+                    self.collect_now()
+
+    def _before_fork(self) -> None:
+        """In the parent, before ``fork``: wait (up to 5 s) for a tick under way, so that the
+        child gets no lock of the store or the alerts held, and hold the next one off; then
+        collect, so the child's first collection holds none of the parent's measurements."""
+        self._forking = self._tick_lock.acquire(timeout=5.0)
+        if not self._stop.is_set():
+            self.collect_now()
+
+    def _after_fork(self) -> None:
+        """In the parent, after ``fork``: the ticks go on."""
+        if self._forking:
+            self._tick_lock.release()
+
+    def _restart_in_child(self) -> None:
+        """In a forked child: new locks and batch, and the threads the parent ran (none when
+        it had stopped)."""
+        running = (self._thread, self._export_thread) != (None, None)
+        self._fresh_state()
+        self._thread = self._export_thread = None
+        if running and not self._stop.is_set():
+            self.start()
 
     def _run_exports(self) -> None:
         while not self._stop.wait(self.interval_s):

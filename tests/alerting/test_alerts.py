@@ -4,6 +4,8 @@ anomaly alerts, rules files, webhooks and OTel log records."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -370,6 +372,36 @@ def test_webhook_retries_with_backoff_and_never_follows_redirects(receiver: Rece
         assert redirecting.paths == ["/hook"] and notifier.failed == 1  # no second request
     finally:
         redirecting.server.shutdown()
+
+
+_FORKED_NOTIFIER = """
+import os, sys
+from otel_monitoring.alerting.model import Alert, AlertState
+from otel_monitoring.alerting.notify import WebhookNotifier
+from otel_monitoring.self_telemetry import Guard
+
+notifier = WebhookNotifier([sys.argv[1]], ["127.0.0.1"], guard=Guard(), backoff_s=0.01)
+pid = os.fork()
+if pid == 0:  # a worker forked after the notifier started (gunicorn --preload)
+    alert = Alert("a1", "f1", "r", "warning", AlertState.FIRING, "s", (), 1.0, 0.5, 0.0, 0.0)
+    notifier(alert)
+    notifier.close(timeout_s=10.0)
+    os._exit(0 if notifier.sent == 1 else 1)
+_, status = os.waitpid(pid, 0)
+notifier.close()
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def test_a_forked_child_delivers_its_own_alerts() -> None:
+    """A forked child inherits no delivery thread: it starts its own (and its own client)."""
+    receiver = Receiver()
+    try:
+        argv = [sys.executable, "-W", "ignore::DeprecationWarning", "-c", _FORKED_NOTIFIER]
+        done = subprocess.run([*argv, receiver.url], timeout=60, check=False)
+        assert done.returncode == 0 and len(receiver.bodies) == 1, receiver.bodies
+    finally:
+        receiver.server.shutdown()
 
 
 def test_webhook_allow_list_is_enforced_at_start() -> None:

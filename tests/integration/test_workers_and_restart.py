@@ -1,16 +1,19 @@
-"""Several uvicorn workers sharing one SQLite store, and a restart after SIGKILL."""
+"""Several workers sharing one SQLite store (uvicorn's, and gunicorn's forked from an arbiter
+that imported the app: ``--preload``), and a restart after SIGKILL."""
 
 from __future__ import annotations
 
 import os
 import signal
 import sqlite3
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 SHOP = "otel_monitoring.demo.shop:app"
 ADMIN = {"Authorization": "Bearer workers-admin-key"}
@@ -55,15 +58,27 @@ def _fresh_get(url: str, **kwargs: Any) -> httpx.Response:
     return httpx.get(url, headers={"Connection": "close", **ADMIN}, timeout=10, **kwargs)
 
 
+def _workers_argv(server_kind: str, port: int, uvicorn_cmd: Any) -> list[str]:
+    if server_kind == "uvicorn":
+        return [*uvicorn_cmd(SHOP, port), "--workers", "2"]
+    # the arbiter imports the app (and so instruments it), then forks the workers
+    gunicorn = [str(Path(sys.executable).parent / "gunicorn"), "--preload", "-w", "2"]
+    return [*gunicorn, "-k", "uvicorn.workers.UvicornWorker", "-b", f"127.0.0.1:{port}", SHOP]
+
+
+@pytest.mark.parametrize("server_kind", ["uvicorn", "gunicorn-preload"])
 def test_two_workers_report_the_combined_numbers(
+    server_kind: str,
     start_server: Callable[..., Any],
     port: int,
     shop_env: dict[str, str],
     uvicorn_cmd: Any,
     tmp_path: Path,
 ) -> None:
+    """Under ``gunicorn --preload`` the workers inherited the monitor but none of its threads:
+    none wrote the file or evaluated an alert (each answered with its own requests)."""
     db = tmp_path / "monitoring.db"
-    argv = [*uvicorn_cmd(SHOP, port), "--workers", "2"]
+    argv = _workers_argv(server_kind, port, uvicorn_cmd)
     server = start_server(argv, _env(shop_env, db, OTEL_MONITORING_LATENCY_THRESHOLD_MS="30"), port)
     pids: set[int] = set()
     sent = 0
@@ -130,19 +145,21 @@ def test_two_workers_report_the_combined_numbers(
     with sqlite3.connect(db) as connection:
         (holder,) = connection.execute("SELECT holder FROM leases").fetchone()
     leader = int(str(holder).rpartition(":")[2])
-    assert leader in pids
+    if server_kind == "uvicorn":
+        assert leader in pids
+        # the leader dies: another worker takes the lease and evaluation goes on
+        os.kill(leader, signal.SIGKILL)
 
-    # the leader dies: another worker takes the lease and evaluation goes on
-    os.kill(leader, signal.SIGKILL)
+        def new_leader() -> None:
+            with sqlite3.connect(db) as connection:
+                row = connection.execute("SELECT holder FROM leases").fetchone()
+            assert row is not None and int(str(row[0]).rpartition(":")[2]) != leader, (
+                f"lease holder {row} (the killed leader was {leader})"
+            )
 
-    def new_leader() -> None:
-        with sqlite3.connect(db) as connection:
-            row = connection.execute("SELECT holder FROM leases").fetchone()
-        assert row is not None and int(str(row[0]).rpartition(":")[2]) != leader, (
-            f"lease holder {row} (the killed leader was {leader})"
-        )
-
-    _eventually(new_leader)
+        _eventually(new_leader)
+    else:  # the arbiter, which has the monitor too, may hold the lease (killing it stops all)
+        assert leader in {*pids, server.proc.pid}
     for _ in range(20):  # a new condition only a live evaluator can notice: errors
         assert _fresh_get(server.url + "/boom").status_code == 500
 
