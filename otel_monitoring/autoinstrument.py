@@ -76,7 +76,8 @@ def post_instrument(**kwargs: Any) -> None:
     if settings is None or _state.get("patched"):
         return
     _state["patched"] = True
-    adapt_contrib_fastapi()  # full route templates; mounted apps measured once
+    # full route templates; mounted apps measured once; our exclusions behind a root path
+    adapt_contrib_fastapi(_state.get("excluded", frozenset()))
     _warn_prometheus_under_other_configurator()
 
     def wrap(original_init: Callable[..., None]) -> Callable[..., None]:
@@ -134,6 +135,8 @@ def _prepare() -> Settings | None:
         # Exact paths, anchored: the contrib searches each regex anywhere in the URL.
         excluded = excluded_url_patterns(settings.excluded_urls, settings.prefix)
         os.environ.setdefault("OTEL_PYTHON_FASTAPI_EXCLUDED_URLS", excluded)
+        if os.environ["OTEL_PYTHON_FASTAPI_EXCLUDED_URLS"] == excluded:  # not the user's own
+            _state["excluded"] = frozenset(settings.excluded_urls)
         workers.mark_root()
         _state["settings"] = settings
         return settings

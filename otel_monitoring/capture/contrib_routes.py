@@ -15,6 +15,8 @@ changes two things, once per process:
   but records the duration metric at the return, open-telemetry/opentelemetry-python-contrib
   #3591): the middleware's clock (:func:`_clock`) reads, within a request whose response is
   complete, the time it completed;
+* an excluded path is excluded behind a proxy's root path too (the contrib matches its
+  patterns against the full URL, which then carries the prefix);
 * a response's size is its own ``content-length``: the contrib kept the last one seen on the
   middleware, shared by every request (:data:`CONTENT_LENGTH`).
 
@@ -38,13 +40,17 @@ from otel_monitoring._compat import (
     install_contrib_asgi_timer,
     install_contrib_fastapi_hooks,
 )
-from otel_monitoring.capture.routes import MEASURED, Scope, route_template
+from otel_monitoring.capture.routes import MEASURED, Scope, app_path, route_template
 
 __all__ = ["adapt_contrib_fastapi"]
 
 _logger = logging.getLogger("otel_monitoring")
 _lock = threading.Lock()
 _adapted = False  # the hooks installed (kept here, never written onto the contrib's class)
+#: Exact paths not measured, also behind a proxy's root path (``uvicorn --root-path /api``
+#: puts ``/api/healthz`` in the scope for ``/healthz``, which the contrib's own check, on the
+#: full URL, misses); see :func:`adapt_contrib_fastapi`.
+_excluded: frozenset[str] = frozenset()
 
 
 class _Request:
@@ -116,6 +122,9 @@ def _measured_once(original_call: Callable[..., Any]) -> Callable[..., Any]:
             await original_call(self, scope, receive, send)
             return
         scope[MEASURED] = True
+        if _excluded and scope.get("root_path") and app_path(scope) in _excluded:
+            await self.app(scope, receive, send)  # a probe behind a proxy's root path
+            return
         request = _Request()
 
         async def sending(message: MutableMapping[str, Any]) -> None:
@@ -132,9 +141,11 @@ def _measured_once(original_call: Callable[..., Any]) -> Callable[..., Any]:
     return measured_once
 
 
-def adapt_contrib_fastapi() -> bool:
-    """Install both hooks (idempotent); ``False`` when the contrib is absent or unexpected."""
-    global _adapted
+def adapt_contrib_fastapi(excluded: frozenset[str] = frozenset()) -> bool:
+    """Install the hooks (idempotent); ``False`` when the contrib is absent or unexpected.
+    ``excluded``: exact paths the contrib is told to skip, skipped behind a root path too."""
+    global _adapted, _excluded
+    _excluded = excluded
     with _lock:
         if _adapted:
             return True

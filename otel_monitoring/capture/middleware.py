@@ -39,7 +39,13 @@ from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from otel_monitoring.capture.instruments import Instruments
-from otel_monitoring.capture.routes import FASTAPI_TELEMETRY, MEASURED, route_template
+from otel_monitoring.capture.routes import (
+    FASTAPI_TELEMETRY,
+    MEASURED,
+    app_path,
+    included_path,
+    route_template,
+)
 from otel_monitoring.capture.spans import REQUEST_TRACE_ID, TraceFindings
 from otel_monitoring.self_telemetry import Guard
 from otel_monitoring.semconv import UNMATCHED_ROUTE
@@ -74,16 +80,23 @@ def route_of(scope: Scope, app: object = None, root_path: str | None = None) -> 
     """Full route template of a served request, from the root path; ``None`` if unmatched.
 
     ``app`` and ``root_path`` are the outermost app and the root path as it received the
-    request. The route Starlette matched (``scope["route"]``) names the request as it is when
-    no mount was crossed; otherwise (a mounted app, documentation routes and other routes
-    FastAPI does not record in the scope) the route is found again in ``app`` by
+    request. The route Starlette matched (``scope["route"]``) names the request when no mount
+    was crossed, at the full template ``app`` serves it at (:func:`included_path`: with the
+    prefixes of ``include_router``); otherwise (a mounted app, documentation routes and other
+    routes FastAPI does not record in the scope, a route served at several templates) the
+    route is found again in ``app`` by
     :func:`~otel_monitoring.capture.routes.route_template`, with the mounts' path templates.
     """
     root = str(scope.get("root_path", "")) if root_path is None else root_path
-    path = getattr(scope.get("route"), "path", None)
+    route = scope.get("route")
+    path = getattr(route, "path", None)
     mounted = scope.get("root_path", "") != root
     if isinstance(path, str) and not mounted:
-        return root + path
+        if app is None:
+            return root + path
+        full = included_path(app, route)  # with the prefixes of include_router
+        if full is not None:
+            return root + full
     if app is None or not (mounted or "endpoint" in scope):
         return None  # no route (Starlette records a matched one's endpoint): no second search
     try:
@@ -146,7 +159,7 @@ class MonitoringMiddleware:
         # one count, named by the outermost app.
         scope[MEASURED] = True
         scope.setdefault(FASTAPI_TELEMETRY, None)
-        if self._excluded(scope.get("path", "")):
+        if self._excluded(app_path(scope)):
             await self.app(scope, receive, send)
             return
         entry = _Entry(scope)

@@ -6,6 +6,10 @@
   routes (``StaticFiles``), ``/docs`` for FastAPI's documentation routes. ``None`` means no
   route matched (the request is counted as ``<unmatched>``); a mounted app that has routes
   and matches none of them is unmatched too.
+* :func:`included_path` gives the full template of the route Starlette matched, by the
+  route object (cheap: an index per app): FastAPI (0.137.2 and later) keeps an included
+  router's routes nested and records in the scope the route object itself, whose path lacks
+  the prefix ``include_router`` gave it (``/users/{id}`` where ``/v1/users/{id}`` is served).
 * :data:`MEASURED` marks a request scope once the outermost instrumented app measures it, so
   a mounted app (instrumented too) never counts the same request a second time.
 
@@ -15,6 +19,8 @@ request's own scope), so it has no side effect on the request.
 
 from __future__ import annotations
 
+import contextlib
+import weakref
 from collections.abc import Iterable, Iterator, MutableMapping, Sequence
 from typing import Any
 
@@ -22,7 +28,7 @@ from starlette.routing import BaseRoute, Host, Match, Mount
 
 from otel_monitoring._compat import matchable_routes, original_route
 
-__all__ = ["FASTAPI_TELEMETRY", "MEASURED", "route_template"]
+__all__ = ["FASTAPI_TELEMETRY", "MEASURED", "app_path", "included_path", "route_template"]
 
 Scope = MutableMapping[str, Any]
 
@@ -34,6 +40,58 @@ MEASURED = "otel_monitoring.measured"
 FASTAPI_TELEMETRY = "fastapi.telemetry"
 
 _MAX_DEPTH = 16  # nested mounts followed at most (a cycle cannot loop forever)
+
+
+class _PathIndex:
+    """An app's routes by identity: each route object's full template, or None when it is
+    served at several (one router included under two prefixes) or is not the app's own (a
+    host's); ``size``: the app's top-level route count when built."""
+
+    __slots__ = ("paths", "size")
+
+    def __init__(self, app: object) -> None:
+        top: Sequence[Any] = getattr(app, "routes", None) or ()
+        self.size = len(top)
+        self.paths: dict[int, tuple[object, str | None]] = {}  # the route kept: its id stays
+        for context in matchable_routes(top):
+            route, path = original_route(context), getattr(context, "path", None)
+            if not isinstance(path, str) or isinstance(route, (Mount, Host)):
+                continue
+            known = self.paths.get(id(route))
+            self.paths[id(route)] = (route, path if known is None or known[1] == path else None)
+
+
+_indexes: weakref.WeakKeyDictionary[object, _PathIndex] = weakref.WeakKeyDictionary()
+
+
+def included_path(app: object, route: object) -> str | None:
+    """The full template at which ``app`` serves ``route`` (the route object Starlette
+    matched, ``scope["route"]``): its path with the prefixes of the routers that include it.
+    ``None`` when ``route`` is not one of ``app``'s own routes or is served at several
+    templates (the caller matches the request again). The index is built on first use, and
+    again when the app's top-level routes change or an unknown route is asked for (a route
+    added to an included router); a route still unknown then is remembered as such."""
+    top = getattr(app, "routes", None) or ()
+    with contextlib.suppress(TypeError):  # an app that cannot be weakly referenced: no index
+        index = _indexes.get(app)
+        if index is None or index.size != len(top) or id(route) not in index.paths:
+            index = _PathIndex(app)
+            index.paths.setdefault(id(route), (route, None))  # asked for, not the app's own
+            _indexes[app] = index
+        known = index.paths.get(id(route))
+        return known[1] if known is not None and known[0] is route else None
+    return None
+
+
+def app_path(scope: Scope) -> str:
+    """The request's path within the app: without the root path a proxy's prefix gives
+    (``uvicorn --root-path /api`` puts ``/api/healthz`` in the scope for ``/healthz``), so
+    excluded paths and the monitoring API are recognised behind such a proxy too."""
+    path = str(scope.get("path", ""))
+    root = str(scope.get("root_path", ""))
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("", "/"):
+        return path[len(root) :] or "/"
+    return path
 
 
 def _routes(container: object) -> Iterator[Any]:

@@ -147,3 +147,41 @@ def test_code_mode_names_each_request_once_by_its_full_template(
     names = sorted(s.name for s in spans.get_finished_spans() if s.kind is SpanKind.SERVER)
     assert names.count("GET /v2/pong") == 1 and "GET /pong" not in names
     assert len(names) == len(sent)  # one server span per request (the probe has none)
+
+
+def test_code_mode_names_included_routers_with_their_prefixes() -> None:
+    """FastAPI keeps an included router's routes nested and records the route object itself
+    in the scope, whose path lacks the ``include_router`` prefix: ``/v1/...`` and ``/v3/...``
+    were one series, ``/users/{user_id}``. Routes defined after ``instrument_app`` too."""
+    app = FastAPI()
+    users = APIRouter(prefix="/users")
+
+    @users.get("/{user_id}")
+    def user(user_id: int) -> int:
+        return user_id
+
+    app.include_router(users, prefix="/v1")
+    monitor = otel_monitoring.instrument_app(app, span_exporters=[], metric_exporters=[])
+    app.include_router(users, prefix="/v3")  # after instrumenting: the same route objects
+    carts = APIRouter()
+
+    @carts.get("/carts/{cart_id}")
+    def cart(cart_id: int) -> int:
+        return cart_id
+
+    app.include_router(carts, prefix="/shop")
+    try:
+        client = TestClient(app)
+        sent = {"/v1/users/1": 2, "/v3/users/2": 3, "/shop/carts/9": 1}
+        for path, times in sent.items():
+            for _ in range(times):
+                assert client.get(path).status_code == 200, path
+        monitor.flush()
+        counted = {e.route: e.requests for e in monitor.stats.endpoints("5m")}
+        assert counted == {
+            "/v1/users/{user_id}": 2,
+            "/v3/users/{user_id}": 3,
+            "/shop/carts/{cart_id}": 1,
+        }
+    finally:
+        monitor.shutdown()

@@ -1,4 +1,5 @@
-"""An app whose routes look like probes, with mounts and docs, for the route-naming tests.
+"""An app whose routes look like probes, with mounts, routers included under prefixes and
+docs, for the route-naming tests.
 
 ``ROUTES_APP_STATIC``: directory served by the ``StaticFiles`` mount at ``/static``.
 ``ROUTES_APP_INSTRUMENT=1``: ``instrument_app`` it (code mode); otherwise it is left alone,
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 app = FastAPI(title="routes")
@@ -57,6 +58,25 @@ def orders() -> list[int]:
     return [1, 2]
 
 
+# one router included under two prefixes (the same route objects at two templates), and
+# one under a prefix of its own
+accounts = APIRouter(prefix="/accounts")
+shop = APIRouter()
+
+
+@accounts.get("/{account_id}")
+def account(account_id: int) -> dict[str, int]:
+    return {"account": account_id}
+
+
+@shop.get("/carts/{cart_id}")
+def cart(cart_id: int) -> dict[str, int]:
+    return {"cart": cart_id}
+
+
+app.include_router(accounts, prefix="/v1")
+app.include_router(accounts, prefix="/v3")
+app.include_router(shop, prefix="/shop")
 app.mount("/v2", v2)
 app.mount("/tenants/{tenant_id}", tenant)
 app.mount("/static", StaticFiles(directory=os.environ["ROUTES_APP_STATIC"]), name="static")

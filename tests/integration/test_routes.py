@@ -2,8 +2,11 @@
 
 A real uvicorn process serves an app with routes that look like probes (``/healthcare/items``,
 ``/reports/metrics``, ``/users/pingu``), the probes themselves, a mounted FastAPI app, a
-mount with a path parameter, a ``StaticFiles`` mount, FastAPI's documentation routes and
-paths that match nothing. The counts per route must be exact.
+mount with a path parameter, a ``StaticFiles`` mount, one router included under two prefixes
+and one under its own, FastAPI's documentation routes and paths that match nothing; and the
+same behind a proxy that strips a prefix (``uvicorn --root-path /api``), where every template
+starts with the root path (the semantic conventions' application root) and the probes and
+the monitoring API are still not the app's traffic. The counts per route must be exact.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ TRAFFIC: dict[str, tuple[int, int]] = {
     "/healthcare/items": (2, 200),
     "/reports/metrics": (3, 200),
     "/users/pingu": (4, 200),
+    "/v1/accounts/7": (2, 200),
+    "/v3/accounts/7": (3, 200),
+    "/shop/carts/9": (1, 200),
     "/health": (2, 200),
     "/healthz": (2, 200),
     "/metrics": (1, 200),
@@ -47,6 +53,9 @@ EXPECTED: dict[str, tuple[int, int]] = {
     "/healthcare/items": (2, 0),
     "/reports/metrics": (3, 0),
     "/users/{name}": (4, 0),
+    "/v1/accounts/{account_id}": (2, 0),
+    "/v3/accounts/{account_id}": (3, 0),
+    "/shop/carts/{cart_id}": (1, 0),
     "/v2/pong": (7, 0),
     "/tenants/{tenant_id}/orders": (3, 0),
     "/static/{path}": (3, 1),
@@ -94,9 +103,11 @@ def _wait_listening(url: str, server: Any) -> None:
             time.sleep(0.1)
 
 
+@pytest.mark.parametrize("root_path", ["", "/api"])
 @pytest.mark.parametrize("mode", ["code", "zero-code"])
 def test_routes_are_named_and_counted_once(
     mode: str,
+    root_path: str,
     start_server: Callable[..., Any],
     port: int,
     uvicorn_cmd: Callable[..., list[str]],
@@ -121,9 +132,15 @@ def test_routes_are_named_and_counted_once(
         api = f"http://127.0.0.1:{api_port}"
         prefix = (str(Path(sys.executable).parent / "opentelemetry-instrument"),)
     argv = [*uvicorn_cmd("routes_app:app", port, *prefix), "--app-dir", str(HERE)]
+    if root_path:
+        argv += ["--root-path", root_path]
     server = start_server(argv, env, port)
     if mode == "zero-code":
         _wait_listening(api + "/monitoring/health", server)
     _send(server.url)
+    expected = {
+        route if route == "<unmatched>" else root_path + route: counts
+        for route, counts in EXPECTED.items()
+    }
     total = sum(requests for requests, _ in EXPECTED.values())
-    assert _counted(api) == (total, EXPECTED)
+    assert _counted(api) == (total, expected)
