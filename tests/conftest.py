@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -61,6 +62,9 @@ class Server:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
+
+    #: Where the monitoring API answers: the app's port, or the side port in zero-code mode.
+    api = ""
 
 
 @pytest.fixture
@@ -125,3 +129,54 @@ def uvicorn_cmd() -> Callable[..., list[str]]:
 def another_port() -> Callable[[], int]:
     """Call to get one more free port."""
     return free_port
+
+
+def api_until(
+    api: str, path: str, until: Callable[[Any], bool], params: dict[str, str] | None = None
+) -> Any:
+    """The JSON of the monitoring API's ``path`` once ``until(json)`` holds, polled twice a
+    second for up to 25 s (under the API's 50/min limits; the side port's thread may lag the
+    app, and a request's bookkeeping its response)."""
+    deadline = time.monotonic() + 25
+    with httpx.Client(base_url=api, timeout=10) as client:
+        while True:
+            try:
+                answer = client.get(path, params=params).json()
+            except httpx.TransportError:
+                answer = None
+            if answer is not None and until(answer):
+                return answer
+            assert time.monotonic() < deadline, answer
+            time.sleep(0.5)
+
+
+#: How a test app is run: instrumented in code (no trace exporter: no SDK spans), in code with
+#: a span per request, or left to ``opentelemetry-instrument`` (the app reads
+#: ``TEST_APP_ZERO_CODE`` and does not instrument itself).
+APP_MODES = ("code", "code-spans", "zero-code")
+
+
+@pytest.fixture
+def serve_app(start_server: Callable[..., Server], port: int) -> Callable[..., Server]:
+    """Call ``serve_app(app, mode, env, ready_path)`` to run the test app ``app``
+    (``module:attr``) under uvicorn in one of :data:`APP_MODES`; its ``api`` is set."""
+
+    def serve(app: str, mode: str, env: dict[str, str], ready_path: str) -> Server:
+        env = {
+            "OTEL_MONITORING_INTERVAL": "1s",
+            "OTEL_METRICS_EXPORTER": "none",
+            "OTEL_LOGS_EXPORTER": "none",
+            "OTEL_TRACES_EXPORTER": "console" if mode == "code-spans" else "none",
+            **env,
+        }
+        prefix: tuple[str, ...] = ()
+        api_port = port
+        if mode == "zero-code":
+            api_port = free_port()
+            env.update(TEST_APP_ZERO_CODE="1", OTEL_MONITORING_PORT=str(api_port))
+            prefix = (str(Path(sys.executable).parent / "opentelemetry-instrument"),)
+        server = start_server(uvicorn_argv(app, port, *prefix), env, port, ready_path=ready_path)
+        server.api = f"http://127.0.0.1:{api_port}"
+        return server
+
+    return serve

@@ -1,7 +1,7 @@
 """An app on an async SQLAlchemy engine (``create_async_engine``, aiosqlite), as many FastAPI
 services are written, instrumented in code with ``instrument_app(app, engine=engine)``.
 
-``ASYNC_DB_PATH`` names the SQLite file; with ``ASYNC_DB_ZERO_CODE=1`` the app is left to
+``ASYNC_DB_PATH`` names the SQLite file; with ``TEST_APP_ZERO_CODE=1`` the app is left to
 ``opentelemetry-instrument``. ``GET /orders/{id}``: one query;
 ``GET /orders``: the list, then each order's lines one query at a time (an N+1).
 """
@@ -67,5 +67,5 @@ async def listing() -> list[dict[str, object]]:
     return out
 
 
-if not os.environ.get("ASYNC_DB_ZERO_CODE"):
+if not os.environ.get("TEST_APP_ZERO_CODE"):
     otel_monitoring.instrument_app(app, engine=engine)

@@ -1,4 +1,4 @@
-"""Responses of the kinds a service sends. ``RESPONSES_ZERO_CODE=1`` leaves the app to
+"""Responses of the kinds a service sends. ``TEST_APP_ZERO_CODE=1`` leaves the app to
 ``opentelemetry-instrument``; otherwise it is instrumented in code.
 
 ``POST /signup``: answers at once, then a 0.6-s background job (as a sign-up sends its
@@ -55,5 +55,5 @@ async def events() -> StreamingResponse:
     return StreamingResponse(chunks(), media_type="text/plain")
 
 
-if not os.environ.get("RESPONSES_ZERO_CODE"):
+if not os.environ.get("TEST_APP_ZERO_CODE"):
     otel_monitoring.instrument_app(app)

@@ -5,59 +5,36 @@ engine. (SQLAlchemy has no async events: listening on the ``AsyncEngine`` itself
 
 from __future__ import annotations
 
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from conftest import APP_MODES, api_until
 
 APP = "tests.integration.async_db_app:app"
-INSTRUMENT = str(Path(sys.executable).parent / "opentelemetry-instrument")
 
 
-@pytest.mark.parametrize("mode", ["code", "zero-code"])
+@pytest.mark.parametrize("mode", APP_MODES)
 def test_an_async_engine_gets_db_timings_and_n_plus_one(
-    mode: str,
-    start_server: Callable[..., Any],
-    uvicorn_cmd: Callable[..., list[str]],
-    port: int,
-    another_port: Callable[[], int],
-    tmp_path: Path,
+    mode: str, serve_app: Callable[..., Any], tmp_path: Path
 ) -> None:
-    env = {"OTEL_MONITORING_INTERVAL": "1s", "ASYNC_DB_PATH": str(tmp_path / "orders.db")}
-    api = None
-    if mode == "zero-code":
-        api_port = another_port()
-        api = f"http://127.0.0.1:{api_port}"
-        env.update(
-            ASYNC_DB_ZERO_CODE="1",
-            OTEL_MONITORING_PORT=str(api_port),
-            OTEL_TRACES_EXPORTER="none",
-            OTEL_METRICS_EXPORTER="none",
-            OTEL_LOGS_EXPORTER="none",
-        )
-    cmd = uvicorn_cmd(APP, port, INSTRUMENT) if api else uvicorn_cmd(APP, port)
-    server = start_server(cmd, env, port, ready_path="/openapi.json")
+    env = {"ASYNC_DB_PATH": str(tmp_path / "orders.db")}
+    server = serve_app(APP, mode, env, "/openapi.json")
     with httpx.Client(base_url=server.url, timeout=10) as app_client:
         for i in range(1, 4):
             assert app_client.get(f"/orders/{i}").json() == {"id": i}
         listing = app_client.get("/orders").json()
         assert [o["lines"] for o in listing] == [[[f"sku-{i}", 1]] for i in range(1, 7)]
-    with httpx.Client(base_url=api or server.url, timeout=10) as client:
-        deadline = time.monotonic() + 25  # polled twice a second: under the 60/min limit
-        while True:
-            try:
-                db = client.get("/monitoring/db", params={"window": "5m"}).json()
-            except httpx.TransportError:  # the side port's thread may lag the app
-                db = []
-            counts = {row["summary"]: row["count"] for row in db}
-            if counts.get("SELECT lines") == 6:
-                break
-            assert time.monotonic() < deadline, db
-            time.sleep(0.5)
+    db = api_until(
+        server.api,
+        "/monitoring/db",
+        lambda rows: any(r["summary"] == "SELECT lines" and r["count"] == 6 for r in rows),
+        {"window": "5m"},
+    )
+    counts = {row["summary"]: row["count"] for row in db}
+    with httpx.Client(base_url=server.api, timeout=10) as client:
         # the three look-ups and the list; the start's schema and rows are there too
         assert counts["SELECT orders"] == 4, db
         assert counts["INSERT lines"] == 6, db
