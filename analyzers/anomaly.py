@@ -55,18 +55,21 @@ keep the plain floor (1e-3 x the baseline).
 point of an incident gets a score, later points get 0 unless their surprise is several times
 larger (``realarm_factor``) than the one that opened the incident. Within
 ``realarm_gap_points`` of the opening only a surprise ``realarm_jump`` times the opening one
-alarms again: a noise blip that opened an incident just before a real one (a p95 of 7 ms over
-a 5 ms baseline, then 400 ms) must not swallow it, while the few points of one incident's
-onset stay one alarm. The incident lasts ``refractory_points`` after its
-opening, and longer while it goes on: it ends only once ``incident_hold_points`` points have
-passed without a surprise above ``incident_min_surprise`` and at least
-``incident_hold_ratio`` (0.1) x the opening one, so a long burst yields one alarm, not one per
-``refractory_points``. The ratio is low because the tail of a burst (a level average still
-high, the step back to normal) is the same incident and must not open a new one; only an
-incident opened by a far new record, with its huge surprise, needs strong surprises to go on.
-So at any threshold a flagged point
-means "a new incident starts here", which is what alarm consumers (and the NAB score, which
-charges every flagged point outside a labelled window) want.
+alarms again: a noise blip that opened an incident just before a real one (a p95 of 7 ms over a
+5 ms baseline, then 400 ms) must not swallow it, while the few points of one incident's onset
+stay one alarm. An opening is remembered as a surprise of at most ``realarm_cap`` (100, a score
+of 0.95): the range check's surprise grows with the excess in range widths, so on a flat chart
+(a p95 within 0.02 ms for a minute) a 1-ms blip scored tens of thousands and the 400-ms
+incident after it fell short of ``realarm_jump`` times that. The incident lasts
+``refractory_points`` after its opening, and longer while it goes on: it ends only once
+``incident_hold_points`` points have passed without a surprise above ``incident_min_surprise``
+and at least ``incident_hold_ratio`` (0.1) x the opening one, so a long burst yields one alarm,
+not one per ``refractory_points``. The ratio is low because the tail of a burst (a level
+average still high, the step back to normal) is the same incident and must not open a new one;
+only an incident opened by a far new record, with its huge surprise, needs strong surprises to
+go on. So at any threshold a flagged point means "a new incident starts here", which is what
+alarm consumers (and the NAB score, which charges every flagged point outside a labelled
+window) want.
 
 **Recurring incidents.** An incident opening strong enough for ``HIGH`` sensitivity
 (``echo_min_score``) is remembered per hour of the day. One that comes within an hour of the
@@ -197,6 +200,7 @@ class DetectorSettings:
     fast_view_margin: float = 0.5
     fast_view_weight: float = 10.0
     fast_view_decay: float = 0.9995
+    realarm_cap: float = 100.0
 
     def __post_init__(self) -> None:
         rates = (
@@ -243,11 +247,18 @@ class DetectorSettings:
         if not 0.0 < self.record_decay <= 1.0:
             raise InvalidInputError("record_decay must be in (0, 1]")
         if (
-            min(self.winsor_k, self.distance_cap, self.score_half, self.realarm_factor) <= 0
+            min(
+                self.winsor_k,
+                self.distance_cap,
+                self.score_half,
+                self.realarm_factor,
+                self.realarm_cap,
+            )
+            <= 0
             or self.realarm_jump < self.realarm_factor
         ):
             raise InvalidInputError(
-                "winsor_k, distance_cap, score_half, realarm_factor must be > 0"
+                "winsor_k, distance_cap, score_half, realarm_factor, realarm_cap must be > 0"
                 " and realarm_jump >= realarm_factor"
             )
 
@@ -783,7 +794,8 @@ class AnomalyDetector:
         ):
             return 0.0
         if surprise > settings.incident_min_surprise:
-            self._last_open = surprise
+            cap = settings.realarm_cap
+            self._last_open = surprise if surprise < cap else cap
             self._last_open_n = index
             if settings.echo_days and surprise > self._echo_min and self._step <= 3600.0:
                 surprise = self._echo_damp(time_s, surprise)

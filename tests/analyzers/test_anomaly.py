@@ -70,6 +70,28 @@ def test_a_blip_just_before_an_incident_does_not_swallow_it(seed: int) -> None:
     assert quiet[start] < threshold
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_a_blip_on_a_flat_chart_does_not_swallow_the_incident(seed: int) -> None:
+    """A 1-s fleet chart whose p95 sat within 0.02 ms of 2.4 ms: a 3.6-ms blip lies thousands
+    of range widths past it (a surprise of tens of thousands), and the 460-ms incident one
+    point later only some ten times further: remembered in full, the blip's opening kept the
+    incident from re-alarming (a fleet test's failure, 2026-12-05). An opening is remembered
+    as at most ``realarm_cap``."""
+    rng = np.random.default_rng(seed)
+    values = 2.40 + rng.uniform(0.0, 0.02, 60)
+    blip, start = 40, 41
+    values[blip] = 3.6
+    values[start:] = rng.uniform(440.0, 490.0, 60 - start)
+    ts = np.arange(60.0)
+    threshold = Sensitivity.MEDIUM.value
+    scores = score_series(ts, values, DetectorSettings(warmup_points=10))
+    assert scores[blip] >= threshold  # the blip opened an incident (the case under test)
+    assert scores[start] >= threshold, "the incident was swallowed by the blip's"
+    assert (scores[start + 1 :] < threshold).all()  # and is one alarm
+    uncapped = score_series(ts, values, DetectorSettings(warmup_points=10, realarm_cap=math.inf))
+    assert uncapped[start] < threshold
+
+
 def _spike_within_old_range(seed: int, spike: float) -> tuple[np.ndarray, np.ndarray]:
     """5-min noise (sigma 1.5) with an early +20 sigma excursion that widens the range, then,
     ~10 days later, a single-point spike of ``spike`` (still inside that range) at 3500."""
