@@ -9,10 +9,10 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
+from app_modes import APP_MODES
 from processes import start_group, stop_group
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,37 +131,13 @@ def another_port() -> Callable[[], int]:
     return free_port
 
 
-def api_until(
-    api: str, path: str, until: Callable[[Any], bool], params: dict[str, str] | None = None
-) -> Any:
-    """The JSON of the monitoring API's ``path`` once ``until(json)`` holds, polled twice a
-    second for up to 25 s (under the API's 50/min limits; the side port's thread may lag the
-    app, and a request's bookkeeping its response)."""
-    deadline = time.monotonic() + 25
-    with httpx.Client(base_url=api, timeout=10) as client:
-        while True:
-            try:
-                answer = client.get(path, params=params).json()
-            except httpx.TransportError:
-                answer = None
-            if answer is not None and until(answer):
-                return answer
-            assert time.monotonic() < deadline, answer
-            time.sleep(0.5)
-
-
-#: How a test app is run: instrumented in code (no trace exporter: no SDK spans), in code with
-#: a span per request, or left to ``opentelemetry-instrument`` (the app reads
-#: ``TEST_APP_ZERO_CODE`` and does not instrument itself).
-APP_MODES = ("code", "code-spans", "zero-code")
-
-
 @pytest.fixture
 def serve_app(start_server: Callable[..., Server], port: int) -> Callable[..., Server]:
     """Call ``serve_app(app, mode, env, ready_path)`` to run the test app ``app``
-    (``module:attr``) under uvicorn in one of :data:`APP_MODES`; its ``api`` is set."""
+    (``module:attr``) under uvicorn in one of ``app_modes.APP_MODES``; its ``api`` is set."""
 
     def serve(app: str, mode: str, env: dict[str, str], ready_path: str) -> Server:
+        assert mode in APP_MODES, mode
         env = {
             "OTEL_MONITORING_INTERVAL": "1s",
             "OTEL_METRICS_EXPORTER": "none",

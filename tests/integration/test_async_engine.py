@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import APP_MODES, api_until
+from app_modes import APP_MODES, api_until
 
 APP = "tests.integration.async_db_app:app"
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import APP_MODES, api_until
+from app_modes import APP_MODES, api_until
 
 APP = "tests.integration.responses_app:app"
 JOB_MS = 600.0  # responses_app.JOB_S

@@ -1,0 +1,40 @@
+"""How the integration tests run a test app and read its monitoring API.
+
+A test app is run in one of :data:`APP_MODES` by the ``serve_app`` fixture (``conftest.py``);
+:func:`api_until` polls its API. (A module of its own: ``conftest`` is not importable by name,
+as more than one folder has one.)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+__all__ = ["APP_MODES", "api_until"]
+
+#: How a test app is run: instrumented in code (no trace exporter: no SDK spans), in code with
+#: a span per request, or left to ``opentelemetry-instrument`` (the app reads
+#: ``TEST_APP_ZERO_CODE`` and does not instrument itself).
+APP_MODES = ("code", "code-spans", "zero-code")
+
+
+def api_until(
+    api: str, path: str, until: Callable[[Any], bool], params: dict[str, str] | None = None
+) -> Any:
+    """The JSON of the monitoring API's ``path`` once ``until(json)`` holds, polled twice a
+    second for up to 25 s (under the API's 50/min limits; the side port's thread may lag the
+    app, and a request's bookkeeping its response)."""
+    deadline = time.monotonic() + 25
+    with httpx.Client(base_url=api, timeout=10) as client:
+        while True:
+            try:
+                answer = client.get(path, params=params).json()
+            except httpx.TransportError:
+                answer = None
+            if answer is not None and until(answer):
+                return answer
+            assert time.monotonic() < deadline, answer
+            time.sleep(0.5)
