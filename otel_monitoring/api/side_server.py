@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 import threading
+import time
 
 import uvicorn
 from fastapi import FastAPI
@@ -29,6 +30,7 @@ _logger = logging.getLogger("otel_monitoring")
 
 
 _THREAD = "otel-monitoring-api"
+_STARTUP_WAIT_S = 5.0  # at most, for the side server's start (see SideServer._serve)
 
 
 class _SideConfig(uvicorn.Config):
@@ -131,6 +133,13 @@ class SideServer:
             daemon=True,
         )
         self.thread.start()
+        # Wait (bounded) until the server has started, its modules imported: a process that
+        # forks right after this (gunicorn --preload's arbiter, which imported the app) must
+        # not fork while this thread holds an import lock, which the child would wait on
+        # forever when it imports the same module (its own uvicorn's protocols).
+        deadline = time.monotonic() + _STARTUP_WAIT_S
+        while not self.server.started and self.thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.005)
         if (warning := exposure_warning(settings)) is not None:
             _logger.warning(warning)
         _logger.info(

@@ -109,6 +109,7 @@ class MonitoringMetricReader(MetricReader):
         self._export_lock = threading.Lock()  # one export at a time, in order
         self._tick_lock = threading.Lock()  # held by the reader thread through each tick
         self._forking = False  # the tick lock is held for a fork under way
+        self._forking_export = False  # and the export lock
 
     def start(self) -> None:
         """Start the periodic collection thread and, with exporters, the export thread
@@ -192,15 +193,20 @@ class MonitoringMetricReader(MetricReader):
                     self.collect_now()
 
     def _before_fork(self) -> None:
-        """In the parent, before ``fork``: wait (up to 5 s) for a tick under way, so that the
-        child gets no lock of the store or the alerts held, and hold the next one off; then
-        collect, so the child's first collection holds none of the parent's measurements."""
+        """In the parent, before ``fork``: wait (up to 5 s each) for a tick and an export under
+        way, and hold the next ones off, so that the child gets no lock of ours held, none of
+        the store's or the alerts', and no import lock (a tick imports the analyzers on first
+        use, an exporter its transport), which it would wait on forever; then collect, so the
+        child's first collection holds none of the parent's measurements."""
         self._forking = self._tick_lock.acquire(timeout=5.0)
+        self._forking_export = self._export_lock.acquire(timeout=5.0)
         if not self._stop.is_set():
             self.collect_now()
 
     def _after_fork(self) -> None:
-        """In the parent, after ``fork``: the ticks go on."""
+        """In the parent, after ``fork``: the ticks and exports go on."""
+        if self._forking_export:
+            self._export_lock.release()
         if self._forking:
             self._tick_lock.release()
 

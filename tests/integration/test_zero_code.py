@@ -337,6 +337,8 @@ def _workers_argv(server_kind: str, port: int) -> list[str]:
         slow = ["--timeout-worker-healthcheck", "60"]
         return [INSTRUMENT, *argv, "--workers", "2", "--no-access-log", *slow]
     gunicorn = [str(BIN / "gunicorn"), "-w", "2", "-k", "uvicorn.workers.UvicornWorker"]
+    if server_kind == "gunicorn-preload":  # the arbiter imports the app before forking
+        gunicorn.append("--preload")
     return [INSTRUMENT, *gunicorn, "-b", f"127.0.0.1:{port}", SHOP]
 
 
@@ -435,6 +437,31 @@ def test_several_workers_stopped_by_sigterm_keep_every_request(
     start_server(uvicorn_cmd(SHOP, app_port, INSTRUMENT), restarted, app_port)
     health = _get(f"http://127.0.0.1:{api_port}/monitoring/health").json()
     assert health["total_requests"] == sent, (sent, health, output[-3000:])
+
+
+def test_workers_forked_from_an_arbiter_that_imported_the_app_serve(
+    port: int, shop_env: dict[str, str], another_port: Callable[[], int], tmp_path: Path
+) -> None:
+    """``gunicorn --preload``: the arbiter imports the app, so the monitor, its side server
+    and its threads start there, and then it forks the workers. A worker forked while the side
+    server's thread was importing uvicorn's protocol modules waited forever on that import's
+    lock when its own uvicorn imported them, and never served: seen in four runs in a row by
+    hand, once the monitor's at-fork work made the fork a little later, then not again once
+    the byte code was written (a race). The side server's start now waits until its server
+    has started. Both workers answer."""
+    env = {
+        **os.environ,
+        **_env(shop_env, another_port(), **NO_EXPORT),
+        "XDG_RUNTIME_DIR": str(tmp_path),
+        "PYTHONUNBUFFERED": "1",
+    }
+    proc, log = _start_workers("gunicorn-preload", port, env, tmp_path)
+    try:
+        pids, _ = _both_workers_serve(proc, f"http://127.0.0.1:{port}", log)
+        assert proc.pid not in pids
+    finally:
+        stop_group(proc)
+    assert "Traceback" not in log.read_text(), log.read_text()
 
 
 def test_grpc_without_the_grpc_exporter_keeps_local_statistics(
