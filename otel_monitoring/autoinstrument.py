@@ -197,7 +197,7 @@ def _monitor(settings: Settings) -> Any:
         from otel_monitoring.monitor import Monitor
 
         worker = workers.is_worker()
-        if worker and settings.store_url is None:
+        if (worker or workers.forks_workers()) and settings.store_url is None:
             settings = dataclasses.replace(settings, store_url=workers.shared_store_url())
         kwargs: dict[str, Any] = {}
         if not _state.get("our_configurator"):

@@ -16,10 +16,18 @@ import atexit
 import contextlib
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
-__all__ = ["ROOT_PID_VARIABLE", "is_worker", "mark_root", "runtime_dir", "shared_store_url"]
+__all__ = [
+    "ROOT_PID_VARIABLE",
+    "forks_workers",
+    "is_worker",
+    "mark_root",
+    "runtime_dir",
+    "shared_store_url",
+]
 
 #: Environment marker naming the server's root process (internal; not a setting).
 ROOT_PID_VARIABLE = "_OTEL_MONITORING_ROOT_PID"
@@ -36,6 +44,16 @@ def is_worker() -> bool:
     """Whether this process is a worker started by the root that ran the hooks first."""
     root = _root_pid()
     return root is not None and root != os.getpid() and os.getppid() == root
+
+
+def forks_workers() -> bool:
+    """Whether this process is the root and will fork the workers after making the app:
+    gunicorn's arbiter, which makes an app only with ``--preload`` (without it, and under
+    uvicorn's supervisor, the workers import the app; a single-process server serves it
+    itself). Its workers inherit its monitor, so it takes their shared store."""
+    command = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path()
+    gunicorn = command.name.startswith("gunicorn") or command.parent.name == "gunicorn"
+    return gunicorn and _root_pid() == os.getpid()
 
 
 def mark_root() -> None:

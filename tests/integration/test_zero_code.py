@@ -448,19 +448,33 @@ def test_workers_forked_from_an_arbiter_that_imported_the_app_serve(
     lock when its own uvicorn imported them, and never served: seen in four runs in a row by
     hand, once the monitor's at-fork work made the fork a little later, then not again once
     the byte code was written (a race). The side server's start now waits until its server
-    has started. Both workers answer."""
+    has started. Both workers answer, and the side port (the arbiter's) counts every request:
+    the arbiter takes the workers' shared store, which they inherit (it counted none)."""
+    api_port = another_port()
     env = {
         **os.environ,
-        **_env(shop_env, another_port(), **NO_EXPORT),
+        **_env(shop_env, api_port, **NO_EXPORT),
         "XDG_RUNTIME_DIR": str(tmp_path),
         "PYTHONUNBUFFERED": "1",
     }
     proc, log = _start_workers("gunicorn-preload", port, env, tmp_path)
     try:
-        pids, _ = _both_workers_serve(proc, f"http://127.0.0.1:{port}", log)
+        base, api = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{api_port}"
+        pids, sent = _both_workers_serve(proc, base, log)
         assert proc.pid not in pids
+        for i in range(1, 21):
+            assert _get(f"{base}/items/{i % 7 + 1}").status_code == 200
+            sent += 1
+        # the arbiter serves the side port from the store its workers write
+        try:
+            _totals_reach(api, sent)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{log.read_text()}") from None
+        folder = tmp_path / f"otel-monitoring-{os.getuid()}-{proc.pid}"
+        assert (folder / "monitoring.db").exists()
     finally:
         stop_group(proc)
+    assert not folder.exists(), "the runtime folder is removed when the server stops"
     assert "Traceback" not in log.read_text(), log.read_text()
 
 
