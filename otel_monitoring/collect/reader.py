@@ -96,6 +96,14 @@ class MonitoringMetricReader(MetricReader):
         self._thread: threading.Thread | None = None
         self._export_thread: threading.Thread | None = None
         self._fresh_state()
+        # once per reader: a forked child inherits the registration (registering again at its
+        # restart made a second fork wait on locks the first hook held, and keep them)
+        redo_in_forked_child(
+            self,
+            MonitoringMetricReader._restart_in_child,
+            before=MonitoringMetricReader._before_fork,
+            parent=MonitoringMetricReader._after_fork,
+        )
         #: Called by the reader thread each collection instead of :meth:`collect_now`, so the
         #: owner can run follow-up work (alert evaluation) after each collection.
         self.tick = tick
@@ -118,13 +126,6 @@ class MonitoringMetricReader(MetricReader):
         delays a collection: the store's buckets stay one collection each. A forked child
         (``gunicorn --preload``'s workers) starts its own threads (see
         :mod:`otel_monitoring.forks`)."""
-        if self._thread is None and self._export_thread is None:
-            redo_in_forked_child(
-                self,
-                MonitoringMetricReader._restart_in_child,
-                before=MonitoringMetricReader._before_fork,
-                parent=MonitoringMetricReader._after_fork,
-            )
         if self._thread is None:
             self._thread = threading.Thread(
                 target=self._run, name="otel-monitoring-reader", daemon=True
