@@ -4,6 +4,12 @@
 work under one lock (a heap push bounded by ``slow_traces_per_route``), keeps every buffer
 bounded (old items drop and are counted) and never raises into the app: failures go to the
 :class:`~otel_monitoring.self_telemetry.Guard`.
+
+A WebSocket session is not an HTTP request: the contrib ASGI middleware (zero-code mode)
+makes a server span of each, lasting as long as the session, and a 2-s chat session read as
+a 2-s slow trace of its route, a crashing handler as an HTTP error sample and the queries of
+a long session as one N+1 pattern. Such spans (``url.scheme``, or the older ``http.scheme``,
+is ``ws``/``wss``) are left out, as code mode's middleware leaves the sessions out.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import heapq
 import threading
 from collections import OrderedDict, deque
+from collections.abc import Mapping
 from contextvars import ContextVar
 
 from opentelemetry import trace
@@ -51,6 +58,7 @@ _N_PLUS_ONE_KEPT = 100
 # heap item: (duration_s, tie-breaker, exemplar)
 _HeapItem = tuple[float, int, Exemplar]
 _MAX_TYPE_CHARS = 200
+_WEBSOCKET_SCHEMES = frozenset(("ws", "wss"))
 
 
 class _ErrorEntry:
@@ -210,6 +218,12 @@ class TraceFindings:
                             )
                         )
 
+    def forget_trace(self, trace_id: int) -> None:
+        """Drop the statements counted within a trace that is not a request's (a WebSocket
+        session's), so they neither wait in the bounded buffer nor count as an N+1."""
+        with self._lock:
+            self._open.pop(trace_id, None)
+
     # -- readers -------------------------------------------------------------------------
     def exemplars(
         self,
@@ -273,6 +287,12 @@ def _exception_of(span: ReadableSpan) -> tuple[str, str] | None:
     return None
 
 
+def _is_websocket(attributes: Mapping[str, object]) -> bool:
+    """Whether a server span is a WebSocket session's (its scheme is ``ws``/``wss``)."""
+    scheme = attributes.get("url.scheme", attributes.get("http.scheme"))
+    return scheme in _WEBSOCKET_SCHEMES
+
+
 class MonitoringSpanProcessor(SpanProcessor):
     """Feeds :class:`TraceFindings` from ending server spans. O(1) per span; never raises."""
 
@@ -296,6 +316,10 @@ class MonitoringSpanProcessor(SpanProcessor):
                 self.guard.clock_step()
                 return
             attributes = span.attributes or {}
+            if _is_websocket(attributes):
+                if span.context is not None:
+                    self.findings.forget_trace(span.context.trace_id)
+                return
             status = attributes.get("http.response.status_code")
             status_code = status if isinstance(status, int) else None
             error: tuple[str, str] | None = None
