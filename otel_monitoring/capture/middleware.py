@@ -219,7 +219,7 @@ class MonitoringMiddleware:
         except BaseException as exc:
             kind = type(exc)
             error_type = kind.__qualname__
-            error = (f"{kind.__module__}.{kind.__qualname__}", _message_of(exc))
+            error = (_exception_type(kind), _message_of(exc))
             raise
         finally:
             try:
@@ -357,6 +357,13 @@ class _Entry:
     def __init__(self, scope: Scope) -> None:
         self.app: object = scope.get("app")
         self.root_path = str(scope.get("root_path", ""))
+
+
+def _exception_type(kind: type[BaseException]) -> str:
+    """An exception's type as the SDK's ``record_exception`` names it (so a span's error
+    sample and a lean one agree): ``module.QualName``, or ``QualName`` for a built-in."""
+    module, name = kind.__module__, kind.__qualname__
+    return f"{module}.{name}" if module and module != "builtins" else name
 
 
 def _message_of(exc: BaseException) -> str:

@@ -80,8 +80,8 @@ def test_websocket_sessions_stay_out_of_http_statistics(served: Any) -> None:
     assert {t["route"] for t in traces} <= set(expected), slowest
     assert all(t["duration_ms"] < HOLD_S * 1000 / 2 for t in traces), slowest
     errors = api_until(served.api, "/monitoring/errors", lambda e: True)
-    samples = [(e["route"], e["status_code"]) for e in errors]
-    assert samples == [("/boom", 500)] * 2, errors
+    samples = [(e["route"], e["status_code"], e["exception_type"]) for e in errors]
+    assert samples == [("/boom", 500, "RuntimeError")] * 2, samples  # named alike in each mode
     db = api_until(served.api, "/monitoring/db", lambda r: True, {"window": "5m"})
     assert {r["summary"]: r["count"] for r in db}["INSERT messages"] == MESSAGES, db
     patterns = api_until(served.api, "/monitoring/db/n-plus-one", lambda p: True)
