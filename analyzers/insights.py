@@ -76,7 +76,8 @@ class EndpointSummary:
 @dataclass(frozen=True, slots=True)
 class QuerySummary:
     """A normalised DB statement: how often it ran and how long it took (milliseconds);
-    ``n_plus_one_traces`` are trace ids where it repeated within one request."""
+    ``n_plus_one_traces``: one trace id per request in which it repeated, ``""`` for a
+    request whose trace was not sampled (such a request is counted, its id not cited)."""
 
     statement: str
     count: int
@@ -219,20 +220,22 @@ def _query(q: QuerySummary, th: Thresholds) -> list[Insight]:
             )
         )
     if q.n_plus_one_traces:
+        cited = tuple(t for t in q.n_plus_one_traces if t)
+        requests = len(q.n_plus_one_traces)
         out.append(
             Insight(
                 InsightKind.N_PLUS_ONE,
                 Severity.WARNING,
                 f"N+1 query pattern: {stmt}",
-                f"{stmt!r} repeats within single requests in {len(q.n_plus_one_traces)} trace(s).",
+                f"{stmt!r} repeats within single requests in {requests} request(s).",
                 "Load the related rows in one query (JOIN / IN list, or eager loading such as "
                 "SQLAlchemy selectinload).",
                 None,
-                q.n_plus_one_traces,
+                cited,
                 (
                     Evidence("count", q.count),
-                    Evidence("traces", len(q.n_plus_one_traces)),
-                    *(Evidence("trace_id", t) for t in q.n_plus_one_traces),
+                    Evidence("requests", requests),
+                    *(Evidence("trace_id", t) for t in cited),
                 ),
             )
         )

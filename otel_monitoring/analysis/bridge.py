@@ -89,7 +89,8 @@ def insights(
 
     endpoints = stats.endpoints(window)
     n_plus_one: dict[str, list[tuple[str, int]]] = {}
-    for pattern in stats.n_plus_one(limit=100):
+    # newest first, those with a trace id (sampled) before those without
+    for pattern in sorted(stats.n_plus_one(limit=100), key=lambda p: not p.trace_id):
         n_plus_one.setdefault(pattern.statement, []).append((pattern.trace_id, pattern.count))
     summaries = [
         analyzers.EndpointSummary(
@@ -101,7 +102,8 @@ def insights(
             p50_ms=e.latency.p50_ms or 0.0,
             p95_ms=e.latency.p95_ms or 0.0,
             p99_ms=e.latency.p99_ms or 0.0,
-            slowest_trace_ids=tuple(x.trace_id for x in e.exemplars[:3]),
+            # sampled traces only: an unsampled request's exemplar has no trace id
+            slowest_trace_ids=tuple(x.trace_id for x in e.exemplars if x.trace_id)[:3],
         )
         for e in endpoints
     ]

@@ -4,7 +4,7 @@ The contrib ``opentelemetry-instrumentation-fastapi`` instruments every ``FastAP
 mounted sub-apps included, and names a request after the first route of the outer app that
 matches it. A request to ``/v2/pong`` on an app mounted at ``/v2`` was therefore measured
 twice, as ``/v2`` (the mount) and as ``/pong`` (the sub-app). :func:`adapt_contrib_fastapi`
-changes two things, once per process:
+changes these things, once per process:
 
 * the route of a request is its full template through mounts
   (:func:`otel_monitoring.capture.routes.route_template`: ``/v2/pong``, ``/static/{path}``);
@@ -18,7 +18,9 @@ changes two things, once per process:
 * an excluded path is excluded behind a proxy's root path too (the contrib matches its
   patterns against the full URL, which then carries the prefix);
 * a response's size is its own ``content-length``: the contrib kept the last one seen on the
-  middleware, shared by every request (:data:`CONTENT_LENGTH`).
+  middleware, shared by every request (:data:`CONTENT_LENGTH`);
+* a server span the trace sampler drops is still recorded, not exported, so the findings
+  see every request (:mod:`otel_monitoring.capture.sampling`).
 
 The hooks replace private names of the contrib packages (through
 :mod:`otel_monitoring._compat`); if those change, the hooks are
@@ -41,6 +43,7 @@ from otel_monitoring._compat import (
     install_contrib_fastapi_hooks,
 )
 from otel_monitoring.capture.routes import MEASURED, Scope, app_path, route_template
+from otel_monitoring.capture.sampling import record_unsampled_server_spans
 
 __all__ = ["adapt_contrib_fastapi"]
 
@@ -122,6 +125,8 @@ def _measured_once(original_call: Callable[..., Any]) -> Callable[..., Any]:
             await original_call(self, scope, receive, send)
             return
         scope[MEASURED] = True
+        # its server spans recorded when the sampler drops them (for the findings only)
+        record_unsampled_server_spans(getattr(self, "tracer", None))
         if _excluded and scope.get("root_path") and app_path(scope) in _excluded:
             await self.app(scope, receive, send)  # a probe behind a proxy's root path
             return

@@ -157,16 +157,21 @@ class TraceFindings:
         trace_id: int,
         span_id: int,
         error: tuple[str, str] | None,
+        exported: bool = True,
     ) -> None:
         """Record what a finished server span tells (exemplar, error, N+1).
 
-        An error's message is only cut to a bounded prefix here; it is sanitized when read.
+        ``exported``: whether the span's trace goes to a backend; the findings of one that
+        does not (the sampler dropped it) offer no trace and span id (``""``), as there is
+        no trace to look up. An error's message is only cut to a bounded prefix here; it is
+        sanitized when read.
         """
+        shown_trace = f"{trace_id:032x}" if exported else ""
         entry_error = None
         if error is not None:
             entry_error = _ErrorEntry(
                 end_s,
-                (route, method, status_code, error[0][:_MAX_TYPE_CHARS], f"{trace_id:032x}"),
+                (route, method, status_code, error[0][:_MAX_TYPE_CHARS], shown_trace),
                 bound_message(error[1]),
             )
         with self._lock:
@@ -189,8 +194,8 @@ class TraceFindings:
             if self.k and (len(entry.heap) < self.k or duration_s > entry.heap[0][0]):
                 self._seq += 1
                 exemplar = Exemplar(
-                    trace_id=f"{trace_id:032x}",
-                    span_id=f"{span_id:016x}",
+                    trace_id=shown_trace,
+                    span_id=f"{span_id:016x}" if exported else "",
                     route=route,
                     method=method,
                     status_code=status_code,
@@ -213,7 +218,7 @@ class TraceFindings:
                                 route=route,
                                 method=method,
                                 count=count,
-                                trace_id=f"{trace_id:032x}",
+                                trace_id=shown_trace,
                                 timestamp_s=end_s,
                             )
                         )
@@ -338,6 +343,7 @@ class MonitoringSpanProcessor(SpanProcessor):
                 trace_id=context.trace_id if context else 0,
                 span_id=context.span_id if context else 0,
                 error=error,
+                exported=bool(context and context.trace_flags.sampled),
             )
         except Exception as exc:  # instrumentation boundary
             self.guard.error("span processor", exc)

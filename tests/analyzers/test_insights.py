@@ -74,6 +74,16 @@ def test_slow_and_n_plus_one_queries() -> None:
     assert kinds[InsightKind.N_PLUS_ONE].trace_ids == ("t1", "t2")
 
 
+def test_n_plus_one_in_unsampled_requests_is_counted_not_cited() -> None:
+    """A request whose trace was not sampled has no trace id (""): it counts, uncited."""
+    q = QuerySummary("SELECT * FROM items WHERE order_id = ?", 60, 1.0, 2.0, 3.0, ("", "t2", ""))
+    (ins,) = insights(queries=[q])
+    assert ins.kind is InsightKind.N_PLUS_ONE and ins.trace_ids == ("t2",)
+    assert "in 3 request(s)" in ins.message
+    evidence = [(e.name, e.value) for e in ins.evidence]
+    assert ("requests", 3) in evidence and [v for n, v in evidence if n == "trace_id"] == ["t2"]
+
+
 def test_low_cache_hit_ratio_needs_enough_lookups() -> None:
     (ins,) = insights(caches=[CacheSummary("sessions", 30, 70), CacheSummary("tiny", 1, 9)])
     assert ins.kind is InsightKind.LOW_CACHE_HIT_RATIO and "30.0 %" in ins.message

@@ -3,7 +3,8 @@ services are written, instrumented in code with ``instrument_app(app, engine=eng
 
 ``ASYNC_DB_PATH`` names the SQLite file; with ``TEST_APP_ZERO_CODE=1`` the app is left to
 ``opentelemetry-instrument``. ``GET /orders/{id}``: one query;
-``GET /orders``: the list, then each order's lines one query at a time (an N+1).
+``GET /orders``: the list, then each order's lines one query at a time (an N+1);
+``GET /crash``: one query, then raises (a 500).
 """
 
 from __future__ import annotations
@@ -65,6 +66,13 @@ async def listing() -> list[dict[str, object]]:
             )
             out.append({"id": i, "lines": [list(r) for r in lines]})
     return out
+
+
+@app.get("/crash")
+async def crash() -> None:
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT id FROM orders WHERE id = :i"), {"i": 0})
+    raise RuntimeError("crash after a query")
 
 
 if not os.environ.get("TEST_APP_ZERO_CODE"):
