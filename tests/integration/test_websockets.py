@@ -7,7 +7,6 @@ an N+1. The HTTP routes' figures and the DB counts stay exact."""
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from collections.abc import Callable
 from typing import Any
@@ -16,11 +15,6 @@ import httpx
 import pytest
 from app_modes import APP_MODES, api_until
 from ws_client import HandshakeRefusedError, WsClient
-
-pytestmark = pytest.mark.skipif(
-    not any(importlib.util.find_spec(name) for name in ("websockets", "wsproto")),
-    reason="uvicorn serves WebSockets only with the websockets or wsproto package",
-)
 
 APP = "tests.integration.websocket_app:app"
 HOLD_S = 1.5  # how long the echo session stays open
