@@ -467,6 +467,8 @@ class Tally:
     hits: list[tuple[str, bool, bool, float, bool, float]] = field(default_factory=list)
     # (kind, busy, weekend, step, detected, delay s)
     tops: list[tuple[bool, float]] = field(default_factory=list)  # (busy, top score)
+    kinds: list[tuple[str, bool, float, bool]] = field(default_factory=list)
+    # per entry of tops: (kind, busy, step, weekend)
     charts: list[tuple[FloatArray, FloatArray, bool]] = field(default_factory=list)
     # per chart: times and scores of its KEEP highest counted points, and whether they
     # were cut (more points above them exist); counted days in total
@@ -480,6 +482,7 @@ class Tally:
             self.add_fa([k], n, other.days[k])
         self.hits += other.hits
         self.tops += other.tops
+        self.kinds += other.kinds
         self.charts += other.charts
         self.counted_days += other.counted_days
         self.oracle += other.oracle
@@ -515,6 +518,7 @@ def evaluate(args: argparse.Namespace, seed: int) -> Tally:
                 counted &= ~((ts > start - step) & (ts <= end + RECOVERY))
                 near = (ts > start - step) & (ts <= end + DETECT_GRACE)
                 tally.tops.append((r.busy, float(np.nanmax(sc[near], initial=0.0))))
+                tally.kinds.append((kind, r.busy, step, bool(is_weekend(start))))
             cs, ct = sc[counted], ts[counted]
             top = np.argsort(-cs, kind="stable")[:KEEP]
             order = np.sort(top)
@@ -600,6 +604,38 @@ def at_budget(t: Tally) -> tuple[float, float, float, float]:
     return math.inf, 0.0, 0.0, 0.0
 
 
+def sweep(t: Tally, thresholds: list[float]) -> None:
+    """Print, at each threshold, the false-alarm episodes per chart-day (days 8-21) and the
+    incidents whose top score reaches it, per kind, resolution and route class, then
+    weekday and weekend (quiet routes): the operating points a sensitivity could choose."""
+    rows = list(zip(t.tops, t.kinds, strict=True))
+    print("threshold sweep: FA/chart-day; detected/incidents per kind and resolution")
+    for thr in thresholds:
+        alarms = sum(len(episodes(times[scores >= thr])) for times, scores, _ in t.charts)
+        cut = any(c and bool((scores >= thr).all()) for _, scores, c in t.charts)
+        cells = [f"{thr:.4f}: FA {alarms / max(t.counted_days, 1e-9):.3f}{'+' if cut else ''}"]
+        for busy in (True, False):
+            for kind in KINDS:
+                for step in STEPS:
+                    found = [
+                        top >= thr
+                        for (_, top), (k, b, st, _) in rows
+                        if k == kind and st == step and b == busy
+                    ]
+                    if found:
+                        cells.append(
+                            f"{'busy' if busy else 'quiet'} {kind} {step:g}s"
+                            f" {sum(found)}/{len(found)}"
+                        )
+        for weekend in (False, True):
+            found = [top >= thr for (b, top), (_, _, _, w) in rows if w == weekend and not b]
+            if found:
+                cells.append(
+                    f"quiet {'weekend' if weekend else 'weekday'} {sum(found)}/{len(found)}"
+                )
+        print("  " + "; ".join(cells))
+
+
 def report(t: Tally, args: argparse.Namespace, n_charts: int, secs: float) -> None:
     def rate(*k: str) -> float:
         return t.fa.get(k, 0.0) / max(t.days.get(k, 0.0), 1e-9)
@@ -675,8 +711,11 @@ def report(t: Tally, args: argparse.Namespace, n_charts: int, secs: float) -> No
         cells = []
         for kind in ORACLE_KINDS:
             found = [hit for k, _, hit in t.oracle if k == kind]
+            split = [[hit for k, w, hit in t.oracle if k == kind and w == we] for we in (0, 1)]
             cells.append(
-                f"{labels[kind]} {sum(found)}/{len(found)} ({100 * sum(found) / len(found):.0f} %)"
+                f"{labels[kind]} {sum(found)}/{len(found)} ({100 * sum(found) / len(found):.0f} %;"
+                f" weekday {sum(split[0])}/{len(split[0])},"
+                f" weekend {sum(split[1])}/{len(split[1])})"
             )
         print(
             f"bound: a CUSUM knowing each quiet route's usual latency, traffic and error share"
@@ -735,6 +774,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--burst", type=float, default=0.0, help="traffic's coefficient of variation per 10 s"
     )
+    ap.add_argument(
+        "--sweep",
+        type=_threshold_list,
+        default=[],
+        help="thresholds (scores, comma-separated) to print false alarms and detection at",
+    )
     args = ap.parse_args(argv)
     if args.days < 10 or args.busy < 0 or args.quiet < 0 or args.busy + args.quiet == 0:
         sys.exit("error: --days >= 10 and at least one route")
@@ -746,6 +791,8 @@ def main(argv: list[str] | None = None) -> int:
     for seed in args.seeds:
         tally.merge(evaluate(args, seed))
     report(tally, args, (args.busy + args.quiet) * 6, time.perf_counter() - start)
+    if args.sweep:
+        sweep(tally, args.sweep)
     return 0
 
 
@@ -763,6 +810,19 @@ def _seed_list(text: str) -> list[int]:
     if not seeds:
         raise argparse.ArgumentTypeError("no seed")
     return seeds
+
+
+def _threshold_list(text: str) -> list[float]:
+    """``'0.34,0.3'`` as a list of scores in (0, 1]."""
+    try:
+        out = [float(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a threshold list: {text!r} (e.g. 0.34,0.3)"
+        ) from None
+    if not all(0.0 < x <= 1.0 for x in out):
+        raise argparse.ArgumentTypeError(f"thresholds must be in (0, 1]: {text!r}")
+    return out
 
 
 def _seed_text(seeds: list[int]) -> str:
