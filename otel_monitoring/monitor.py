@@ -36,7 +36,6 @@ from otel_monitoring.analysis.service import Analysis, CleanupResult
 from otel_monitoring.audit import AuditLog
 from otel_monitoring.capture.instruments import Instruments
 from otel_monitoring.capture.recording import Recorder
-from otel_monitoring.capture.sampling import record_unsampled_server_spans
 from otel_monitoring.capture.spans import MonitoringSpanProcessor, TraceFindings
 from otel_monitoring.capture.sqlalchemy import DbListener, sync_engine_of
 from otel_monitoring.clock import Clock, SystemClock
@@ -128,7 +127,6 @@ class Monitor:
         self.service_version = self._note_service_version()
         # 4. capture: instruments, DB listener, manual recording
         self.tracer: Tracer = self.tracer_provider.get_tracer(_SCOPE)
-        record_unsampled_server_spans(self.tracer)  # findings of every request, sampled or not
         self.instruments = Instruments.create(self.meter_provider.get_meter(_SCOPE))
         self.db = DbListener(self.instruments, self.findings, self.guard)
         self.recorder = Recorder(self.instruments, self.guard)

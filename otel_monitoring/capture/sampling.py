@@ -6,14 +6,15 @@ only from sampled requests: with ``OTEL_TRACES_SAMPLER=parentbased_traceidratio`
 nine N+1 requests in ten went unseen, and with ``always_off`` every one (and their
 statements waited in the bounded buffer for a span that never ended).
 
-:class:`RecordUnsampledServerSpans` wraps the sampler of the request middleware's own tracer
-(ours in code mode, the contrib ASGI middleware's in zero-code mode; no other tracer of the
-app): a server span the sampler drops becomes ``RECORD_ONLY``, the OTel decision for spans
-that are recorded in process but not sampled. Exporters skip it (the SDK's span processors
-export sampled spans only), its context keeps the sampled flag off, so what it propagates
-is unchanged, and the span processor offers no trace id for it (none was exported). Other
-kinds (the middleware's internal send/receive spans) keep the sampler's decision.
-Cost: an unsampled request's server span is a real span, as a sampled one, but not exported.
+:class:`RecordUnsampledServerSpans` wraps the sampler of the contrib ASGI middleware's tracer
+in zero-code mode (no other tracer of the app; in code mode our middleware feeds the findings
+of a dropped request itself, which costs less): a server span the sampler drops becomes
+``RECORD_ONLY``, the OTel decision for spans that are recorded in process but not sampled.
+Exporters skip it (the SDK's span processors export sampled spans only), its context keeps
+the sampled flag off, so what it propagates is unchanged, and the span processor offers no
+trace id for it (none was exported). Other kinds (the middleware's internal send/receive
+spans) keep the sampler's decision. Cost: an unsampled request's server span is a real span,
+as a sampled one, but not exported.
 """
 
 from __future__ import annotations
