@@ -202,10 +202,11 @@ class MonitoringMiddleware:
                 duration_s = state.ended() - start
                 if span.is_recording():
                     self._finish(scope, entry, span, method, state, error_type, duration_s)
-                else:
-                    self._finish_unsampled(
-                        scope, entry, span, method, state, (error_type, error), duration_s
-                    )
+                else:  # the sampler dropped it: fed as in lean mode, no trace offered
+                    context = span.get_span_context()
+                    ids = (context.trace_id, context.span_id)
+                    errors = (error_type, error)
+                    self._record(scope, entry, method, state, errors, duration_s, ids, False)
             except Exception as exc:  # instrumentation boundary
                 self.guard.error("middleware finish", exc)
             finally:
@@ -234,22 +235,8 @@ class MonitoringMiddleware:
         finally:
             try:
                 duration_s = state.ended() - start
-                route, status, error_type = self._measure(
-                    scope, entry, method, state, error_type, duration_s
-                )
-                if error is None and error_type is not None:
-                    error = (error_type, "")
-                if self.findings is not None:
-                    self.findings.on_server_span(
-                        route=route or UNMATCHED_ROUTE,
-                        method=method,
-                        status_code=status,
-                        duration_s=duration_s,
-                        end_s=state.ended_s(),
-                        trace_id=trace_id,
-                        span_id=random.getrandbits(64),
-                        error=error,
-                    )
+                ids = (trace_id, random.getrandbits(64))
+                self._record(scope, entry, method, state, (error_type, error), duration_s, ids)
             except Exception as exc:  # instrumentation boundary
                 self.guard.error("middleware finish", exc)
             finally:
@@ -317,20 +304,22 @@ class MonitoringMiddleware:
         span.set_attributes(attributes)
         span.end(end_time=round(state.ended_s() * 1e9))
 
-    def _finish_unsampled(
+    def _record(
         self,
         scope: Scope,
         entry: _Entry,
-        span: trace.Span,
         method: str,
         state: _ResponseState,
         errors: tuple[str | None, tuple[str, str] | None],
         duration_s: float,
+        ids: tuple[int, int],
+        exported: bool = True,
     ) -> None:
-        """A request whose span the trace sampler dropped: the statistics as for any, and its
-        findings (exemplar, error sample, N+1) fed directly, as in lean mode, with no trace
-        id offered (no trace of it is exported). Recording the span instead cost about 20 us
-        a request (``docs/benchmarks.md``); what the request propagates is the sampler's."""
+        """The statistics, then the findings (exemplar, error sample, N+1) fed directly: in
+        lean mode, and for a request whose span the trace sampler dropped (``exported``
+        False: no trace id offered, none was exported; recording the span instead cost about
+        20 us a request, ``docs/benchmarks.md``). ``errors``: the error type and the
+        exception's (type, message) if one was raised; ``ids``: trace and span id."""
         error_type, error = errors
         route, status, error_type = self._measure(
             scope, entry, method, state, error_type, duration_s
@@ -339,17 +328,16 @@ class MonitoringMiddleware:
             return
         if error is None and error_type is not None:
             error = (error_type, "")
-        context = span.get_span_context()
         self.findings.on_server_span(
             route=route or UNMATCHED_ROUTE,
             method=method,
             status_code=status,
             duration_s=duration_s,
             end_s=state.ended_s(),
-            trace_id=context.trace_id,
-            span_id=context.span_id,
+            trace_id=ids[0],
+            span_id=ids[1],
             error=error,
-            exported=False,
+            exported=exported,
         )
 
     def _measure(
