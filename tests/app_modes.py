@@ -7,13 +7,14 @@ as more than one folder has one.)
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 
-__all__ = ["APP_MODES", "api_until"]
+__all__ = ["APP_MODES", "api_until", "raised"]
 
 #: How a test app is run: instrumented in code (no trace exporter: no SDK spans), in code with
 #: a span per request, or left to ``opentelemetry-instrument`` (the app reads
@@ -38,3 +39,13 @@ def api_until(
                 return answer
             assert time.monotonic() < deadline, answer
             time.sleep(0.5)
+
+
+#: The last line of a traceback in a server's log: the exception's (dotted) type name.
+_RAISED = re.compile(r"^([\w.]*(?:Error|Exception|Warning))(?::|$)", re.M)
+
+
+def raised(log: str) -> set[str]:
+    """The exception types a server's log ends tracebacks with (the app's own, or ours):
+    line-leading type names ending in ``Error``, ``Exception`` or ``Warning``."""
+    return set(_RAISED.findall(log))

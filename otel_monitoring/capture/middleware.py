@@ -83,9 +83,11 @@ def route_of(scope: Scope, app: object = None, root_path: str | None = None) -> 
     request. The route Starlette matched (``scope["route"]``) names the request when no mount
     was crossed, at the full template ``app`` serves it at (:func:`included_path`: with the
     prefixes of ``include_router``); otherwise (a mounted app, documentation routes and other
-    routes FastAPI does not record in the scope, a route served at several templates) the
-    route is found again in ``app`` by
-    :func:`~otel_monitoring.capture.routes.route_template`, with the mounts' path templates.
+    routes FastAPI does not record in the scope, a route served at several templates, a
+    request answered by a middleware before it reached the router: a CORS preflight, an
+    auth check's 401, an exception) the route is found again in ``app`` by
+    :func:`~otel_monitoring.capture.routes.route_template`, with the mounts' path templates,
+    as the contrib instrumentation names it in zero-code mode.
     """
     root = str(scope.get("root_path", "")) if root_path is None else root_path
     route = scope.get("route")
@@ -97,8 +99,9 @@ def route_of(scope: Scope, app: object = None, root_path: str | None = None) -> 
         full = included_path(app, route)  # with the prefixes of include_router
         if full is not None:
             return root + full
-    if app is None or not (mounted or "endpoint" in scope):
-        return None  # no route (Starlette records a matched one's endpoint): no second search
+    if app is None or not (mounted or "endpoint" in scope or "router" not in scope):
+        # the router matched nothing (it records a matched route's endpoint): no second search
+        return None
     try:
         return route_template(app, scope, root)
     except Exception:  # instrumentation boundary: still counted, as <unmatched>
