@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import functools
 import gc
 import logging
 import os
@@ -24,6 +25,7 @@ from otel_monitoring._compat import (
 )
 from otel_monitoring.alerting.rules import Rule
 from otel_monitoring.capture.middleware import MonitoringMiddleware
+from otel_monitoring.capture.outermost import wrap_outermost
 from otel_monitoring.capture.sqlalchemy import sync_engine_of
 from otel_monitoring.clock import Clock
 from otel_monitoring.config import Settings
@@ -101,15 +103,18 @@ def instrument_app(
     _instrument_outbound(monitor)
     if settings.enabled and not instrumented_by_contrib(app):
         _disable_native_telemetry(app)
-        app.add_middleware(
-            MonitoringMiddleware,
-            tracer=None if monitor.lean else monitor.tracer,
-            instruments=monitor.instruments,
-            findings=monitor.findings if settings.stats_enabled else None,
-            guard=monitor.guard,
-            excluded_paths=frozenset((*settings.excluded_urls, settings.prefix)),
-            excluded_prefixes=(settings.prefix + "/",),
-            server_timing=settings.server_timing,
+        wrap_outermost(  # outside every middleware of the app, added before or after
+            app,
+            functools.partial(
+                MonitoringMiddleware,
+                tracer=None if monitor.lean else monitor.tracer,
+                instruments=monitor.instruments,
+                findings=monitor.findings if settings.stats_enabled else None,
+                guard=monitor.guard,
+                excluded_paths=frozenset((*settings.excluded_urls, settings.prefix)),
+                excluded_prefixes=(settings.prefix + "/",),
+                server_timing=settings.server_timing,
+            ),
         )
     reported: set[str] = set()
     _warn_prefix_overlap(app, settings.prefix, reported)  # routes defined so far

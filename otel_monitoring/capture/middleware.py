@@ -21,6 +21,10 @@ contrib ASGI middleware ends its span there too, but records its duration metric
 returns: open-telemetry/opentelemetry-python-contrib#3591.) An exception a background task
 raises is still the request's ``error.type``.
 
+``instrument_app`` makes it the app's outermost layer
+(:func:`~otel_monitoring.capture.outermost.wrap_outermost`): the app's own middleware, added
+before or after, and the status its exception handlers send are inside what it measures.
+
 Guarantees: bookkeeping errors are counted by the guard and never reach the app; the app's
 own exceptions propagate unchanged; excluded paths (health probes, the monitoring API; exact
 paths) skip everything.

@@ -44,8 +44,8 @@ ERRORS = {
 
 
 @pytest.fixture(
-    params=[("code", "last"), ("code-spans", "last"), ("zero-code", "last")],
-    ids=["code", "code-spans", "zero-code"],
+    params=[("code", "last"), ("code", "first"), ("code-spans", "last"), ("zero-code", "last")],
+    ids=["code", "code-instrumented-first", "code-spans", "zero-code"],
 )
 def served(request: pytest.FixtureRequest, serve_app: Callable[..., Any]) -> Any:
     """The app in each mode; in code mode instrumented after its middleware is added or
@@ -115,7 +115,7 @@ def test_what_the_apps_middleware_answers_is_counted_under_its_route(served: Any
     counted = {key: (r["requests"], r["errors"], r["client_errors"]) for key, r in by_route.items()}
     assert counted == EXPECTED
     errors = api_until(served.api, "/monitoring/errors", lambda e: len(e) >= 2, {"window": "5m"})
-    assert {(e["route"], e["exception_type"]) for e in errors} == {(r, t) for r, _, t in ERRORS}
+    assert {(e["route"], e["status_code"], e["exception_type"]) for e in errors} == ERRORS
     # the key check's time is the request's; the sign-up's e-mail, sent after, is not
     auth = by_route[("/private/orders", "GET")]["latency"]["max_ms"]
     assert auth >= AUTH_MS, (auth, waited)
