@@ -10,11 +10,12 @@ changes these things, once per process:
   (:func:`otel_monitoring.capture.routes.route_template`: ``/v2/pong``, ``/static/{path}``);
 * the contrib ASGI middleware measures a request only in the outermost app: it marks the
   scope, and an inner app's middleware that finds the mark passes the request through;
-* a request's duration ends when its response's last body message has been sent, not when
-  the app returns after the response's ``BackgroundTasks`` (the contrib ends its span there
-  but records the duration metric at the return, open-telemetry/opentelemetry-python-contrib
-  #3591): the middleware's clock (:func:`_clock`) reads, within a request whose response is
-  complete, the time it completed;
+* a request's duration ends when its response's last byte has been handed to the server
+  (:mod:`~otel_monitoring.capture.response_end`), not when the app returns after the
+  response's ``BackgroundTasks`` (the contrib ends its span there but records the duration
+  metric at the return, open-telemetry/opentelemetry-python-contrib #3591): the middleware's
+  clock (:func:`_clock`) reads, within a request whose response is complete, the time it
+  completed;
 * an excluded path is excluded behind a proxy's root path too (the contrib matches its
   patterns against the full URL, which then carries the prefix);
 * a response's size is its own ``content-length``: the contrib kept the last one seen on the
@@ -42,6 +43,7 @@ from otel_monitoring._compat import (
     install_contrib_asgi_timer,
     install_contrib_fastapi_hooks,
 )
+from otel_monitoring.capture.response_end import ResponseEnd
 from otel_monitoring.capture.routes import MEASURED, Scope, app_path, route_template
 from otel_monitoring.capture.sampling import record_unsampled_server_spans
 
@@ -56,13 +58,16 @@ _adapted = False  # the hooks installed (kept here, never written onto the contr
 _excluded: frozenset[str] = frozenset()
 
 
-class _Request:
-    """What the contrib ASGI middleware keeps of one request: when its response was complete
-    (``timeit.default_timer()``, None until then) and its ``content-length`` (bytes)."""
+class _Request(ResponseEnd):
+    """What the contrib ASGI middleware keeps of one request: when its response's last byte
+    was handed to the server (``timeit.default_timer()``, None until then; see
+    :mod:`~otel_monitoring.capture.response_end`) and the ``content-length`` the contrib read
+    (bytes)."""
 
     __slots__ = ("content_length", "sent_at")
 
     def __init__(self) -> None:
+        super().__init__()
         self.sent_at: float | None = None
         self.content_length: int | None = None
 
@@ -133,9 +138,12 @@ def _measured_once(original_call: Callable[..., Any]) -> Callable[..., Any]:
         request = _Request()
 
         async def sending(message: MutableMapping[str, Any]) -> None:
+            try:
+                if request.completes(message):  # its last byte: the time before it is sent
+                    request.sent_at = timeit.default_timer()
+            except Exception:  # never into the app: the request then ends at its return
+                _logger.debug("response end of %r failed", scope.get("path"), exc_info=True)
             await send(message)
-            if message.get("type") == "http.response.body" and not message.get("more_body"):
-                request.sent_at = timeit.default_timer()
 
         token = _REQUEST.set(request)
         try:

@@ -13,13 +13,13 @@ Requests are named by their full route template through mounts (``/v2/pong``,
 ``/static/{path}``; see :mod:`otel_monitoring.capture.routes`) and measured once: mounted apps,
 FastAPI's native telemetry of a mounted FastAPI app included, see the scope marked as measured.
 
-A request lasts until its response's last body message has been handed to the server
-(the semantic conventions' "last byte sent"), not until the app returns: Starlette runs a
-response's ``BackgroundTasks`` (an e-mail to send, an audit row to write) after that message,
-inside the same ASGI call, and counting them made a 10-ms response read as seconds. (The
-contrib ASGI middleware ends its span there too, but records its duration metric when the app
-returns: open-telemetry/opentelemetry-python-contrib#3591.) An exception a background task
-raises is still the request's ``error.type``.
+A request lasts until its response's last byte has been handed to the server (the semantic
+conventions' "last byte sent"; :mod:`~otel_monitoring.capture.response_end`), not until the
+app returns: Starlette runs a response's ``BackgroundTasks`` (an e-mail to send, an audit row
+to write) after that message, inside the same ASGI call, and counting them made a 10-ms
+response read as seconds. (The contrib ASGI middleware ends its span there too, but records
+its duration metric when the app returns: open-telemetry/opentelemetry-python-contrib#3591.)
+An exception a background task raises is still the request's ``error.type``.
 
 ``instrument_app`` makes it the app's outermost layer
 (:func:`~otel_monitoring.capture.outermost.wrap_outermost`): the app's own middleware, added
@@ -43,6 +43,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from otel_monitoring.capture.instruments import Instruments
+from otel_monitoring.capture.response_end import ResponseEnd
 from otel_monitoring.capture.routes import (
     FASTAPI_TELEMETRY,
     MEASURED,
@@ -253,21 +254,16 @@ class MonitoringMiddleware:
         server_timing = self.server_timing
 
         async def send_wrapper(message: Message) -> None:
-            last = False  # the response's last body message
             try:
-                kind = message["type"]
-                if kind == "http.response.start":
+                if message["type"] == "http.response.start":
                     state.status = message["status"]
                     if server_timing:
                         add_server_timing(message, start)
-                elif kind == "http.response.body":
-                    state.size += len(message.get("body", b""))
-                    last = not message.get("more_body", False)
+                if state.completes(message):  # its last byte: the time before it is handed over
+                    state.sent = time.perf_counter()
             except Exception as exc:  # instrumentation boundary
                 self.guard.error("middleware send", exc)
             await send(message)
-            if last:
-                state.sent = time.perf_counter()
 
         return send_wrapper
 
@@ -415,15 +411,16 @@ def _message_of(exc: BaseException) -> str:
         return ""
 
 
-class _ResponseState:
-    """What the app has sent: the status, the body's size (bytes), and when its last body
-    message was handed to the server (``time.perf_counter()``; None until then)."""
+class _ResponseState(ResponseEnd):
+    """What the app has sent: the status, the body's size (bytes), and when its last byte
+    was handed to the server (``time.perf_counter()``; None until then; see
+    :mod:`~otel_monitoring.capture.response_end`)."""
 
-    __slots__ = ("sent", "size", "status")
+    __slots__ = ("sent", "status")
 
     def __init__(self) -> None:
+        super().__init__()
         self.status: int | None = None
-        self.size = 0
         self.sent: float | None = None
 
     def ended(self) -> float:

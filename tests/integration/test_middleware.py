@@ -118,9 +118,9 @@ def test_what_the_apps_middleware_answers_is_counted_under_its_route(served: Any
     assert {(e["route"], e["status_code"], e["exception_type"]) for e in errors} == ERRORS
     # the key check's time is the request's; the sign-up's e-mail, sent after, is not
     auth = by_route[("/private/orders", "GET")]["latency"]["max_ms"]
-    assert auth >= AUTH_MS, (auth, waited)
+    assert AUTH_MS <= auth <= waited["auth"], (auth, waited)
     signup = by_route[("/signup", "POST")]["latency"]["max_ms"]
-    assert signup <= JOB_MS / 2, (signup, waited)
+    assert signup <= min(waited["signup"], JOB_MS / 2), (signup, waited)
     health = api_until(served.api, "/monitoring/health", lambda h: True)
     assert health["self_telemetry"]["internal_errors"] == 0, health
     assert raised(served.output()) == {type_name for _, _, type_name in ERRORS}
