@@ -1,11 +1,13 @@
 """What the app's own middleware answers is the app's traffic, in every mode, under a real
 uvicorn (``middleware_app``: CORS, an ``@app.middleware("http")`` API-key check, an
-exception handler of its own, background tasks).
+exception handler of its own, background tasks, a slow stream, a slow handler).
 
 A browser's CORS preflight, a 401 of the API-key check and an exception it raises never reach
 a route, yet each targets one: counted under that route's template and its own method, with
-its exact status (4xx apart from errors), whether the app was instrumented before or after
-its middleware was added; the app answers exactly as it would unmonitored.
+its exact status (4xx apart from errors; HEAD and a wrong method are 405s of the route),
+whether the app was instrumented before or after its middleware was added; the app answers
+exactly as it would unmonitored. A request's latency is the key check's time and the
+handler's, at most what the client waited; a client that goes away is counted once.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from typing import Any
 
 import httpx
 import pytest
-from app_modes import api_until, raised
+from app_modes import APP_MODES, api_until, raised
 
 APP = "tests.integration.middleware_app:app"
 ORIGIN = "https://shop.example"  # middleware_app.ORIGIN
 AUTH_MS = 200.0  # middleware_app.AUTH_S
 JOB_MS = 500.0  # middleware_app.JOB_S
+STREAM_MS = 1000.0  # middleware_app.CHUNKS x CHUNK_GAP_S
+SLOW_MS = 2000.0  # middleware_app.SLOW_S
 PREFLIGHT = {"Origin": ORIGIN, "Access-Control-Request-Method": "POST"}
 APP_MODULE = "tests.integration.middleware_app"
 
@@ -124,3 +128,49 @@ def test_what_the_apps_middleware_answers_is_counted_under_its_route(served: Any
     health = api_until(served.api, "/monitoring/health", lambda h: True)
     assert health["self_telemetry"]["internal_errors"] == 0, health
     assert raised(served.output()) == {type_name for _, _, type_name in ERRORS}
+
+
+@pytest.mark.parametrize("mode", APP_MODES)
+def test_a_client_that_goes_away_is_counted_once(mode: str, serve_app: Callable[..., Any]) -> None:
+    """A client that closes a slow stream after its first chunk, and one that gives up on a
+    2-s handler after 0.3 s: each request counted once, as the server answered it (200),
+    without an exception in the server's log; the requests that follow are counted."""
+    served = serve_app(APP, mode, {}, "/healthz")
+    with httpx.Client(base_url=served.url, timeout=10) as client:
+        with client.stream("GET", "/stream") as stream:
+            assert next(stream.iter_raw()).startswith(b"chunk 00")
+        with pytest.raises(httpx.ReadTimeout):
+            client.get("/slow", timeout=0.3)
+    rows = api_until(
+        served.api,
+        "/monitoring/endpoints",
+        lambda rows: any(r["route"] == "/slow" for r in rows),  # its handler ran to its end
+        {"window": "5m"},
+    )
+    assert httpx.get(served.url + "/items/5", timeout=10).json() == {"item": 5}
+    rows = api_until(
+        served.api,
+        "/monitoring/endpoints",
+        lambda rows: sum(r["requests"] for r in rows) >= 3,
+        {"window": "5m"},
+    )
+    by_route = {r["route"]: r for r in rows}
+    counted = {
+        route: (r["method"], r["requests"], r["errors"], r["status_classes"])
+        for route, r in by_route.items()
+    }
+    assert counted == {
+        "/stream": ("GET", 1, 0, [["2xx", 1]]),
+        "/slow": ("GET", 1, 0, [["2xx", 1]]),
+        "/items/{item_id}": ("GET", 1, 0, [["2xx", 1]]),
+    }
+    # the stream ended when its client left (all of it takes 1 s); the handler ran its 2 s
+    assert by_route["/stream"]["latency"]["max_ms"] < STREAM_MS / 2, by_route["/stream"]
+    assert SLOW_MS <= by_route["/slow"]["latency"]["max_ms"] < SLOW_MS + 500, by_route["/slow"]
+    if mode == "zero-code":  # the contrib's in-flight gauge is back to 0
+        metrics = api_until(served.api, "/monitoring/metrics", lambda m: True, {"window": "5m"})
+        active = [m for m in metrics if m["name"] == "http.server.active_requests"]
+        assert active and sum(m["value"] for m in active) == 0, active
+    health = api_until(served.api, "/monitoring/health", lambda h: True)
+    assert health["self_telemetry"]["internal_errors"] == 0, health
+    assert raised(served.output()) == set(), served.output()
