@@ -4,7 +4,8 @@ that answers 401 early, adds a header, and raises for ``X-Boom``), its own excep
 
 ``TEST_APP_ZERO_CODE=1`` leaves it to ``opentelemetry-instrument``. Otherwise it is
 instrumented in code, last (``MIDDLEWARE_APP_INSTRUMENT=last``, the default: after every
-middleware is added) or first (``first``: before any middleware or route).
+middleware is added), first (``first``: before any middleware or route) or from its lifespan's
+start-up (``startup``: once the app serves, its middleware stack built).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 from fastapi import BackgroundTasks, FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
@@ -26,10 +28,19 @@ CHUNKS, CHUNK_GAP_S = 20, 0.05  # ``/stream``
 SLOW_S = 2.0  # ``/slow``
 jobs_done = 0
 
-app = FastAPI(title="middleware")
 _MODE = "zero-code" if os.environ.get("TEST_APP_ZERO_CODE") else "code"
-_FIRST = _MODE == "code" and os.environ.get("MIDDLEWARE_APP_INSTRUMENT") == "first"
-if _FIRST:
+_WHEN = os.environ.get("MIDDLEWARE_APP_INSTRUMENT", "last") if _MODE == "code" else None
+
+
+@asynccontextmanager
+async def lifespan(served: FastAPI) -> AsyncIterator[None]:
+    if _WHEN == "startup":  # as a team does from a start-up hook
+        otel_monitoring.instrument_app(served)
+    yield
+
+
+app = FastAPI(title="middleware", lifespan=lifespan)
+if _WHEN == "first":
     otel_monitoring.instrument_app(app)
 
 
@@ -119,5 +130,5 @@ async def slow() -> dict[str, bool]:
     return {"ok": True}
 
 
-if _MODE == "code" and not _FIRST:
+if _WHEN == "last":
     otel_monitoring.instrument_app(app)

@@ -48,8 +48,20 @@ ERRORS = {
 
 
 @pytest.fixture(
-    params=[("code", "last"), ("code", "first"), ("code-spans", "last"), ("zero-code", "last")],
-    ids=["code", "code-instrumented-first", "code-spans", "zero-code"],
+    params=[
+        ("code", "last"),
+        ("code", "first"),
+        ("code", "startup"),
+        ("code-spans", "last"),
+        ("zero-code", "last"),
+    ],
+    ids=[
+        "code",
+        "code-instrumented-first",
+        "code-instrumented-at-startup",
+        "code-spans",
+        "zero-code",
+    ],
 )
 def served(request: pytest.FixtureRequest, serve_app: Callable[..., Any]) -> Any:
     """The app in each mode; in code mode instrumented after its middleware is added or
