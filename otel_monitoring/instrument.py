@@ -26,6 +26,7 @@ from otel_monitoring._compat import (
 from otel_monitoring.alerting.rules import Rule
 from otel_monitoring.capture.middleware import MonitoringMiddleware
 from otel_monitoring.capture.outermost import wrap_outermost
+from otel_monitoring.capture.semconv_opt_in import VARIABLE, opt_in_stable_http
 from otel_monitoring.capture.sqlalchemy import sync_engine_of
 from otel_monitoring.clock import Clock
 from otel_monitoring.config import Settings
@@ -41,8 +42,22 @@ _logger = logging.getLogger("otel_monitoring")
 
 
 def stable_semconv() -> None:
-    """Ask OTel instrumentations for the stable HTTP conventions unless the user chose."""
-    os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
+    """Ask the contrib instrumentations for the stable HTTP conventions, which the monitor
+    reads, unless the team's ``OTEL_SEMCONV_STABILITY_OPT_IN`` names an HTTP mode (``http``,
+    ``http/dup``); its other signals' modes are kept. A value changed is one warning line
+    (see :mod:`otel_monitoring.capture.semconv_opt_in`)."""
+    team = opt_in_stable_http(os.environ)
+    if team is not None:
+        modes = [mode.strip() for mode in team.split(",") if mode.strip()]
+        _logger.warning(
+            "otel-monitoring: %s=%r names no HTTP conventions; set to %r, as the monitoring"
+            " reads the stable HTTP metrics (the old ones name no route). To export the old"
+            " HTTP names as well, set it to %r",
+            VARIABLE,
+            team,
+            os.environ[VARIABLE],
+            ",".join([*modes, "http/dup"]),
+        )
 
 
 def instrument_app(
