@@ -50,6 +50,8 @@ __all__ = [
     "advisory_bucket_bounds",
     "create_aggregation",
     "disable_fastapi_telemetry",
+    "exclude_from_fastapi_telemetry",
+    "fastapi_telemetry_metrics_on",
     "install_contrib_asgi_content_length",
     "install_contrib_asgi_timer",
     "install_contrib_fastapi_hooks",
@@ -243,6 +245,39 @@ def disable_fastapi_telemetry(app: object) -> bool:
     config["metrics"] = False
     config["operation_spans"] = False
     return True
+
+
+def exclude_from_fastapi_telemetry(
+    app: object, excluded: Callable[[MutableMapping[str, Any]], bool]
+) -> bool:
+    """Make FastAPI's built-in telemetry skip the requests ``excluded(scope)`` holds for,
+    besides those the app's own ``exclude`` skips.
+
+    Sets the ``exclude`` key of ``FastAPI._telemetry`` (the dict ``FastAPI(telemetry={...})``
+    fills; FastAPI 0.16x to 0.165.0). Fallback: ``False`` when the app has none (older
+    FastAPI: no built-in telemetry to steer).
+    """
+    config = getattr(app, "_telemetry", None)
+    if not isinstance(config, dict):
+        return False
+    own = config.get("exclude")
+
+    def exclude(scope: MutableMapping[str, Any]) -> bool:
+        return excluded(scope) or (own is not None and bool(own(scope)))
+
+    config["exclude"] = exclude
+    return True
+
+
+def fastapi_telemetry_metrics_on(app: object) -> bool:
+    """Whether FastAPI's built-in telemetry records ``app``'s request metrics (when a meter
+    provider is configured, as zero-code mode's is).
+
+    Reads the ``metrics`` key of ``FastAPI._telemetry`` (FastAPI 0.16x to 0.165.0).
+    Fallback: ``False`` when the app has none (older FastAPI: no built-in telemetry).
+    """
+    config = getattr(app, "_telemetry", None)
+    return isinstance(config, dict) and bool(config.get("metrics"))
 
 
 def matchable_routes(routes: Sequence[Any]) -> Iterator[Any]:

@@ -35,8 +35,14 @@ from typing import Any
 from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
 
 from otel_monitoring import workers
-from otel_monitoring._compat import BaseConfigurator, wrap_fastapi_init
-from otel_monitoring.capture.exclusions import excluded_url_patterns
+from otel_monitoring._compat import (
+    BaseConfigurator,
+    exclude_from_fastapi_telemetry,
+    fastapi_telemetry_metrics_on,
+    instrumented_by_contrib,
+    wrap_fastapi_init,
+)
+from otel_monitoring.capture.exclusions import excluded_request, excluded_url_patterns
 from otel_monitoring.config import Settings
 from otel_monitoring.errors import ConfigError
 from otel_monitoring.instrument import stable_semconv, wrap_lifespan
@@ -166,6 +172,11 @@ def _on_app(app: Any, monitor: Any) -> None:
     """Monitoring for one new FastAPI app. Never raises into the app's construction."""
     settings = monitor.settings
     try:
+        # With the contrib FastAPI instrumentation disabled, FastAPI's own telemetry measures
+        # the requests: not the probes and the monitoring API either.
+        exclude_from_fastapi_telemetry(
+            app, excluded_request(settings.excluded_urls, settings.prefix)
+        )
         if settings.server_timing:
             from otel_monitoring.capture.server_timing import ServerTimingMiddleware
 
@@ -177,9 +188,42 @@ def _on_app(app: Any, monitor: Any) -> None:
         # The monitor outlives any one app of the process (it stops at exit); when an app
         # stops, what it measured is written and exported (a SIGTERM under uvicorn >= 0.29
         # ends the process without running exit handlers).
-        wrap_lifespan(app, on_start=lambda: None, on_stop=monitor.drain)
+        wrap_lifespan(app, on_start=lambda: _say_who_measures(app), on_stop=monitor.drain)
     except Exception as exc:  # instrumentation boundary
         _logger.error("otel-monitoring: monitoring this app failed: %r", exc)
+
+
+def _say_who_measures(app: Any) -> None:
+    """At the start of the first app served, one line when the contrib FastAPI
+    instrumentation does not measure its requests (``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS``
+    names ``fastapi``, or ``*``): what does (FastAPI's own telemetry, from which the monitor
+    gets no response sizes and error samples without the exception's message), or that
+    nothing does (no endpoint statistics, slow traces or error samples; DB and outbound
+    calls are still measured)."""
+    with _lock:
+        if _state.get("measurer_said") or instrumented_by_contrib(app):
+            return
+        _state["measurer_said"] = True
+    listed = os.environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",")
+    names = {name.strip() for name in listed}
+    why = (
+        f"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS names {'*' if '*' in names else 'fastapi'}"
+        if names & {"fastapi", "*"}
+        else "the OpenTelemetry FastAPI instrumentation does not instrument this app"
+    )
+    if fastapi_telemetry_metrics_on(app):
+        _logger.warning(
+            "otel-monitoring: %s: requests are measured by FastAPI's own telemetry instead (no"
+            " response sizes; error samples without the exception's message)",
+            why,
+        )
+    else:
+        _logger.error(
+            "otel-monitoring: %s and FastAPI's own telemetry is off: requests are not"
+            " measured (no endpoint statistics, slow traces or error samples; DB and outbound"
+            " calls still are); remove fastapi from OTEL_PYTHON_DISABLED_INSTRUMENTATIONS",
+            why,
+        )
 
 
 def _monitor(settings: Settings) -> Any:

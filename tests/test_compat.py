@@ -252,6 +252,29 @@ def test_disable_fastapi_telemetry() -> None:
     assert not _compat.disable_fastapi_telemetry(object())
 
 
+def test_exclude_from_fastapi_telemetry() -> None:
+    """The predicate is FastAPI's ``exclude``, beside the app's own."""
+    app = FastAPI(telemetry={"exclude": lambda scope: scope["path"] == "/own"})
+    config = getattr(app, "_telemetry", None)
+    assert isinstance(config, dict) and "exclude" in config, (
+        "fastapi: FastAPI._telemetry['exclude'] is gone"
+    )
+    assert _compat.exclude_from_fastapi_telemetry(app, lambda scope: scope["path"] == "/ours")
+    exclude = config["exclude"]
+    assert [exclude({"path": p}) for p in ("/own", "/ours", "/items")] == [True, True, False]
+    assert not _compat.exclude_from_fastapi_telemetry(object(), lambda scope: True)
+
+
+def test_fastapi_telemetry_metrics_on() -> None:
+    config = getattr(FastAPI(), "_telemetry", None)
+    assert isinstance(config, dict) and config.get("metrics") is True, (
+        "fastapi: FastAPI._telemetry['metrics'] is gone"
+    )
+    assert _compat.fastapi_telemetry_metrics_on(FastAPI())
+    assert not _compat.fastapi_telemetry_metrics_on(FastAPI(telemetry={"metrics": False}))
+    assert not _compat.fastapi_telemetry_metrics_on(object())
+
+
 def _app_with_included_router() -> FastAPI:
     app = FastAPI()
     router = APIRouter()

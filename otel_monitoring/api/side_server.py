@@ -20,6 +20,7 @@ import time
 import uvicorn
 from fastapi import FastAPI
 
+from otel_monitoring._compat import disable_fastapi_telemetry
 from otel_monitoring.api.router import install_error_handlers, make_router
 from otel_monitoring.config import Settings
 from otel_monitoring.monitor import Monitor
@@ -69,6 +70,9 @@ class SideServer:
             docs_url=settings.prefix + "/docs",
             openapi_url=settings.prefix + "/openapi.json",
         )
+        # Its requests are never the app's: FastAPI's own telemetry (on when the contrib
+        # FastAPI instrumentation is disabled) counted them as the app's requests.
+        disable_fastapi_telemetry(self.app)
         # the side port serves only the monitoring API: its schema lists it
         self.app.include_router(
             make_router(monitor, include_in_schema=True), prefix=settings.prefix
