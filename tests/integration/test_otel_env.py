@@ -78,3 +78,132 @@ def test_disabled_instrumentations_leave_no_wrong_figure(
     output = server.output()
     said = "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS names fastapi" in output
     assert said == (disabled == "fastapi"), output[-3000:]
+
+
+#: OTEL_PYTHON_DISTRO/CONFIGURATOR: OTel's distro (its reader exports) or the package's alone
+CONFIGURATORS = {
+    "distro": {},
+    "ours": {
+        "OTEL_PYTHON_DISTRO": "otel_monitoring",
+        "OTEL_PYTHON_CONFIGURATOR": "otel_monitoring",
+    },
+}
+#: preference -> exported temporality (1 delta, 2 cumulative) of (histograms, up-down counters)
+TEMPORALITIES = {"cumulative": (2, 2), "delta": (1, 2), "lowmemory": (1, 2)}
+
+
+def _exported(receiver: Any, name: str) -> tuple[int, set[int]]:
+    """The requests the backend was told of through metric ``name`` (the sum of delta
+    points, the last total of cumulative ones, per stream), and the temporalities seen."""
+    from otlp_receiver import attributes
+
+    deltas = 0
+    totals: dict[str, int] = {}
+    seen: set[int] = set()
+    with receiver.changed:
+        requests = list(receiver.metrics)
+    for request in requests:
+        for rm in request.resource_metrics:
+            for sm in rm.scope_metrics:
+                for metric in (m for m in sm.metrics if m.name == name):
+                    data = getattr(metric, metric.WhichOneof("data"))
+                    seen.add(data.aggregation_temporality)
+                    for point in data.data_points:
+                        if data.aggregation_temporality == 1:
+                            deltas += point.count
+                        else:
+                            stream = repr(sorted(attributes(point.attributes).items()))
+                            totals[stream] = point.count
+    return deltas + sum(totals.values()), seen
+
+
+def _temporality(receiver: Any, name: str) -> set[int]:
+    with receiver.changed:
+        requests = list(receiver.metrics)
+    return {
+        getattr(m, m.WhichOneof("data")).aggregation_temporality
+        for request in requests
+        for rm in request.resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+        if m.name == name
+    }
+
+
+@pytest.mark.parametrize("preference", TEMPORALITIES)
+@pytest.mark.parametrize("configurator", CONFIGURATORS)
+def test_export_temporality_preference_leaves_the_figures_exact(
+    configurator: str, preference: str, serve_app: Callable[..., Any], tmp_path: Path
+) -> None:
+    """``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`` with ``OTEL_METRICS_EXPORTER=otlp``:
+    the in-process figures are exact whatever the export's temporality, and the export is
+    what the preference says (histograms cumulative only with ``cumulative``; up-down
+    counters always cumulative), with every request exported once."""
+    from otlp_receiver import OtlpReceiver
+
+    receiver = OtlpReceiver()
+    try:
+        env = {
+            "OTEL_ENV_DB": str(tmp_path / "env.db"),
+            "OTEL_METRICS_EXPORTER": "otlp",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": preference,
+            "OTEL_METRIC_EXPORT_INTERVAL": "500",
+            **CONFIGURATORS[configurator],
+        }
+        server = serve_app(APP, "zero-code", env, "/healthz")
+        send(server.url)
+        assert figures(server.api) == expected()
+        duration = "http.server.request.duration"
+        receiver.wait_for(lambda: _exported(receiver, duration)[0] >= 10, timeout_s=10)
+        histograms, up_down = TEMPORALITIES[preference]
+        assert _exported(receiver, duration) == (10, {histograms})
+        assert _temporality(receiver, "db.client.operation.duration") == {histograms}
+        assert _temporality(receiver, "http.server.active_requests") == {up_down}
+    finally:
+        receiver.close()
+
+
+#: export set-ups: interval (ms) and exporters
+EXPORTS = {
+    "interval-100ms": {"OTEL_METRIC_EXPORT_INTERVAL": "100", "OTEL_METRICS_EXPORTER": "otlp"},
+    "interval-1h": {"OTEL_METRIC_EXPORT_INTERVAL": "3600000", "OTEL_METRICS_EXPORTER": "otlp"},
+    "console,otlp": {"OTEL_METRIC_EXPORT_INTERVAL": "500", "OTEL_METRICS_EXPORTER": "console,otlp"},
+}
+
+
+@pytest.mark.parametrize("setup", EXPORTS)
+@pytest.mark.parametrize("configurator", CONFIGURATORS)
+def test_export_interval_and_exporters_leave_the_figures_exact(
+    configurator: str, setup: str, serve_app: Callable[..., Any], tmp_path: Path
+) -> None:
+    """``OTEL_METRIC_EXPORT_INTERVAL`` of 100 ms and of an hour (``OTEL_MONITORING_INTERVAL``
+    unset, so it is the package's too), and two metric exporters: the in-process figures
+    are exact, and once the app stops every request has been exported once (with an hour's
+    interval, by the export at the stop), on the console as well when it is named."""
+    from otlp_receiver import OtlpReceiver
+    from processes import stop_group
+
+    receiver = OtlpReceiver()
+    try:
+        env = {
+            "OTEL_ENV_DB": str(tmp_path / "env.db"),
+            "OTEL_MONITORING_INTERVAL": "",  # unset: the export interval is the package's
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            **EXPORTS[setup],
+            **CONFIGURATORS[configurator],
+        }
+        server = serve_app(APP, "zero-code", env, "/healthz")
+        send(server.url)
+        assert figures(server.api) == expected()
+        stop_group(server.proc, timeout_s=20)
+        duration = "http.server.request.duration"
+        receiver.wait_for(lambda: _exported(receiver, duration)[0] >= 10, timeout_s=10)
+        assert _exported(receiver, duration)[0] == 10, server.output()[-3000:]
+        output = server.output()
+        if "console" in setup:
+            assert f'"name": "{duration}"' in output, output[-3000:]
+    finally:
+        receiver.close()
