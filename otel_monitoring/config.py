@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from otel_monitoring.errors import ConfigError
+from otel_monitoring.export_interval import MAX_INTERVAL_S, MIN_INTERVAL_S, interval_from_otel
+from otel_monitoring.export_interval import VARIABLE as OTEL_INTERVAL_VARIABLE
 
 __all__ = ["DEFAULT_EXCLUDED_URLS", "ENV_PREFIX", "ENV_VARS", "Settings", "parse_duration_s"]
 
@@ -210,7 +212,7 @@ class Settings:
         except ValueError:
             if self.host != "localhost":
                 raise bad("host", "must be an IP address such as 127.0.0.1") from None
-        if not 0.05 <= self.interval_s <= 3600:
+        if not MIN_INTERVAL_S <= self.interval_s <= MAX_INTERVAL_S:
             raise bad("interval_s", "must be between 50ms and 1h")
         if not 60 <= self.retention_s <= 30 * 86400:
             raise bad("retention_s", "must be between 1m and 30d")
@@ -295,14 +297,9 @@ class Settings:
             except ValueError as exc:
                 shown = "<hidden>" if name in _SECRET_FIELDS else repr(raw)
                 raise ConfigError(f"invalid {ENV_PREFIX}{suffix}={shown}: {exc}") from None
-        if "interval_s" not in values and (otel_ms := env.get("OTEL_METRIC_EXPORT_INTERVAL")):
+        if "interval_s" not in values and (otel_ms := env.get(OTEL_INTERVAL_VARIABLE)):
             # The standard OTel export interval (milliseconds) when ours is not set.
-            try:
-                values["interval_s"] = _parse_float(otel_ms) / 1000.0
-            except ValueError as exc:
-                raise ConfigError(
-                    f"invalid OTEL_METRIC_EXPORT_INTERVAL={otel_ms!r}: {exc}"
-                ) from None
+            values["interval_s"] = interval_from_otel(otel_ms)
         unknown = sorted(key for key in env if key.startswith(ENV_PREFIX) and key not in ENV_VARS)
         if unknown:
             close = difflib.get_close_matches(unknown[0], ENV_VARS, n=1)

@@ -58,6 +58,35 @@ def test_standard_metric_export_interval_is_honoured() -> None:
         Settings.from_env({"OTEL_METRIC_EXPORT_INTERVAL": "soon"})
 
 
+@pytest.mark.parametrize(
+    ("otel_ms", "interval_s", "line"),
+    [
+        ("7200000", 3600.0, "OTEL_METRIC_EXPORT_INTERVAL=7200000 (2h) is longer than 1h"),
+        ("inf", 3600.0, "OTEL_METRIC_EXPORT_INTERVAL=inf (inf) is longer than 1h"),
+        ("10", 0.05, "OTEL_METRIC_EXPORT_INTERVAL=10 (10ms) is shorter than 50ms"),
+        ("3600000", 3600.0, None),
+        ("50", 0.05, None),
+    ],
+)
+def test_standard_metric_export_interval_beyond_ours_takes_the_nearest_bound(
+    otel_ms: str, interval_s: float, line: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The SDK takes any positive interval; the package's reader the nearest of 50ms..1h,
+    said in one line (it refused to start, naming OTEL_MONITORING_INTERVAL)."""
+    with caplog.at_level("WARNING", logger="otel_monitoring"):
+        assert Settings.from_env({"OTEL_METRIC_EXPORT_INTERVAL": otel_ms}).interval_s == interval_s
+    said = [
+        r.getMessage() for r in caplog.records if "OTEL_METRIC_EXPORT_INTERVAL" in r.getMessage()
+    ]
+    assert len(said) == (line is not None) and (line is None or line in said[0]), said
+
+
+@pytest.mark.parametrize("otel_ms", ["0", "-5", "nan"])
+def test_standard_metric_export_interval_must_be_positive(otel_ms: str) -> None:
+    with pytest.raises(ConfigError, match=f"OTEL_METRIC_EXPORT_INTERVAL='{otel_ms}'"):
+        Settings.from_env({"OTEL_METRIC_EXPORT_INTERVAL": otel_ms})
+
+
 def test_a_mistyped_variable_names_the_closest_one() -> None:
     with pytest.raises(ConfigError) as raised:
         Settings.from_env({"OTEL_MONITORING_API_KEYS": "x"})

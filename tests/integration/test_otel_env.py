@@ -170,6 +170,13 @@ EXPORTS = {
     "interval-100ms": {"OTEL_METRIC_EXPORT_INTERVAL": "100", "OTEL_METRICS_EXPORTER": "otlp"},
     "interval-1h": {"OTEL_METRIC_EXPORT_INTERVAL": "3600000", "OTEL_METRICS_EXPORTER": "otlp"},
     "console,otlp": {"OTEL_METRIC_EXPORT_INTERVAL": "500", "OTEL_METRICS_EXPORTER": "console,otlp"},
+    "interval-2h": {"OTEL_METRIC_EXPORT_INTERVAL": "7200000", "OTEL_METRICS_EXPORTER": "otlp"},
+    "interval-10ms": {"OTEL_METRIC_EXPORT_INTERVAL": "10", "OTEL_METRICS_EXPORTER": "otlp"},
+}
+#: set-up -> the start-up line its interval gives (the package's reader clamps it)
+CLAMPED = {
+    "interval-2h": "OTEL_METRIC_EXPORT_INTERVAL=7200000 (2h) is longer than 1h",
+    "interval-10ms": "OTEL_METRIC_EXPORT_INTERVAL=10 (10ms) is shorter than 50ms",
 }
 
 
@@ -181,7 +188,10 @@ def test_export_interval_and_exporters_leave_the_figures_exact(
     """``OTEL_METRIC_EXPORT_INTERVAL`` of 100 ms and of an hour (``OTEL_MONITORING_INTERVAL``
     unset, so it is the package's too), and two metric exporters: the in-process figures
     are exact, and once the app stops every request has been exported once (with an hour's
-    interval, by the export at the stop), on the console as well when it is named."""
+    interval, by the export at the stop), on the console as well when it is named. Beyond
+    the package's 50ms-1h (which the SDK accepts) the package's reader uses the nearest
+    bound, said in one line: monitoring went off, naming OTEL_MONITORING_INTERVAL, which
+    the team had not set."""
     from otlp_receiver import OtlpReceiver
     from processes import stop_group
 
@@ -205,5 +215,8 @@ def test_export_interval_and_exporters_leave_the_figures_exact(
         output = server.output()
         if "console" in setup:
             assert f'"name": "{duration}"' in output, output[-3000:]
+        said = [line for line in output.splitlines() if "OTEL_METRIC_EXPORT_INTERVAL" in line]
+        assert len(said) == (setup in CLAMPED), said
+        assert setup not in CLAMPED or CLAMPED[setup] in said[0], said
     finally:
         receiver.close()
