@@ -140,6 +140,7 @@ def test_export_temporality_preference_leaves_the_figures_exact(
     what the preference says (histograms cumulative only with ``cumulative``; up-down
     counters always cumulative), with every request exported once."""
     from otlp_receiver import OtlpReceiver
+    from processes import stop_group
 
     receiver = OtlpReceiver()
     try:
@@ -161,6 +162,7 @@ def test_export_temporality_preference_leaves_the_figures_exact(
         assert _exported(receiver, duration) == (10, {histograms})
         assert _temporality(receiver, "db.client.operation.duration") == {histograms}
         assert _temporality(receiver, "http.server.active_requests") == {up_down}
+        stop_group(server.proc, timeout_s=20)  # its last export before the receiver closes
     finally:
         receiver.close()
 
