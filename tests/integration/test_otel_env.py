@@ -172,6 +172,7 @@ EXPORTS = {
     "interval-100ms": {"OTEL_METRIC_EXPORT_INTERVAL": "100", "OTEL_METRICS_EXPORTER": "otlp"},
     "interval-1h": {"OTEL_METRIC_EXPORT_INTERVAL": "3600000", "OTEL_METRICS_EXPORTER": "otlp"},
     "console,otlp": {"OTEL_METRIC_EXPORT_INTERVAL": "500", "OTEL_METRICS_EXPORTER": "console,otlp"},
+    "none": {"OTEL_METRIC_EXPORT_INTERVAL": "500", "OTEL_METRICS_EXPORTER": "none"},
     "interval-2h": {"OTEL_METRIC_EXPORT_INTERVAL": "7200000", "OTEL_METRICS_EXPORTER": "otlp"},
     "interval-10ms": {"OTEL_METRIC_EXPORT_INTERVAL": "10", "OTEL_METRICS_EXPORTER": "otlp"},
 }
@@ -190,7 +191,8 @@ def test_export_interval_and_exporters_leave_the_figures_exact(
     """``OTEL_METRIC_EXPORT_INTERVAL`` of 100 ms and of an hour (``OTEL_MONITORING_INTERVAL``
     unset, so it is the package's too), and two metric exporters: the in-process figures
     are exact, and once the app stops every request has been exported once (with an hour's
-    interval, by the export at the stop), on the console as well when it is named. Beyond
+    interval, by the export at the stop), on the console as well when it is named; with
+    ``OTEL_METRICS_EXPORTER=none`` (and ``OTEL_TRACES_EXPORTER=none``) nothing. Beyond
     the package's 50ms-1h (which the SDK accepts) the package's reader uses the nearest
     bound, said in one line: monitoring went off, naming OTEL_MONITORING_INTERVAL, which
     the team had not set."""
@@ -212,9 +214,12 @@ def test_export_interval_and_exporters_leave_the_figures_exact(
         assert figures(server.api) == expected()
         stop_group(server.proc, timeout_s=20)
         duration = "http.server.request.duration"
-        receiver.wait_for(lambda: _exported(receiver, duration)[0] >= 10, timeout_s=10)
-        assert _exported(receiver, duration)[0] == 10, server.output()[-3000:]
         output = server.output()
+        if setup == "none":  # OTEL_TRACES_EXPORTER too (serve_app): nothing leaves
+            assert (receiver.metrics, receiver.traces) == ([], []), output[-3000:]
+            return
+        receiver.wait_for(lambda: _exported(receiver, duration)[0] >= 10, timeout_s=10)
+        assert _exported(receiver, duration)[0] == 10, output[-3000:]
         if "console" in setup:
             assert f'"name": "{duration}"' in output, output[-3000:]
         said = [line for line in output.splitlines() if "OTEL_METRIC_EXPORT_INTERVAL" in line]
