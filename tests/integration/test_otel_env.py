@@ -63,8 +63,8 @@ def test_disabled_instrumentations_leave_no_wrong_figure(
     app's requests: not the monitoring API's (on the side port or mounted), nor probes; one
     line at start says so. ``sqlalchemy`` (DB statistics come from the package's own cursor
     events) and ``asgi`` (no such instrumentor) change nothing; ``*`` leaves the outbound
-    calls unmeasured too. Read twice: the API's own
-    requests of the first reading are in none of the second's figures."""
+    calls unmeasured too. Read twice: the API's own requests of the first reading are in
+    none of the second's figures."""
     disabled, extra = DISABLED[case]
     env = {
         "OTEL_ENV_DB": str(tmp_path / "env.db"),
