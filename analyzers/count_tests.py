@@ -155,6 +155,11 @@ same job on a busier night is still the same job. With ``weekly_echo`` (the rate
 default: traffic has weekends) an incident under way at the same time a week before (within
 30 minutes) damps it the same way.
 
+**Local clock.** Hours of the day and of the week, the 10-minute slots and the recurring
+incidents' times of day are those of the local clock of ``timezone`` (an IANA name; None:
+UTC, :mod:`analyzers.local_clock`): a service's traffic and nightly jobs follow its people's
+and crons' clock, which moves an hour for daylight saving time. Durations stay seconds of UTC.
+
 **Busy routes.** With ``max_requests_per_min`` set, the test scores nothing while the route's
 day-long average rate is above it (the p95 of a busy route's bucket is already precise).
 
@@ -175,6 +180,7 @@ from statistics import NormalDist
 from typing import TYPE_CHECKING, Protocol
 
 from analyzers.errors import InvalidInputError
+from analyzers.local_clock import LocalClock
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -276,8 +282,10 @@ class CountTestSettings:
     max_surprise: float = 30.0
     max_requests_per_min: float = math.inf
     dispersion_memory_s: float = _DAY_S
+    timezone: str | None = None
 
     def __post_init__(self) -> None:
+        LocalClock(self.timezone)  # a bad name raises InvalidInputError here
         if min(self.rate_memory_s, self.score_half) <= 0 or self.warmup_s < 0:
             raise InvalidInputError("rate_memory_s and score_half must be > 0, warmup_s >= 0")
         if self.realarm_factor < 1.0 or self.day_weight < 0 or self.echo_days < 0:
@@ -403,6 +411,7 @@ class _CountTest:
     de-duplication, recurring incidents and the joint with the chart's point detector."""
 
     __slots__ = (
+        "_clock",
         "_common",
         "_cusum",
         "_day_mass",
@@ -425,6 +434,7 @@ class _CountTest:
 
     def __init__(self, common: CountTestSettings, statistics: int) -> None:
         self._common = common
+        self._clock = LocalClock(common.timezone)  # the phase of daily and weekly cycles
         self._cusum = [0.0] * statistics
         # per statistic: whether it has been back at 0 since the incident under way opened
         self._drained = [True] * statistics
@@ -620,15 +630,18 @@ class _CountTest:
         common = self._common
         days: set[int] = set()
         daily = weekly = 0.0
-        for first, last, largest in self._incidents:
-            if t - first < _MIN_DAY_AGO_S:  # the same day's
+        phase = self._clock.phase
+        local_t = phase(t)
+        for utc_first, utc_last, largest in self._incidents:
+            if t - utc_first < _MIN_DAY_AGO_S:  # the same day's
                 continue
+            first, last = phase(utc_first), phase(utc_last)  # times of day: local ones
             # under way at this time a week before, or of an earlier day (give or take)
-            week_before = t - _WEEK_S
+            week_before = local_t - _WEEK_S
             if first - _WEEK_TOLERANCE_S <= week_before <= last + _WEEK_TOLERANCE_S:
                 weekly = max(weekly, largest)
-            day = round((t - first) / _DAY_S)
-            day_before = t - day * _DAY_S
+            day = round((local_t - first) / _DAY_S)
+            day_before = local_t - day * _DAY_S
             if day <= _ECHO_DAYS_BACK and first - _HOUR_S <= day_before <= last + _HOUR_S:
                 days.add(day)
                 daily = max(daily, largest)
@@ -727,7 +740,7 @@ class ExceedanceDetector(_CountTest):
         bucket's unit), or None while learning."""
         if self._level is None:
             return None
-        return math.exp(self._level + self._profile[_hour_of_day(self._last_t)])
+        return math.exp(self._level + self._profile[_hour_of_day(self._clock.phase(self._last_t))])
 
     def _gradient(self, above: int, n: int, q: float) -> float:
         """The stochastic gradient of a quantile with exceedance share ``q`` (log units):
@@ -766,12 +779,13 @@ class ExceedanceDetector(_CountTest):
                 self._level_x = self._level + settings.spread * (z[k + 1] - z[k])
                 self._shift_levels = [self._level + settings.spread * (x - z[k]) for x in z[:k]]
             return 0.0
-        hour = _hour_of_day(t)
+        phase = self._clock.phase(t)  # local time: daily cycles follow the local clock
+        hour = _hour_of_day(phase)
         if hour != self._hour:
             self._hour = hour
             self._visits[hour] += 1
         hourly = self._profile[hour]
-        offset = hourly + self._slot_extra(t)
+        offset = hourly + self._slot_extra(phase)
         above = int(bucket.count_above(math.exp(self._level + offset)))
         # an incident's requests are not the usual ones: once this hour's offset is learnt
         # (a reference still learning would be frozen wrong, and page on), the references
@@ -802,7 +816,7 @@ class ExceedanceDetector(_CountTest):
             null += [_binomial_null(n, self._qx, up, down) for up, down in self._llr_x]
         if settings.slot_s is not None and self._shift_levels:
             over = int(bucket.count_above(math.exp(self._shift_levels[0] + offset)))
-            self._slot_learn(t, n, over, learn)
+            self._slot_learn(phase, n, over, learn)
         starts = [*settings.alternatives, *settings.extreme_alternatives]
         if settings.shift_factors:
             shifts = self._shift_evidence(bucket, n, above, far, offset, memory, learn)
@@ -812,7 +826,7 @@ class ExceedanceDetector(_CountTest):
         return self._accumulate(t, rate, increments, null, n - 1.0, starts)
 
     def _slot_extra(self, t: float) -> float:
-        """The log offset of ``t``'s slot of the day over its hour's, once learnt on
+        """The log offset of local time ``t``'s slot of the day over its hour's, once learnt on
         ``slot_min_days`` days, shrunk towards 0 by the requests behind it."""
         settings = self.settings
         if settings.slot_s is None:
@@ -830,7 +844,8 @@ class ExceedanceDetector(_CountTest):
         return self._slot_mean[s] * behind / (behind + settings.slot_prior_requests)
 
     def _slot_learn(self, t: float, n: int, over: int, learn: float) -> None:
-        """Count the slot's requests above the usual p50; at a new slot, fold the last one's
+        """Count the slot's requests above the usual p50 (``t``: local time); at a new slot,
+        fold the last one's
         day into its offset: the shift that puts that share above the p50 (for a log-normal
         of the route's spread), a mean over its first days, then over ``profile_visits``."""
         settings = self.settings
@@ -1087,7 +1102,8 @@ class RateCountDetector(_CountTest):
             else:
                 keep = math.exp(-(t - last) / _DAY_S)
                 if t - first >= _DAY_S and mass > 0.0:
-                    self._profile.learn(int(t // _HOUR_S), n, mass / weight * _HOUR_S)
+                    hour = int(self._clock.phase(t) // _HOUR_S)
+                    self._profile.learn(hour, n, mass / weight * _HOUR_S)
                     learnt += 1
                 mass, weight = mass * keep, weight * keep
             mass += n
@@ -1138,12 +1154,12 @@ class RateCountDetector(_CountTest):
         """The usual rate at ``t`` (per second): the profile's share of the day-long mean
         (``recent``, the last half hour's mean, before the hour of the week was seen) times
         the level; then the level and the profile learn the bucket."""
-        share = self._profile.share(t)
+        share = self._profile.share(self._clock.phase(t))
         predicted = recent if share is None else share * day_rate
         level = self._level
         usual = predicted * (level[0] / level[1] if level[1] > 0.0 else 1.0)
         keep = math.exp(-span / memory_s)
         level[0] = level[0] * keep + n
         level[1] = level[1] * keep + predicted * span
-        self._profile.add(t, n, span, day_rate, not self._in_incident)
+        self._profile.add(self._clock.phase(t), n, span, day_rate, not self._in_incident)
         return usual

@@ -68,9 +68,12 @@ def with_overrides(defaults: T, body: str, *, ignore_unknown: bool = False) -> T
             if ignore_unknown:
                 continue
             sys.exit(f"error: {body!r}: {type(defaults).__name__} has no field {key!r}")
-        kind = type(getattr(defaults, key))
+        default = getattr(defaults, key)
+        kind = type(default)
         if text.strip().lower() == "none":  # an optional field switched off
             changes[key] = None
+        elif default is None:  # an optional field off by default (a time zone): its text
+            changes[key] = text.strip()
         elif kind is tuple:  # a tuple of floats, ";"-separated
             changes[key] = tuple(float(x) for x in text.split(";") if x.strip())  # "": ()
         elif kind is bool:

@@ -90,6 +90,8 @@ from analyzers.count_tests import (  # noqa: E402
     RateSettings,
     SortedBucket,
 )
+from analyzers.errors import InvalidInputError  # noqa: E402
+from analyzers.local_clock import LocalClock  # noqa: E402
 from benchmarks.crossval import with_overrides  # noqa: E402
 
 FloatArray = npt.NDArray[np.float64]
@@ -136,8 +138,39 @@ class Route:
     incidents: list[tuple[str, float]] = field(default_factory=list)  # (kind, start s)
 
 
+#: When the service's local clock changes (``--timezone``: its daylight saving time starts),
+#: as a UTC time (inf: never), and by how much (s). Everything that follows local time (the
+#: daily and weekly cycles, the nightly job) happens that much earlier in UTC from then on.
+CLOCK_CHANGE = (math.inf, 0.0)
+
+
+def local(t: FloatArray | float) -> npt.NDArray[np.float64]:
+    """Times ``t`` (UTC) on the service's local clock, less T0 (seconds)."""
+    t = np.asarray(t, dtype=np.float64)
+    at, by = CLOCK_CHANGE
+    out: npt.NDArray[np.float64] = t - T0 + np.where(t >= at, by, 0.0)
+    return out
+
+
+def start_in_zone(timezone: str) -> tuple[float, tuple[float, float]]:
+    """T0 and the clock change for a service in ``timezone`` (an IANA name): the first
+    change of its offset after 2026-03-01 (spring), and the Monday 00:00 UTC 13 or more days
+    before it, so that the change falls in the second week, before the incidents."""
+    clock = LocalClock(timezone)
+    t = 1772323200.0  # 2026-03-01T00:00:00Z
+    before = clock.phase(t) - t
+    for _ in range(366 * 96):
+        t += 900.0
+        offset = clock.phase(t) - t
+        if offset != before:
+            monday = 1767571200.0  # 2026-01-05T00:00:00Z, a Monday
+            weeks = math.floor((t - 13 * DAY - monday) / (7 * DAY))
+            return monday + weeks * 7 * DAY, (t, offset - before)
+    sys.exit(f"error: {timezone} does not change its offset in the year from 2026-03-01")
+
+
 def is_weekend(t: FloatArray | float) -> npt.NDArray[np.bool_] | bool:
-    return ((np.asarray(t) - T0) // DAY) % 7 >= 5  # type: ignore[no-any-return]
+    return (local(t) // DAY) % 7 >= 5  # type: ignore[no-any-return]
 
 
 def make_routes(rng: np.random.Generator, busy: int, quiet: int, days: int) -> list[Route]:
@@ -157,7 +190,7 @@ def make_routes(rng: np.random.Generator, busy: int, quiet: int, days: int) -> l
         for kind in [k for k in KINDS for _ in range(2)]:
             while True:
                 start = T0 + float(rng.uniform(days - 7, days)) * DAY - KIND_LEN[kind]
-                tod = (start - T0) % DAY
+                tod = float(local(start)) % DAY
                 end = start + KIND_LEN[kind]
                 if end + RECOVERY > T0 + days * DAY:
                     continue
@@ -205,7 +238,7 @@ class Requests:
 def _traffic_share(t: FloatArray) -> FloatArray:
     """A weekday's traffic at times ``t`` as a share of the daily peak (25 % at 04:00 UTC,
     100 % at 16:00)."""
-    tod = (t - T0) % DAY
+    tod = local(t) % DAY
     share: FloatArray = 0.25 + 0.75 * (0.5 - 0.5 * np.cos(2 * np.pi * (tod / DAY - 4 / 24)))
     return share
 
@@ -221,7 +254,7 @@ def usual_traffic(r: Route, t: FloatArray) -> FloatArray:
 def usual_median(r: Route, t: FloatArray) -> FloatArray:
     """The route's latency median (ms) at times ``t`` without its incidents: the daily and
     weekly cycles, the nightly batch job and the deploy."""
-    tod = (t - T0) % DAY
+    tod = local(t) % DAY
     median = r.median_ms * (0.85 + 0.3 * _traffic_share(t) * np.where(is_weekend(t), 0.4, 1.0))
     median = median * np.where((tod >= BATCH[0]) & (tod < BATCH[1]), 1.6, 1.0)
     out: FloatArray = median * np.where(t >= r.deploy_t, 1.1, 1.0)
@@ -566,13 +599,18 @@ def evaluate(args: argparse.Namespace, seed: int) -> Tally:
             )
             tally.add_fa([("cause", "batch window")], float(_in_batch(late).sum()), counted_days)
             tally.add_fa([("cause", "2 h after deploy/step")], float(after.sum()), counted_days)
+            if math.isfinite(CLOCK_CHANGE[0]):
+                dst = (late >= CLOCK_CHANGE[0]) & (late < CLOCK_CHANGE[0] + 3 * DAY)
+                tally.add_fa(
+                    [("cause", "3 days after the clock change")], float(dst.sum()), counted_days
+                )
         print(f"  {r.name}: done", file=sys.stderr, flush=True)
     return tally
 
 
 def _in_batch(times: FloatArray) -> npt.NDArray[np.bool_]:
     """Whether each time falls in the nightly batch window or its recovery."""
-    tod = (times - T0) % DAY
+    tod = local(times) % DAY
     out: npt.NDArray[np.bool_] = (tod >= BATCH[0]) & (tod < BATCH[1] + RECOVERY)
     return out
 
@@ -780,7 +818,21 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="thresholds (scores, comma-separated) to print false alarms and detection at",
     )
+    ap.add_argument(
+        "--timezone",
+        default=None,
+        help="the service's time zone (IANA name, e.g. Europe/London): its daily and weekly"
+        " cycles and nightly job follow that local clock, and the suite starts 13 days before"
+        " the clock's first change after 2026-03-01 (pass --count-settings timezone=... for"
+        " the count tests to know the zone)",
+    )
     args = ap.parse_args(argv)
+    global T0, CLOCK_CHANGE
+    if args.timezone is not None:
+        try:
+            T0, CLOCK_CHANGE = start_in_zone(args.timezone)
+        except InvalidInputError as exc:
+            sys.exit(f"error: --timezone: {exc}")
     if args.days < 10 or args.busy < 0 or args.quiet < 0 or args.busy + args.quiet == 0:
         sys.exit("error: --days >= 10 and at least one route")
     if not (0 <= args.jitter <= 2 and 0 <= args.burst <= 5):

@@ -13,6 +13,7 @@ import ipaddress
 import math
 import os
 import re
+import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -147,6 +148,7 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "prometheus_url": ("PROMETHEUS_URL", _parse_str),
     "prometheus_selector": ("PROMETHEUS_SELECTOR", _parse_str),
     "prometheus_timeout_s": ("PROMETHEUS_TIMEOUT", parse_duration_s),
+    "timezone": ("TIMEZONE", _parse_str),
 }
 
 _SECRET_FIELDS = frozenset({"api_keys"})
@@ -194,6 +196,7 @@ class Settings:
     prometheus_url: str | None = None
     prometheus_selector: str = ""
     prometheus_timeout_s: float = 5.0
+    timezone: str | None = None
 
     def __post_init__(self) -> None:
         def bad(name: str, reason: str) -> ConfigError:
@@ -203,6 +206,13 @@ class Settings:
                 f"invalid setting {ENV_PREFIX}{suffix} (argument {name}={value!r}): {reason}"
             )
 
+        if self.timezone is not None:
+            try:
+                zoneinfo.ZoneInfo(self.timezone)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise bad(
+                    "timezone", "not a time zone: an IANA name such as Europe/Paris"
+                ) from None
         if not self.prefix.startswith("/") or self.prefix.endswith("/") or " " in self.prefix:
             raise bad("prefix", "must start with '/' and not end with '/', e.g. /monitoring")
         if not 1 <= self.port <= 65535:

@@ -250,6 +250,7 @@ class Monitor:
             max_charts=6 * (s.max_series + 1),
             fine_history_s=s.fine_history_s,
             settle_s=2.0 * self.collect_s if s.store_url else 0.0,
+            timezone=s.timezone,
             metrics=tuple(
                 TimeseriesMetric(r.statistic.value)
                 for r in self.rules

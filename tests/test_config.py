@@ -22,6 +22,8 @@ def test_defaults_and_precedence() -> None:
         ("OTEL_MONITORING_PREFIX", "monitoring/"),
         ("OTEL_MONITORING_HOST", "not a host"),
         ("OTEL_MONITORING_TYPO", "1"),
+        ("OTEL_MONITORING_TIMEZONE", "Mars/Olympus"),
+        ("OTEL_MONITORING_TIMEZONE", "../../etc/passwd"),
     ],
 )
 def test_bad_env_value_names_the_variable(name: str, value: str) -> None:

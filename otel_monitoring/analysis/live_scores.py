@@ -159,16 +159,17 @@ class ScoredChart:
         return indices, (indices % len(self.values)).astype(np.intp)
 
 
-def _count_test(metric: TimeseriesMetric) -> CountTest | None:
-    """The count test of a chart of ``metric``, or None (see the module docstring)."""
+def _count_test(metric: TimeseriesMetric, timezone: str | None = None) -> CountTest | None:
+    """The count test of a chart of ``metric``, or None (see the module docstring), its
+    daily and weekly cycles on the local clock of ``timezone`` (None: UTC)."""
     import analyzers
 
     if metric is TimeseriesMetric.LATENCY_P95:
-        return analyzers.ExceedanceDetector()
+        return analyzers.ExceedanceDetector(analyzers.ExceedanceSettings(timezone=timezone))
     if metric is TimeseriesMetric.ERROR_RATE:
-        return analyzers.ErrorCountDetector()
+        return analyzers.ErrorCountDetector(analyzers.ErrorCountSettings(timezone=timezone))
     if metric is TimeseriesMetric.THROUGHPUT:
-        return analyzers.RateCountDetector()
+        return analyzers.RateCountDetector(analyzers.RateSettings(timezone=timezone))
     return None
 
 
@@ -177,6 +178,8 @@ class LiveScores:
 
     ``settle_s``: how long after its end a bucket is complete (0 for this process alone; a
     little over the collection interval when other processes write to a shared store).
+    ``timezone``: the service's (an IANA name; None: UTC), whose local clock its daily and
+    weekly cycles follow (see :mod:`analyzers.local_clock`).
     """
 
     def __init__(
@@ -187,8 +190,10 @@ class LiveScores:
         metrics: tuple[TimeseriesMetric, ...] = WATCHED_METRICS,
         fine_history_s: float = 0.0,
         settle_s: float = 0.0,
+        timezone: str | None = None,
     ) -> None:
         self.store = store
+        self.timezone = timezone
         self.settle_s = settle_s
         self.max_charts = max_charts
         self.metrics = tuple(dict.fromkeys((*WATCHED_METRICS, *metrics)))
@@ -316,7 +321,7 @@ class LiveScores:
                         analyzers.AnomalyDetector(),
                         self._slots[step],
                         completed[0],
-                        _count_test(metric),
+                        _count_test(metric, self.timezone),
                     )
                     if isinstance(chart.count_test, analyzers.RateCountDetector):
                         # the stored hours before its first bucket (see _stored_hours)

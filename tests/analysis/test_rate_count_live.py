@@ -69,3 +69,26 @@ def test_throughput_chart_scores_are_the_rate_count_test(eight_hours: Run) -> No
     assert service.scores[(service.times_s >= start) & (service.times_s < start + 600)].max() >= (
         MEDIUM
     )
+
+
+@pytest.mark.parametrize("timezone", [None, "Europe/Paris"])
+def test_the_live_charts_count_tests_follow_the_services_clock(timezone: str | None) -> None:
+    """``OTEL_MONITORING_TIMEZONE`` reaches every live chart's count test (latency, errors,
+    traffic): their daily cycles are placed by that zone's hours."""
+    clock = FakeClock()
+    monitor = offline_monitor(Settings(interval_s=3600.0, timezone=timezone), clock=clock)
+    try:
+        for _ in range(3):
+            monitor.record_request("GET", ROUTE, 200, 25.0)
+            clock.advance(10.0)
+            monitor.flush()
+        charts = monitor.live_scores._charts.values()
+        tests = [chart.count_test for chart in charts if chart.count_test is not None]
+        assert {type(test).__name__ for test in tests} == {
+            "ExceedanceDetector",
+            "ErrorCountDetector",
+            "RateCountDetector",
+        }
+        assert {test.settings.timezone for test in tests} == {timezone}
+    finally:
+        monitor.shutdown()
