@@ -27,7 +27,11 @@ The 10-s and 1-min charts come from the same requests. What shapes them:
 * **requests that move together** (off by default: requests are independent and traffic
   Poisson, as in the issue's suite): ``--jitter S`` gives all requests of a 10-s bucket one
   shared log-normal latency factor of spread S, ``--burst C`` multiplies each 10-s bucket's
-  expected traffic by a gamma factor of mean 1 and coefficient of variation C (:class:`Noise`).
+  expected traffic by a gamma factor of mean 1 and coefficient of variation C (:class:`Noise`);
+* **a clock that changes** (off by default: the service's day follows UTC): ``--timezone Z``
+  puts the service in the IANA zone Z, whose clock its daily and weekly cycles and nightly job
+  follow, and starts the suite 13 days before that clock's first change after 2026-03-01
+  (:func:`start_in_zone`); ``--count-settings timezone=Z`` tells the count tests the zone.
 
 Figures, for the project detector at ``Sensitivity.MEDIUM`` as the live charts run it (each
 chart scored by its count test on the bucket's requests once the test has learnt the route -
@@ -59,7 +63,7 @@ Usage::
     python benchmarks/production.py [--busy 6] [--quiet 6] [--days 21] [--seed 11 | --seeds 14-23]
         [--method ours|zscore|robust] [--settings 'rate_ref_s=300,...']
         [--no-counts] [--count-settings 'day_weight=0.7,...'] [--rate-settings 'factors=0.1;5']
-        [--jitter 0.1] [--burst 0.2]
+        [--jitter 0.1] [--burst 0.2] [--timezone Europe/Paris] [--sweep 0.34,0.3]
 """
 
 from __future__ import annotations
