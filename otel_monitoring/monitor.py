@@ -147,6 +147,9 @@ class Monitor:
         self.apps: list[Any] = []
         self._shutdown_done = False
         self._shutdown_lock = threading.Lock()
+        #: Set once shutdown took our reader off a provider we joined: there is nothing more
+        #: to collect, and the SDK warns at each try.
+        self._reader_removed = False
         self.reader.start()
         with _active_lock:
             _active.append(self)
@@ -467,7 +470,8 @@ class Monitor:
         work (the reader thread, or an explicit :meth:`flush`): an API request that
         refreshes the numbers never waits on the file, even when it is locked.
         """
-        self.reader.collect_now()
+        if not self._reader_removed:
+            self.reader.collect_now()
         self.stats.mark_refreshed()
         if getattr(self._local, "evaluating", False) or not self.settings.stats_enabled:
             return
@@ -514,6 +518,7 @@ class Monitor:
             else:
                 self.reader.shutdown(timeout_millis=timeout * 1000)  # a last collection
                 self.meter_provider.remove_metric_reader(self.reader)
+                self._reader_removed = True
                 # the app's (the distro's) readers too: their exit handlers may never run
                 self.meter_provider.force_flush(timeout_millis=timeout * 1000)
             if self._owns_tracer_provider:

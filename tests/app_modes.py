@@ -8,13 +8,15 @@ as more than one folder has one.)
 from __future__ import annotations
 
 import re
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-__all__ = ["APP_MODES", "api_until", "raised"]
+__all__ = ["APP_MODES", "SERVERS", "api_until", "raised", "server_argv"]
 
 #: How a test app is run: instrumented in code (no trace exporter: no SDK spans), in code with
 #: a span per request, or left to ``opentelemetry-instrument`` (the app reads
@@ -49,3 +51,24 @@ def raised(log: str) -> set[str]:
     """The exception types a server's log ends tracebacks with (the app's own, or ours):
     line-leading type names ending in ``Error``, ``Exception`` or ``Warning``."""
     return set(_RAISED.findall(log))
+
+
+#: The ASGI servers beside uvicorn and gunicorn the integration tests run the shop under:
+#: hypercorn, granian (``--interface asgi``), and granian without lifespan (``asginl``).
+SERVERS = ("hypercorn", "granian", "granian-asginl")
+
+
+def server_argv(server: str, app: str, port: int, workers: int) -> list[str]:
+    """Command line serving ``app`` (``module:attr``) with ``server`` (one of
+    :data:`SERVERS`) and ``workers`` worker processes on 127.0.0.1:``port``, no access log.
+    Both servers run the app in processes they start, even with one worker."""
+    bindir = Path(sys.executable).parent
+    if server == "hypercorn":
+        bind = f"127.0.0.1:{port}"
+        return [str(bindir / "hypercorn"), app, "--bind", bind, "--workers", str(workers)]
+    assert server in SERVERS, server
+    interface = "asginl" if server == "granian-asginl" else "asgi"
+    return [
+        *(str(bindir / "granian"), "--interface", interface, "--no-access-log"),
+        *("--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), app),
+    ]
