@@ -23,7 +23,6 @@ post-instrument hook. So nothing here depends on ours being the chosen distro or
 
 from __future__ import annotations
 
-import atexit
 import dataclasses
 import logging
 import os
@@ -45,6 +44,7 @@ from otel_monitoring._compat import (
 from otel_monitoring.capture.exclusions import excluded_request, excluded_url_patterns
 from otel_monitoring.config import Settings
 from otel_monitoring.errors import ConfigError
+from otel_monitoring.exit_hooks import at_exit
 from otel_monitoring.instrument import stable_semconv, wrap_lifespan
 
 __all__ = ["MonitoringConfigurator", "MonitoringDistro", "post_instrument", "pre_instrument"]
@@ -264,7 +264,7 @@ def _monitor(settings: Settings) -> Any:
             _logger.error("otel-monitoring: off, because monitoring failed to start: %r", exc)
             return None
         monitor.instrument_engine(Engine)
-        atexit.register(monitor.shutdown)
+        at_exit(monitor.shutdown)
         _state["monitor"] = monitor
         if not settings.mount:
             from otel_monitoring.api.side_server import SideServer

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
 import functools
 import gc
@@ -30,6 +29,7 @@ from otel_monitoring.capture.semconv_opt_in import VARIABLE, opt_in_stable_http
 from otel_monitoring.capture.sqlalchemy import sync_engine_of
 from otel_monitoring.clock import Clock
 from otel_monitoring.config import Settings
+from otel_monitoring.exit_hooks import at_exit
 from otel_monitoring.monitor import Monitor
 
 if TYPE_CHECKING:
@@ -162,7 +162,7 @@ def instrument_app(
         on_stop=monitor.shutdown,
         gc_freeze=settings.gc_freeze,
     )
-    atexit.register(monitor.shutdown)
+    at_exit(monitor.shutdown)
     setattr(app.state, _STATE_KEY, monitor)
     monitor.apps.append(app)
     return monitor

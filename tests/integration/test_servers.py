@@ -166,7 +166,16 @@ def test_exact_figures_from_every_worker(
     assert "Cannot call collect" not in output, output[-3000:]
 
 
-@pytest.mark.parametrize(("server", "workers", "mode"), CASES)
+@pytest.mark.parametrize(
+    ("server", "workers", "mode"),
+    [
+        *CASES,
+        # no lifespan: no app stop to drain at, and granian's forked workers run no exit
+        # handler
+        pytest.param("granian-asginl", 2, "code", id="granian-asginl-2w-code"),
+        pytest.param("granian-asginl", 2, "zero-code", id="granian-asginl-2w-zero-code"),
+    ],
+)
 def test_a_sigterm_right_after_the_requests_keeps_every_one(
     server: str,
     workers: int,
