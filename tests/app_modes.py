@@ -58,17 +58,19 @@ def raised(log: str) -> set[str]:
 SERVERS = ("hypercorn", "granian", "granian-asginl")
 
 
-def server_argv(server: str, app: str, port: int, workers: int) -> list[str]:
+def server_argv(server: str, app: str, port: int | Path, workers: int) -> list[str]:
     """Command line serving ``app`` (``module:attr``) with ``server`` (one of
-    :data:`SERVERS`) and ``workers`` worker processes on 127.0.0.1:``port``, no access log.
+    :data:`SERVERS`) and ``workers`` worker processes on 127.0.0.1:``port`` (or the Unix
+    socket at a path), no access log.
     Both servers run the app in processes they start, even with one worker."""
     bindir = Path(sys.executable).parent
     if server == "hypercorn":
-        bind = f"127.0.0.1:{port}"
+        bind = f"unix:{port}" if isinstance(port, Path) else f"127.0.0.1:{port}"
         return [str(bindir / "hypercorn"), app, "--bind", bind, "--workers", str(workers)]
     assert server in SERVERS, server
     interface = "asginl" if server == "granian-asginl" else "asgi"
+    listen = ("--uds", str(port)) if isinstance(port, Path) else ("--port", str(port))
     return [
         *(str(bindir / "granian"), "--interface", interface, "--no-access-log"),
-        *("--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), app),
+        *("--host", "127.0.0.1", *listen, "--workers", str(workers), app),
     ]

@@ -3,7 +3,8 @@
 
 ``POST /signup``: answers at once, then a 0.6-s background job (as a sign-up sends its
 e-mail after answering); ``GET /jobs``: jobs done; ``GET /report``: 10,000 bytes with a
-``content-length``; ``GET /events``: 5 bytes streamed, without one.
+``content-length``; ``GET /events``: 5 bytes streamed, without one; ``GET /trailed``: 7
+bytes, then response trailers where the server offers them (hypercorn over HTTP/2).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import os
 from collections.abc import AsyncIterator
 
 from fastapi import BackgroundTasks, FastAPI
-from fastapi.responses import PlainTextResponse, StreamingResponse
+from fastapi.responses import PlainTextResponse, Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 import otel_monitoring
 
@@ -53,6 +55,23 @@ async def events() -> StreamingResponse:
             yield chunk
 
     return StreamingResponse(chunks(), media_type="text/plain")
+
+
+class TrailedResponse(Response):
+    """A body, then trailers (as gRPC-Web sends its status) where the server offers them."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        trailers = "http.response.trailers" in scope.get("extensions", {})
+        start = {"type": "http.response.start", "status": self.status_code}
+        await send({**start, "headers": self.raw_headers, "trailers": trailers})
+        await send({"type": "http.response.body", "body": self.body})
+        if trailers:
+            await send({"type": "http.response.trailers", "headers": [(b"x-status", b"0")]})
+
+
+@app.get("/trailed")
+async def trailed() -> TrailedResponse:
+    return TrailedResponse(b"trailed", media_type="text/plain")
 
 
 if not os.environ.get("TEST_APP_ZERO_CODE"):

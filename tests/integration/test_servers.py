@@ -10,6 +10,7 @@ ends with ``os._exit`` (no exit handler runs)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -21,8 +22,8 @@ from typing import Any
 
 import httpx
 import pytest
-from app_modes import raised, server_argv
-from processes import stop_group
+from app_modes import APP_MODES, api_until, raised, server_argv
+from processes import start_group, stop_group
 
 SHOP = "otel_monitoring.demo.shop:app"
 INSTRUMENT = str(Path(sys.executable).parent / "opentelemetry-instrument")
@@ -194,3 +195,121 @@ def test_a_sigterm_right_after_the_requests_keeps_every_one(
     _stop_root(app.proc)
     kept = _kept(start_server, env, another_port(), another_port())
     assert _figures(kept) == sent, app.output()[-3000:]
+
+
+RESPONSES = "tests.integration.responses_app:app"
+
+
+@pytest.mark.parametrize("mode", APP_MODES)
+@pytest.mark.parametrize("server", ["hypercorn", "granian"])
+def test_responses_over_http2(
+    server: str,
+    mode: str,
+    start_server: Callable[..., Any],
+    port: int,
+    another_port: Callable[[], int],
+) -> None:
+    """HTTP/2 without TLS (prior knowledge), as a proxy or gRPC-Web client speaks it to
+    either server (``http_version`` "2", several streams at once on one connection): counts,
+    sizes, and latency without the background job are those of HTTP/1.1; a response with
+    trailers (hypercorn offers them over HTTP/2) is counted once, at its body's size.
+    (``/jobs`` once: the readiness probe.)"""
+    api_port = another_port()
+    env = {
+        "OTEL_MONITORING_INTERVAL": "1s",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_LOGS_EXPORTER": "none",
+        "OTEL_TRACES_EXPORTER": "console" if mode == "code-spans" else "none",
+    }
+    argv = server_argv(server, RESPONSES, port, 1)
+    if mode == "zero-code":
+        env.update(TEST_APP_ZERO_CODE="1", OTEL_MONITORING_PORT=str(api_port))
+        argv = [INSTRUMENT, *argv]
+    app = start_server(argv, env, port, ready_path="/jobs")
+    api = app.url if mode != "zero-code" else f"http://127.0.0.1:{api_port}"
+
+    # hypercorn 0.18 drops an HTTP/2 connection whose first stream has a body (KeyError in
+    # its h2 protocol, with no app at all): its POSTs go over HTTP/1.1
+    post_h2 = server != "hypercorn"
+
+    async def send() -> None:
+        async with (
+            httpx.AsyncClient(base_url=app.url, http1=False, http2=True, timeout=10) as client,
+            httpx.AsyncClient(base_url=app.url, http1=not post_h2, http2=post_h2) as poster,
+        ):
+            signups = await asyncio.gather(*(poster.post("/signup") for _ in range(3)))
+            assert {r.status_code for r in signups} == {201}
+            assert {r.http_version for r in signups} == {"HTTP/2" if post_h2 else "HTTP/1.1"}
+            reports = await asyncio.gather(*(client.get("/report") for _ in range(4)))
+            assert [len(r.content) for r in reports] == [10_000] * 4
+            for _ in range(2):
+                assert (await client.get("/events")).content == b"abcde"
+                assert (await client.get("/trailed")).content == b"trailed"
+
+    asyncio.run(send())
+    rows = api_until(
+        api,
+        "/monitoring/endpoints",
+        lambda rows: (
+            {r["route"]: r["requests"] for r in rows}
+            == {"/jobs": 1, "/signup": 3, "/report": 4, "/events": 2, "/trailed": 2}
+        ),
+        {"window": "5m"},
+    )
+    by_route = {r["route"]: r for r in rows}
+    assert by_route["/report"]["response_size_max_bytes"] == 10_000, by_route
+    assert by_route["/trailed"]["response_size_max_bytes"] == 7, by_route
+    assert by_route["/events"]["response_size_max_bytes"] in (5, None), by_route
+    # each answer took a few milliseconds; with its 600-ms job counted, 600 ms or more
+    assert by_route["/signup"]["latency"]["max_ms"] < 300, by_route
+    assert all(r["errors"] == 0 for r in rows), rows
+    assert "Traceback" not in app.output(), app.output()[-3000:]
+
+
+@pytest.mark.parametrize("mode", ["code", "zero-code"])
+@pytest.mark.parametrize("server", ["hypercorn", "granian"])
+def test_over_a_unix_socket(
+    server: str, mode: str, another_port: Callable[[], int], tmp_path: Path
+) -> None:
+    """Behind a proxy on the same host, over a Unix socket: hypercorn's scope has no
+    ``server`` and no ``client`` (None), granian's an empty client host. Exact figures; in
+    code mode the API answers on the socket without a key (a client on this host)."""
+    api_port = another_port()
+    env = _env(tmp_path, mode, api_port, interval="1s")
+    socket_path = tmp_path / "shop.sock"
+    argv = server_argv(server, SHOP, socket_path, 1)
+    if mode == "zero-code":
+        argv = [INSTRUMENT, *argv]
+    log = tmp_path / "server.log"
+    full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+    with log.open("wb") as out:
+        proc = start_group(argv, env=full_env, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
+    transport = httpx.HTTPTransport(uds=str(socket_path))
+    try:
+        with httpx.Client(transport=transport, base_url="http://shop", timeout=10) as client:
+            deadline = time.monotonic() + 30
+            while not socket_path.exists() or not _answers(client):
+                assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.2)
+            for i in range(5):
+                assert client.get(f"/items/{i + 1}").status_code == 200
+            assert client.get("/boom").status_code == 500
+            sent = {"/items/{item_id}": (5, 0), "/boom": (1, 1)}
+            if mode == "code":
+                deadline = time.monotonic() + 20
+                while _figures(client.get("/monitoring/endpoints").json()) != sent:
+                    assert time.monotonic() < deadline, client.get("/monitoring/endpoints").text
+                    time.sleep(0.5)
+            else:
+                _endpoints_until(f"http://127.0.0.1:{api_port}", sent)
+    finally:
+        stop_group(proc, timeout_s=20)
+    output = log.read_text()
+    assert {name.rsplit(".", 1)[-1] for name in raised(output)} == {APP_ERROR}, output[-3000:]
+
+
+def _answers(client: httpx.Client) -> bool:
+    try:
+        return client.get("/healthz").status_code == 200
+    except httpx.TransportError:
+        return False
