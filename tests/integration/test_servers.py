@@ -46,17 +46,22 @@ def _get(url: str) -> httpx.Response:
     return httpx.get(url, headers={"Connection": "close"}, timeout=10)
 
 
-def _env(tmp_path: Path, mode: str, api_port: int, interval: str) -> dict[str, str]:
+def _env(
+    tmp_path: Path, mode: str, api_port: int, interval: str, store: bool = True
+) -> dict[str, str]:
+    """The shop's environment (its database seeded); ``store``: a store file (without it,
+    zero-code workers share one in the server's runtime folder, under ``tmp_path``)."""
     env = {
         "SHOP_DB": str(tmp_path / "shop.db"),
         "OTEL_SERVICE_NAME": "shop",
         "OTEL_MONITORING_INTERVAL": interval,
-        "OTEL_MONITORING_STORE": f"sqlite:///{tmp_path / 'monitor.db'}",
         "OTEL_TRACES_EXPORTER": "none",
         "OTEL_METRICS_EXPORTER": "none",
         "OTEL_LOGS_EXPORTER": "none",
         "XDG_RUNTIME_DIR": str(tmp_path),
     }
+    if store:
+        env["OTEL_MONITORING_STORE"] = f"sqlite:///{tmp_path / 'monitor.db'}"
     if mode == "code":
         env["SHOP_INSTRUMENT"] = "1"
     else:
@@ -148,12 +153,15 @@ def test_exact_figures_from_every_worker(
     tmp_path: Path,
 ) -> None:
     """Requests, errors and latency per route, exact, in the monitoring API (the app's port
-    in code mode, the side port in zero-code mode) while the server runs; the server stops
+    in code mode, the side port in zero-code mode: one worker serves it, with the figures
+    of all, from the store in the server's runtime folder) while the server runs; it stops
     on a SIGTERM to its root with no traceback but the app's own and no warning of ours."""
     api_port = another_port()
-    env = _env(tmp_path, mode, api_port, interval="1s")
+    # zero-code: no store setting, the workers share the runtime folder's
+    env = _env(tmp_path, mode, api_port, interval="1s", store=mode == "code")
     app = _serve(start_server, server, workers, mode, port, env)
     api = app.url if mode == "code" else f"http://127.0.0.1:{api_port}"
+    runtime = tmp_path / f"otel-monitoring-{os.getuid()}-{app.proc.pid}"
     sent = _traffic(app.url, workers)
     endpoints = _endpoints_until(api, sent)
     for endpoint in endpoints:
@@ -161,7 +169,10 @@ def test_exact_figures_from_every_worker(
         assert 0 < latency["min_ms"] <= latency["avg_ms"] <= latency["max_ms"] < 5000, endpoint
     if mode == "zero-code":
         assert f"monitoring API on {api}/monitoring/" in app.output()
+        assert app.output().count("monitoring API on") == 1  # one worker holds the side port
+        assert runtime.is_dir()
     _stop_root(app.proc)
+    assert not runtime.exists(), "the runtime folder is removed when the server stops"
     output = app.output()
     assert {name.rsplit(".", 1)[-1] for name in raised(output)} == {APP_ERROR}, output[-3000:]
     assert "Cannot call collect" not in output, output[-3000:]
