@@ -503,9 +503,8 @@ class Tally:
     days: dict[tuple[str, ...], float] = field(default_factory=dict)
     hits: list[tuple[str, bool, bool, float, bool, float]] = field(default_factory=list)
     # (kind, busy, weekend, step, detected, delay s)
-    tops: list[tuple[bool, float]] = field(default_factory=list)  # (busy, top score)
-    kinds: list[tuple[str, bool, float, bool]] = field(default_factory=list)
-    # per entry of tops: (kind, busy, step, weekend)
+    tops: list[tuple[str, bool, float, bool, float]] = field(default_factory=list)
+    # per incident and resolution: (kind, busy, step, weekend, top score)
     charts: list[tuple[FloatArray, FloatArray, bool]] = field(default_factory=list)
     # per chart: times and scores of its KEEP highest counted points, and whether they
     # were cut (more points above them exist); counted days in total
@@ -519,7 +518,6 @@ class Tally:
             self.add_fa([k], n, other.days[k])
         self.hits += other.hits
         self.tops += other.tops
-        self.kinds += other.kinds
         self.charts += other.charts
         self.counted_days += other.counted_days
         self.oracle += other.oracle
@@ -554,8 +552,8 @@ def evaluate(args: argparse.Namespace, seed: int) -> Tally:
                 end = start + KIND_LEN[kind]
                 counted &= ~((ts > start - step) & (ts <= end + RECOVERY))
                 near = (ts > start - step) & (ts <= end + DETECT_GRACE)
-                tally.tops.append((r.busy, float(np.nanmax(sc[near], initial=0.0))))
-                tally.kinds.append((kind, r.busy, step, bool(is_weekend(start))))
+                peak = float(np.nanmax(sc[near], initial=0.0))
+                tally.tops.append((kind, r.busy, step, bool(is_weekend(start)), peak))
             cs, ct = sc[counted], ts[counted]
             top = np.argsort(-cs, kind="stable")[:KEEP]
             order = np.sort(top)
@@ -619,29 +617,33 @@ def _in_batch(times: FloatArray) -> npt.NDArray[np.bool_]:
     return out
 
 
-def _frac(rows: list[tuple[bool, float]], thr: float) -> float:
-    return sum(s >= thr for _, s in rows) / max(len(rows), 1)
+def _frac(rows: list[tuple[str, bool, float, bool, float]], thr: float) -> float:
+    return sum(row[-1] >= thr for row in rows) / max(len(rows), 1)
+
+
+def _alarms(t: Tally, thr: float) -> tuple[int, bool]:
+    """False-alarm episodes over all charts at ``thr``, and whether that is a lower bound (a
+    chart's kept points all reach ``thr``: more lie below them)."""
+    total, cut = 0, False
+    for times, scores, kept_cut in t.charts:
+        above = scores >= thr
+        cut |= kept_cut and bool(above.all())
+        total += len(episodes(times[above]))
+    return total, cut
 
 
 def at_budget(t: Tally) -> tuple[float, float, float, float]:
     """Threshold-free figure: the lowest incident top score whose false-alarm episodes stay
     <= BUDGET per chart-day over all charts; returns (threshold, all, busy, quiet) detected
     fractions (threshold inf and 0s when none qualifies)."""
-    for thr in sorted({s for _, s in t.tops if s > 0.0}):
-        total = 0
-        feasible = True
-        for times, scores, cut in t.charts:
-            above = scores >= thr
-            if cut and above.all():
-                feasible = False  # the kept points do not reach below thr: too many
-                break
-            total += len(episodes(times[above]))
-        if feasible and total / t.counted_days <= BUDGET:
+    for thr in sorted({row[-1] for row in t.tops if row[-1] > 0.0}):
+        total, cut = _alarms(t, thr)
+        if not cut and total / t.counted_days <= BUDGET:
             return (
                 thr,
                 _frac(t.tops, thr),
-                _frac([x for x in t.tops if x[0]], thr),
-                _frac([x for x in t.tops if not x[0]], thr),
+                _frac([x for x in t.tops if x[1]], thr),
+                _frac([x for x in t.tops if not x[1]], thr),
             )
     return math.inf, 0.0, 0.0, 0.0
 
@@ -650,18 +652,16 @@ def sweep(t: Tally, thresholds: list[float]) -> None:
     """Print, at each threshold, the false-alarm episodes per chart-day (days 8-21) and the
     incidents whose top score reaches it, per kind, resolution and route class, then
     weekday and weekend (quiet routes): the operating points a sensitivity could choose."""
-    rows = list(zip(t.tops, t.kinds, strict=True))
     print("threshold sweep: FA/chart-day; detected/incidents per kind and resolution")
     for thr in thresholds:
-        alarms = sum(len(episodes(times[scores >= thr])) for times, scores, _ in t.charts)
-        cut = any(c and bool((scores >= thr).all()) for _, scores, c in t.charts)
+        alarms, cut = _alarms(t, thr)
         cells = [f"{thr:.4f}: FA {alarms / max(t.counted_days, 1e-9):.3f}{'+' if cut else ''}"]
         for busy in (True, False):
             for kind in KINDS:
                 for step in STEPS:
                     found = [
                         top >= thr
-                        for (_, top), (k, b, st, _) in rows
+                        for k, b, st, _, top in t.tops
                         if k == kind and st == step and b == busy
                     ]
                     if found:
@@ -670,7 +670,7 @@ def sweep(t: Tally, thresholds: list[float]) -> None:
                             f" {sum(found)}/{len(found)}"
                         )
         for weekend in (False, True):
-            found = [top >= thr for (b, top), (_, _, _, w) in rows if w == weekend and not b]
+            found = [top >= thr for _, b, _, w, top in t.tops if w == weekend and not b]
             if found:
                 cells.append(
                     f"quiet {'weekend' if weekend else 'weekday'} {sum(found)}/{len(found)}"

@@ -61,15 +61,14 @@ _excluded: frozenset[str] = frozenset()
 class _Request(ResponseEnd):
     """What the contrib ASGI middleware keeps of one request: when its response's last byte
     was handed to the server (``timeit.default_timer()``, None until then; see
-    :mod:`~otel_monitoring.capture.response_end`) and the ``content-length`` the contrib read
-    (bytes)."""
+    :mod:`~otel_monitoring.capture.response_end`) and its ``content-length`` (bytes,
+    ``length``: the contrib's ``content_length_header`` reads and writes it)."""
 
-    __slots__ = ("content_length", "sent_at")
+    __slots__ = ("sent_at",)
 
     def __init__(self) -> None:
         super().__init__()
         self.sent_at: float | None = None
-        self.content_length: int | None = None
 
 
 # a cell per request: the app may send from a child task, which sees the same cell
@@ -89,13 +88,13 @@ def _clock() -> float:
 
 def _get_content_length(_middleware: object) -> int | None:
     request = _REQUEST.get()
-    return None if request is None else request.content_length
+    return None if request is None else request.length
 
 
 def _set_content_length(_middleware: object, value: int | None) -> None:
     request = _REQUEST.get()
     if request is not None:
-        request.content_length = value
+        request.length = value
 
 
 #: The contrib middleware's ``content_length_header``, per request instead of per middleware:
